@@ -1,0 +1,89 @@
+"""The evaluation step: a batch of fixes → geofence decisions → verdicts → episode changes.
+
+Built from the registry (who wears which device, which zones apply to whom); rebuilt when the
+registry changes, while the episode state in the :class:`~alerts.episodes.EpisodeTracker` lives on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules import ZONE_RULES
+from alerts.verdict import Verdict
+from devices.fixes import Fix, FixBatch
+from devices.models import Device, Supervisee
+from geofence.zones import Zone
+from geofence.zoneset import ZoneSet
+
+
+class Evaluator:
+    def __init__(
+        self,
+        devices: Mapping[str, Device],
+        supervisees: Mapping[str, Supervisee],
+        zones: Sequence[Zone],
+    ):
+        self.zoneset = ZoneSet(zones)
+        self._devices = devices
+        self._zone_idx: dict[str, np.ndarray] = {}
+        for s in supervisees.values():
+            idx = [self.zoneset.index[z] for z in s.zone_ids if z in self.zoneset.index]
+            self._zone_idx[s.id] = np.asarray(idx, dtype=np.int64)
+        self._rules = list(ZONE_RULES.values())
+        rule_no = {kind: i for i, kind in enumerate(ZONE_RULES)}
+        self._rule_of_zone = np.asarray(
+            [rule_no[z.kind] for z in self.zoneset.zones], dtype=np.int64
+        )
+
+    def knows(self, device_id: str) -> bool:
+        return device_id in self._devices
+
+    def supervisee_of(self, device_id: str) -> str:
+        return self._devices[device_id].supervisee_id
+
+    def evaluate(self, fixes: Sequence[Fix], staging: Staging) -> list[AlertChange]:
+        """Fold the fixes into episodes in fix-time order per supervisee.
+
+        Fixes no newer than the last one already evaluated for their device (late or repeated)
+        are skipped here: they are stored, but cannot reopen or clear a settled episode.
+        """
+        fresh: list[tuple[str, Fix]] = []
+        for f in fixes:
+            if f.ts > staging.device_clock(f.device_id):
+                fresh.append((self._devices[f.device_id].supervisee_id, f))
+        fresh.sort(key=lambda sf: (sf[0], sf[1].ts, sf[1].device_id))
+        for _, f in fresh:
+            staging.advance_clock(f.device_id, f.ts)
+        if not fresh:
+            return []
+
+        batch = FixBatch.from_fixes([f for _, f in fresh])
+        empty = np.zeros(0, dtype=np.int64)
+        zone_lists = [self._zone_idx.get(sid, empty) for sid, _ in fresh]
+        counts = np.fromiter((len(z) for z in zone_lists), dtype=np.int64, count=len(fresh))
+        pair_fix = np.repeat(np.arange(len(fresh), dtype=np.int64), counts)
+        pair_zone = np.concatenate(zone_lists) if len(pair_fix) else empty
+        decisions = self.zoneset.classify(
+            batch.lon, batch.lat, batch.accuracy_m, pair_fix, pair_zone
+        )
+
+        pair_rule = self._rule_of_zone[pair_zone]
+        verdicts = np.full(len(pair_fix), Verdict.UNKNOWN, dtype=np.int8)
+        for i, rule in enumerate(self._rules):
+            mask = pair_rule == i
+            verdicts[mask] = rule.verdicts(decisions[mask])
+
+        changes: list[AlertChange] = []
+        for k in np.flatnonzero(verdicts != Verdict.UNKNOWN):
+            sid, f = fresh[pair_fix[k]]
+            z = pair_zone[k]
+            rule = self._rules[pair_rule[k]]
+            verdict = Verdict(verdicts[k])
+            key = EpisodeKey(sid, self.zoneset.zones[z].id, rule.alert_kind)
+            change = staging.fold(key, verdict, f.ts, f.lon, f.lat, f.device_id, rule.severity)
+            if change is not None:
+                changes.append(change)
+        return changes

@@ -1,0 +1,184 @@
+"""Decoding and validating device messages.
+
+Two wire formats are accepted, chosen by topic (see :mod:`devices.topics`):
+
+OwnTracks (verbatim, as the phone app sends it)::
+
+    {"_type": "location", "lat": 30.27, "lon": -97.74, "tst": 1763740800, "acc": 12, "batt": 80}
+
+Cordon native — one fix, or an array of fixes (a buffered upload)::
+
+    {"ts": "2026-11-21T12:00:00Z", "lon": -97.74, "lat": 30.27, "acc": 8.5, "batt": 64}
+    [{"ts": 1763740800, ...}, {"ts": 1763740860, ...}]
+
+``ts`` is RFC 3339 or Unix seconds; ``acc`` (metres) and ``batt`` (%) are optional. A missing
+accuracy takes the configured default, which is deliberately coarse: a fix whose accuracy is
+unknown must not be taken as certain.
+
+Nothing is dropped silently: each bad message, or bad fix inside a batch, becomes a
+:class:`Rejection` with a reason a person can act on.
+
+>>> limits = Limits()
+>>> d = decode_message("owntracks/alice/ph-1",
+...     b'{"_type":"location","lat":30.27,"lon":-97.74,"tst":1763740800,"acc":12}',
+...     received_at=1763740801.0, limits=limits)
+>>> d.fixes[0].device_id, d.fixes[0].accuracy_m, d.rejections
+('ph-1', 12.0, [])
+>>> decode_message("cordon/devices/br-1/fixes", b'{"lat": 95}', 0.0, limits).rejections[0].reason
+'fix 0: missing field ts'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from devices.fixes import Fix
+from devices.topics import TopicKind, parse_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What counts as plausible input."""
+
+    max_payload_bytes: int = 256 * 1024
+    max_fixes_per_message: int = 10_000
+    default_accuracy_m: float = 50.0
+    max_accuracy_m: float = 100_000.0
+    max_future_s: float = 300.0
+    max_age_s: float = 366 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message (or one fix of a batch) that cannot be used, and why."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    device_id: str | None
+    received_at: float
+
+
+@dataclass(slots=True)
+class Decoded:
+    fixes: list[Fix] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def decode_message(topic: str, payload: bytes, received_at: float, limits: Limits) -> Decoded:
+    """Decode one MQTT message into validated fixes and rejections."""
+    out = Decoded()
+    kind, device_id = parse_topic(topic)
+
+    def reject(reason: str) -> Decoded:
+        out.rejections.append(Rejection(topic, payload, reason, device_id, received_at))
+        return out
+
+    if kind is TopicKind.UNKNOWN or device_id is None:
+        return reject("topic is not a Cordon device topic")
+    if len(payload) > limits.max_payload_bytes:
+        return reject(f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}")
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return reject(f"not valid JSON: {exc}")
+
+    if kind is TopicKind.OWNTRACKS:
+        if not isinstance(doc, dict):
+            return reject("OwnTracks message is not a JSON object")
+        msg_type = doc.get("_type")
+        if msg_type != "location":
+            return reject(f"unsupported OwnTracks message type {msg_type!r}")
+        items: list[Any] = [doc]
+        time_key, source = "tst", "owntracks"
+    else:
+        items = doc if isinstance(doc, list) else [doc]
+        time_key, source = "ts", "native"
+        if not items:
+            return reject("empty batch")
+        if len(items) > limits.max_fixes_per_message:
+            return reject(
+                f"batch of {len(items)} fixes exceeds {limits.max_fixes_per_message} per message"
+            )
+
+    for i, item in enumerate(items):
+        try:
+            out.fixes.append(
+                _fix_from(item, device_id, time_key, source, received_at, limits)
+            )
+        except _Invalid as exc:
+            reason = str(exc) if kind is TopicKind.OWNTRACKS else f"fix {i}: {exc}"
+            item_payload = payload if len(items) == 1 else orjson.dumps(item)
+            out.rejections.append(Rejection(topic, item_payload, reason, device_id, received_at))
+    return out
+
+
+def _fix_from(
+    item: Any, device_id: str, time_key: str, source: str, received_at: float, limits: Limits
+) -> Fix:
+    if not isinstance(item, dict):
+        raise _Invalid("fix is not a JSON object")
+    for key in (time_key, "lat", "lon"):
+        if key not in item:
+            raise _Invalid(f"missing field {key}")
+    lat = _number(item, "lat")
+    lon = _number(item, "lon")
+    if not -90.0 <= lat <= 90.0:
+        raise _Invalid(f"lat {lat} out of range [-90, 90]")
+    if not -180.0 <= lon <= 180.0:
+        raise _Invalid(f"lon {lon} out of range [-180, 180]")
+    ts = _timestamp(item[time_key], time_key)
+    if ts > received_at + limits.max_future_s:
+        raise _Invalid(f"{time_key} is {ts - received_at:.0f} s in the future")
+    if ts < received_at - limits.max_age_s:
+        raise _Invalid(f"{time_key} is older than {limits.max_age_s / 86400:.0f} days")
+    if "acc" in item and item["acc"] is not None:
+        acc = _number(item, "acc")
+        if not 0.0 <= acc <= limits.max_accuracy_m:
+            raise _Invalid(f"acc {acc} out of range [0, {limits.max_accuracy_m:g}] m")
+    else:
+        acc = limits.default_accuracy_m
+    battery = math.nan
+    if item.get("batt") is not None:
+        battery = _number(item, "batt")
+        if not 0.0 <= battery <= 100.0:
+            raise _Invalid(f"batt {battery} out of range [0, 100]")
+    return Fix(device_id, ts, lon, lat, acc, battery, received_at, source)
+
+
+def _number(item: dict[str, Any], key: str) -> float:
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Invalid(f"{key} is not a number: {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise _Invalid(f"{key} is not finite")
+    return value
+
+
+def _timestamp(value: Any, key: str) -> float:
+    if isinstance(value, bool):
+        raise _Invalid(f"{key} is not a timestamp: {value!r}")
+    if isinstance(value, int | float):
+        ts = float(value)
+        if not math.isfinite(ts):
+            raise _Invalid(f"{key} is not finite")
+        return ts
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Invalid(f"{key} is not RFC 3339: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise _Invalid(f"{key} has no time zone: {value!r}")
+        return parsed.timestamp()
+    raise _Invalid(f"{key} is not a timestamp: {value!r}")

@@ -1,0 +1,126 @@
+"""Zones: the areas rules are about, read from and written to GeoJSON.
+
+A zone is a GeoJSON Feature in WGS 84 lon/lat:
+
+- a ``Polygon`` or ``MultiPolygon`` (holes allowed);
+- a circle: a ``Point`` with ``properties.radius_m``.
+
+``properties.kind`` is ``exclusion`` (the wearer must not be inside) or ``inclusion`` (the wearer
+must be inside, such as the county they may not leave).
+
+Invalid polygons are repaired with :func:`shapely.make_valid`, keeping the polygonal part, and a
+warning names the zone; what cannot be repaired, or crosses the antimeridian, is rejected with a
+:class:`ZoneError` that names the zone and the problem.
+
+>>> z = Zone.from_feature({"type": "Feature", "id": "school-1",
+...     "properties": {"kind": "exclusion", "radius_m": 300},
+...     "geometry": {"type": "Point", "coordinates": [-97.74, 30.27]}})
+>>> z.shape, z.radius_m
+('circle', 300.0)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+
+log = logging.getLogger(__name__)
+
+ZoneKind = Literal["exclusion", "inclusion"]
+ZONE_KINDS: tuple[str, ...] = ("exclusion", "inclusion")
+
+
+class ZoneError(ValueError):
+    """A zone that cannot be evaluated correctly; the message names the zone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    id: str
+    name: str
+    kind: ZoneKind
+    shape: Literal["polygon", "circle"]
+    geometry: Polygon | MultiPolygon | Point
+    radius_m: float = 0.0
+    jurisdiction_id: str | None = None
+
+    @classmethod
+    def from_feature(cls, feature: dict[str, Any], zone_id: str | None = None) -> Zone:
+        """Build a zone from a GeoJSON Feature, repairing or rejecting bad geometry."""
+        props = feature.get("properties") or {}
+        zid = str(zone_id or feature.get("id") or props.get("id") or "")
+        if not zid:
+            raise ZoneError("zone has no id")
+        name = str(props.get("name") or zid)
+        kind = props.get("kind", "exclusion")
+        if kind not in ZONE_KINDS:
+            raise ZoneError(f"zone {zid}: kind {kind!r} is not one of {', '.join(ZONE_KINDS)}")
+        try:
+            geom = shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ZoneError(f"zone {zid}: geometry is not valid GeoJSON ({exc})") from None
+        jurisdiction_id = props.get("jurisdiction_id")
+
+        if isinstance(geom, Point):
+            radius = props.get("radius_m")
+            if not isinstance(radius, int | float) or not radius > 0:
+                raise ZoneError(f"zone {zid}: a circle needs a positive properties.radius_m")
+            _check_lonlat(zid, geom)
+            return cls(zid, name, kind, "circle", geom, float(radius), jurisdiction_id)
+
+        if not isinstance(geom, Polygon | MultiPolygon):
+            raise ZoneError(
+                f"zone {zid}: geometry type {geom.geom_type} is not Polygon, MultiPolygon or a "
+                "Point with radius_m"
+            )
+        geom = _repaired(zid, geom)
+        _check_lonlat(zid, geom)
+        return cls(zid, name, kind, "polygon", geom, 0.0, jurisdiction_id)
+
+    def to_feature(self) -> dict[str, Any]:
+        props: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.shape == "circle":
+            props["radius_m"] = self.radius_m
+        if self.jurisdiction_id:
+            props["jurisdiction_id"] = self.jurisdiction_id
+        return {
+            "type": "Feature",
+            "id": self.id,
+            "properties": props,
+            "geometry": mapping(self.geometry),
+        }
+
+
+def _repaired(zid: str, geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:
+    if geom.is_empty:
+        raise ZoneError(f"zone {zid}: polygon is empty")
+    if geom.is_valid:
+        return geom
+    problem = shapely.is_valid_reason(geom)
+    fixed = shapely.make_valid(geom)
+    parts: list[Polygon] = []
+    for g in getattr(fixed, "geoms", [fixed]):
+        if not isinstance(g, Polygon | MultiPolygon):
+            continue  # the lines and points a repair can leave behind have no area
+        parts.extend(g.geoms if isinstance(g, MultiPolygon) else [g])
+    parts = [p for p in parts if not p.is_empty and p.area > 0]
+    if not parts:
+        raise ZoneError(f"zone {zid}: invalid polygon ({problem}) has no area once repaired")
+    repaired = parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    log.warning("zone %s: repaired invalid polygon (%s)", zid, problem)
+    return repaired
+
+
+def _check_lonlat(zid: str, geom: Any) -> None:
+    minx, miny, maxx, maxy = geom.bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise ZoneError(f"zone {zid}: coordinates outside lon [-180, 180] / lat [-90, 90]")
+    if maxx - minx > 180:
+        raise ZoneError(
+            f"zone {zid}: spans {maxx - minx:.0f}° of longitude; zones crossing the antimeridian "
+            "are not supported — split it into an east and a west part"
+        )
