@@ -1,0 +1,1 @@
+"""Intake of device messages (MQTT; HTTP later): decode, validate, batch, evaluate, persist."""

@@ -1,0 +1,104 @@
+"""Alerts and their history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from alerts.episodes import AlertChange, EpisodeKey
+
+_ALERT_COLUMNS = (
+    "a.id, a.kind, a.severity, a.status, a.supervisee_id, a.device_id, a.subject, "
+    "extract(epoch FROM a.started_at)::float8, extract(epoch FROM a.ended_at)::float8, "
+    "a.lon, a.lat, coalesce(z.name, a.subject)"
+)
+_ALERTS_FROM = "alerts a LEFT JOIN zones z ON z.id = a.subject"
+
+
+def _row(r: tuple) -> dict[str, Any]:
+    return {
+        "id": r[0],
+        "kind": r[1],
+        "severity": r[2],
+        "status": r[3],
+        "supervisee_id": r[4],
+        "device_id": r[5],
+        "subject": r[6],
+        "started_at": r[7],
+        "ended_at": r[8],
+        "lon": r[9],
+        "lat": r[10],
+        "subject_name": r[11],
+    }
+
+
+async def apply_change(conn: psycopg.AsyncConnection, change: AlertChange) -> int:
+    """Record an opened or cleared episode; return the alert's id."""
+    at = datetime.fromtimestamp(change.at, UTC)
+    if change.action == "opened":
+        cur = await conn.execute(
+            "INSERT INTO alerts (kind, severity, status, supervisee_id, device_id, subject,"
+            " started_at, lon, lat) VALUES (%s, %s, 'open', %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                change.key.kind,
+                change.severity,
+                change.key.supervisee_id,
+                change.device_id,
+                change.key.subject,
+                at,
+                change.lon,
+                change.lat,
+            ),
+        )
+        alert_id = (await cur.fetchone())[0]
+    else:
+        cur = await conn.execute(
+            "UPDATE alerts SET status = 'cleared', ended_at = %s, updated_at = now() "
+            "WHERE supervisee_id = %s AND subject = %s AND kind = %s "
+            "AND status IN ('open', 'acknowledged') RETURNING id",
+            (at, change.key.supervisee_id, change.key.subject, change.key.kind),
+        )
+        row = await cur.fetchone()
+        if row is None:  # already resolved by a person: the episode ends without a new event
+            return change.alert_id or 0
+        alert_id = row[0]
+    await conn.execute(
+        "INSERT INTO alert_events (alert_id, action, actor) VALUES (%s, %s, 'engine')",
+        (alert_id, change.action),
+    )
+    return alert_id
+
+
+async def live_episodes(conn: psycopg.AsyncConnection) -> list[tuple[EpisodeKey, int]]:
+    """Episodes whose alert is still live (open or acknowledged), to rebuild state at start."""
+    cur = await conn.execute(
+        "SELECT supervisee_id, subject, kind, id FROM alerts "
+        "WHERE status IN ('open', 'acknowledged')"
+    )
+    return [(EpisodeKey(r[0], r[1], r[2]), r[3]) for r in await cur.fetchall()]
+
+
+async def list_alerts(
+    conn: psycopg.AsyncConnection, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    if status:
+        cur = await conn.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.status = %s "
+            "ORDER BY a.started_at DESC LIMIT %s",
+            (status, limit),
+        )
+    else:
+        cur = await conn.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} ORDER BY a.started_at DESC LIMIT %s",
+            (limit,),
+        )
+    return [_row(r) for r in await cur.fetchall()]
+
+
+async def count_live(conn: psycopg.AsyncConnection) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) FROM alerts WHERE status IN ('open', 'acknowledged')"
+    )
+    return (await cur.fetchone())[0]
