@@ -1,0 +1,39 @@
+"""``GET /api/v1/health``: the operator's first look — connections and counters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from store.alerts import count_live
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    state = request.app.state.cordon
+    db: dict[str, Any] = {"connected": False, "timescaledb": state.timescaledb}
+    alerts_open = None
+    try:
+        async with asyncio.timeout(2.0):
+            async with state.pool.connection() as conn:
+                alerts_open = await count_live(conn)
+        db["connected"] = True
+    except Exception as exc:  # noqa: BLE001 — health reports any failure, it never raises
+        db["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    stats = state.stats
+    broker = {"connected": stats.broker_connected}
+    if stats.broker_error:
+        broker["error"] = stats.broker_error
+    counters = stats.snapshot() | {"alerts_open": alerts_open}
+    ok = db["connected"] and stats.broker_connected
+    return {
+        "status": "ok" if ok else "degraded",
+        "broker": broker,
+        "database": db,
+        "counters": counters,
+        "live_clients": state.bus.subscriber_count,
+    }

@@ -1,0 +1,147 @@
+// Cordon live map: jurisdiction boundaries and zones as vector layers on a plain background
+// (works with no internet), devices moving from the live feed, open alerts in the side panel.
+"use strict";
+
+const api = (path) => fetch(path).then((r) => {
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+});
+
+const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([30.3, -97.7], 9);
+const layers = {
+  boundaries: L.layerGroup().addTo(map),
+  zones: L.layerGroup().addTo(map),
+  devices: L.layerGroup().addTo(map),
+};
+L.control.layers(null, {
+  "Jurisdictions": layers.boundaries, "Zones": layers.zones, "Devices": layers.devices,
+}).addTo(map);
+
+const markers = new Map();          // device_id -> circleMarker
+const supervisee = new Map();       // device_id -> supervisee_id
+const openAlerts = new Map();       // alert id -> alert
+window.cordon = { markers, openAlerts };
+
+function violating(superviseeId) {
+  for (const a of openAlerts.values()) if (a.supervisee_id === superviseeId) return true;
+  return false;
+}
+
+function styleFor(deviceId) {
+  const bad = violating(supervisee.get(deviceId));
+  return { radius: bad ? 7 : 4, color: bad ? "#7a0916" : "#1f4f8f", weight: 1,
+           fillColor: bad ? "#e5484d" : "#3b82f6", fillOpacity: 0.9 };
+}
+
+function placeDevice(p) {
+  supervisee.set(p.device_id, p.supervisee_id);
+  let m = markers.get(p.device_id);
+  if (!m) {
+    m = L.circleMarker([p.lat, p.lon], styleFor(p.device_id)).addTo(layers.devices);
+    m.bindTooltip(`${p.supervisee_id} · ${p.device_id}`);
+    markers.set(p.device_id, m);
+  } else {
+    m.setLatLng([p.lat, p.lon]);
+  }
+  document.getElementById("device-count").textContent = markers.size;
+}
+
+function restyleSupervisee(superviseeId) {
+  for (const [deviceId, m] of markers) {
+    if (supervisee.get(deviceId) === superviseeId) m.setStyle(styleFor(deviceId));
+  }
+}
+
+const KIND_LABEL = { exclusion_entry: "Entered exclusion zone", inclusion_exit: "Left permitted area" };
+
+function renderAlerts() {
+  const list = document.getElementById("alerts");
+  list.replaceChildren();
+  const sorted = [...openAlerts.values()].sort((a, b) => b.started_at - a.started_at);
+  for (const a of sorted) {
+    const li = document.createElement("li");
+    li.dataset.alertId = a.id;
+    const when = new Date(a.started_at * 1000).toLocaleTimeString();
+    li.innerHTML = `<span class="kind"></span> — <span class="who"></span><br>
+      <span class="where"></span> <span class="when">since ${when}</span>`;
+    li.querySelector(".kind").textContent = KIND_LABEL[a.kind] || a.kind;
+    li.querySelector(".who").textContent = a.supervisee_id;
+    li.querySelector(".where").textContent = a.subject_name || a.subject;
+    li.addEventListener("click", () => a.lat != null && map.setView([a.lat, a.lon], 14));
+    list.appendChild(li);
+  }
+  document.getElementById("alerts-open").textContent = openAlerts.size;
+}
+
+function onAlert(ev) {
+  const a = ev.alert;
+  if (ev.action === "opened") openAlerts.set(a.id, { ...a, started_at: a.at });
+  else openAlerts.delete(a.id);
+  renderAlerts();
+  restyleSupervisee(a.supervisee_id);
+}
+
+async function loadStatic() {
+  const cfg = await api("/api/v1/ui-config");
+  if (cfg.tile_url) L.tileLayer(cfg.tile_url, { maxZoom: 19 }).addTo(map);
+  const [bounds, zones] = await Promise.all([
+    api("/api/v1/jurisdictions/boundaries"), api("/api/v1/zones"),
+  ]);
+  const counties = L.geoJSON(bounds, {
+    style: { color: "#5a6272", weight: 1.5, fill: true, fillColor: "#ffffff", fillOpacity: 0.6 },
+    onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
+  }).addTo(layers.boundaries);
+  if (counties.getLayers().length) map.fitBounds(counties.getBounds(), { padding: [10, 10] });
+  for (const f of zones.features) {
+    const exclusion = f.properties.kind === "exclusion";
+    const style = exclusion
+      ? { color: "#b42318", weight: 1, fillColor: "#f97066", fillOpacity: 0.35 }
+      : { color: "#1a7f37", weight: 1, dashArray: "4 4", fill: false };
+    if (f.geometry.type === "Point") {
+      const [lon, lat] = f.geometry.coordinates;
+      L.circle([lat, lon], { radius: f.properties.radius_m, ...style })
+        .bindTooltip(f.properties.name).addTo(layers.zones);
+    } else if (exclusion) {
+      L.geoJSON(f, { style }).bindTooltip(f.properties.name).addTo(layers.zones);
+    }
+  }
+}
+
+async function loadDynamic() {
+  const [pos, alerts] = await Promise.all([
+    api("/api/v1/positions?since_s=600"), api("/api/v1/alerts?status=open"),
+  ]);
+  for (const a of alerts.alerts) openAlerts.set(a.id, a);
+  for (const p of pos.positions) placeDevice(p);
+  renderAlerts();
+  for (const id of markers.keys()) markers.get(id).setStyle(styleFor(id));
+}
+
+async function refreshHealth() {
+  try {
+    const h = await api("/api/v1/health");
+    document.getElementById("fixes-stored").textContent = h.counters.fixes_stored;
+    document.getElementById("quarantined").textContent = h.counters.quarantined;
+  } catch (e) { /* the feed state shows the outage */ }
+}
+
+function connectFeed() {
+  const state = document.getElementById("feed-state");
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);
+  ws.onopen = () => { state.textContent = "connected"; state.className = "state up"; };
+  ws.onmessage = (msg) => {
+    const ev = JSON.parse(msg.data);
+    if (ev.type === "positions") ev.positions.forEach(placeDevice);
+    else if (ev.type === "alert") onAlert(ev);
+  };
+  ws.onclose = () => {
+    state.textContent = "reconnecting…"; state.className = "state down";
+    setTimeout(() => { loadDynamic().catch(() => {}); connectFeed(); }, 2000);
+  };
+}
+
+loadStatic().catch(console.error);
+loadDynamic().catch(console.error).finally(connectFeed);
+refreshHealth();
+setInterval(refreshHealth, 2000);
