@@ -1,0 +1,102 @@
+"""One settings object, read from a TOML file and ``CORDON_*`` environment variables.
+
+Precedence, lowest first: defaults, the TOML file (``--config FILE`` or ``CORDON_CONFIG``),
+environment variables, command-line flags. Every field is a flat key:
+
+.. code-block:: toml
+
+    database_url = "postgresql://cordon@db.example/cordon"
+    mqtt_url = "mqtt://engine:secret@broker.example:1883"
+    http_port = 8080
+
+is the same as ``CORDON_DATABASE_URL=…``, ``CORDON_MQTT_URL=…``, ``CORDON_HTTP_PORT=8080``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    mqtt_client_id: str = "cordon-engine"
+    mqtt_shared_group: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    batch_max: int = 2000
+    batch_ms: float = 20.0
+    confirm_fixes: int = 2
+    default_accuracy_m: float = 50.0
+    fix_chunk_interval: str = "1 day"
+    registry_refresh_s: float = 10.0
+    map_tile_url: str | None = None
+    log_level: str = "INFO"
+
+    def mqtt_parts(self) -> tuple[str, int, str | None, str | None]:
+        """(host, port, username, password) of ``mqtt_url``."""
+        if not self.mqtt_url:
+            raise SettingsError("no MQTT broker configured: set CORDON_MQTT_URL or mqtt_url")
+        u = urlsplit(self.mqtt_url)
+        if u.scheme not in ("mqtt", "tcp"):
+            raise SettingsError(f"mqtt_url {self.mqtt_url!r} must start with mqtt://")
+        return (
+            u.hostname or "127.0.0.1",
+            u.port or 1883,
+            unquote(u.username) if u.username else None,
+            unquote(u.password) if u.password else None,
+        )
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_file = config_file or env.get("CORDON_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            values.update(tomllib.loads(path.read_text()))
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise SettingsError(f"unknown settings in {config_file}: {', '.join(sorted(unknown))}")
+    for name in known:
+        key = f"CORDON_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return replace(Settings(), **{k: _coerce(known[k].type, k, v) for k, v in values.items()})
+
+
+def _coerce(type_name: Any, name: str, value: Any) -> Any:
+    t = str(type_name)
+    try:
+        if t == "int":
+            return int(value)
+        if t == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        what = "an integer" if t == "int" else "a number"
+        raise SettingsError(f"setting {name} must be {what}, not {value!r}") from None
+    if value == "":
+        return None if "None" in t else value
+    return value if value is None else str(value)

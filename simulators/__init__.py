@@ -1,0 +1,1 @@
+"""Simulated devices that speak MQTT exactly as real ones do (never importing the engine)."""
