@@ -1,0 +1,107 @@
+"""Real services for the tests: a private Mosquitto and a private PostgreSQL with TimescaleDB,
+started once per test session on free ports and stopped at its end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[PrivateMosquitto]:
+    with PrivateMosquitto(free_port()) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PrivatePostgres]:
+    with PrivatePostgres(free_port(), durable=False) as pg:
+        assert pg.timescaledb, (
+            "TimescaleDB is not installed for this PostgreSQL: run scripts/install-system-deps.sh"
+        )
+        yield pg
+
+
+@pytest.fixture
+def db_url(postgres: PrivatePostgres) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class EngineProcess:
+    """``cordon serve`` as a real process, against the test broker and a test database."""
+
+    def __init__(self, db_url: str, mqtt_url: str, workdir: Path):
+        self.db_url = db_url
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "engine.log"
+        self.env = os.environ | {
+            "CORDON_DATABASE_URL": db_url,
+            "CORDON_MQTT_URL": mqtt_url,
+            "CORDON_HTTP_PORT": str(self.port),
+            "CORDON_MQTT_CLIENT_ID": f"cordon-test-{uuid.uuid4().hex[:8]}",
+            "CORDON_REGISTRY_REFRESH_S": "1",
+            "CORDON_BATCH_MS": "5",
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90.0) -> EngineProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cordon", "serve"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine exited:\n{self.log.read_text()}")
+            try:
+                h = httpx.get(f"{self.base}/api/v1/health", timeout=1).json()
+                if h["broker"]["connected"]:
+                    return self
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"engine did not become healthy:\n{self.log.read_text()}")
+
+    def health(self) -> dict:
+        return httpx.get(f"{self.base}/api/v1/health", timeout=5).json()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def engine_factory(mosquitto: PrivateMosquitto, tmp_path: Path) -> Iterator:
+    started: list[EngineProcess] = []
+
+    def start(db_url: str) -> EngineProcess:
+        eng = EngineProcess(db_url, mosquitto.url, tmp_path).start()
+        started.append(eng)
+        return eng
+
+    yield start
+    for eng in started:
+        eng.stop()

@@ -1,0 +1,38 @@
+"""Storage on real PostgreSQL with TimescaleDB: schema, hypertable, idempotent fixes."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from devices.fixes import Fix
+from store.database import is_hypertable, migrate
+from store.fixes import insert_fixes
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_migrate_creates_a_hypertable_and_is_idempotent(db_url):
+    first = await migrate(db_url)
+    again = await migrate(db_url)
+    assert first.version == again.version >= 1
+    assert first.timescaledb is not None
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        assert await is_hypertable(conn, "fixes")
+        cur = await conn.execute("SELECT count(*) FROM schema_migrations")
+        assert (await cur.fetchone())[0] == first.version
+
+
+async def test_fixes_are_stored_once_per_device_and_time(db_url):
+    await migrate(db_url)
+    t0 = 1_763_740_800.0
+    fixes = [Fix("d1", t0 + i, -97.0, 30.0, 5.0, float("nan"), t0 + i, "native") for i in range(5)]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        async with conn.transaction():
+            assert await insert_fixes(conn, fixes) == 5
+        async with conn.transaction():
+            # A redelivery plus a repeat inside one batch plus one new fix: only the new one.
+            again = [*fixes, fixes[0], Fix("d1", t0 + 99, -97.0, 30.0, 5.0, 50.0, t0, "native")]
+            assert await insert_fixes(conn, again) == 1
+        cur = await conn.execute("SELECT count(*), count(battery) FROM fixes")
+        assert await cur.fetchone() == (6, 1)
