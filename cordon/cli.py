@@ -3,6 +3,7 @@
     cordon demo     the whole system on this machine, nothing configured
     cordon serve    the production engine against a configured broker and database
     cordon migrate  bring the database schema up to date and exit
+    cordon bench    run a benchmark: cordon bench kernel [--fixes N] …
 """
 
 from __future__ import annotations
@@ -35,13 +36,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, help="overrides CORDON_HTTP_PORT")
 
     sub.add_parser("migrate", help="apply database migrations and exit")
-    for sp in (demo, serve, sub.choices["migrate"]):
+
+    bench = sub.add_parser("bench", help="run a benchmark (python -m benchmarks.NAME)")
+    bench.add_argument("name", choices=["kernel"], help="which benchmark")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    for sp in (demo, serve, sub.choices["migrate"]):  # bench passes its options through
         sp.add_argument("--config", type=Path, help="TOML settings file (or CORDON_CONFIG)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "bench":
+        import importlib
+
+        importlib.import_module(f"benchmarks.{args.name}").main(args.args)
+        return 0
     try:
         settings = load_settings(args.config, http_port=getattr(args, "http_port", None))
     except SettingsError as exc:

@@ -3,6 +3,13 @@
 Pure computation on arrays — no I/O. Decisions per (fix, zone) are ``INSIDE``, ``OUTSIDE`` or
 ``UNCERTAIN`` (the fix is within its accuracy radius of the boundary, so neither is certain).
 
+- :mod:`geofence.zones` — zones from and to GeoJSON: polygons, circles, corridors;
+- :mod:`geofence.zoneset` — a compiled set of zones and the batch API the engine calls;
+- :mod:`geofence.kernel` — the exact Numba tests of a point or a path against one zone;
+- :mod:`geofence.grid` — per-polygon cell grids that decide most points with one lookup;
+- :mod:`geofence.index` — the candidate index: which zones can contain a point;
+- :mod:`geofence.schedules` — when a rule is in force (weekly local windows, DST, exceptions).
+
 >>> import numpy as np
 >>> square = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]}
 >>> contains(square, [1.0, 3.0], [1.0, 1.0]).tolist()
@@ -18,10 +25,21 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from geofence.kernel import INSIDE, OUTSIDE, UNCERTAIN
+from geofence.schedules import Schedule, ScheduleError
 from geofence.zones import Zone, ZoneError
 from geofence.zoneset import ZoneSet
 
-__all__ = ["INSIDE", "OUTSIDE", "UNCERTAIN", "Zone", "ZoneError", "ZoneSet", "contains"]
+__all__ = [
+    "INSIDE",
+    "OUTSIDE",
+    "UNCERTAIN",
+    "Schedule",
+    "ScheduleError",
+    "Zone",
+    "ZoneError",
+    "ZoneSet",
+    "contains",
+]
 
 
 def contains(geometry: Any, lon: Any, lat: Any) -> np.ndarray:

@@ -3,14 +3,19 @@
 A zone is a GeoJSON Feature in WGS 84 lon/lat:
 
 - a ``Polygon`` or ``MultiPolygon`` (holes allowed);
-- a circle: a ``Point`` with ``properties.radius_m``.
+- a circle: a ``Point`` with ``properties.radius_m`` (geodesic distance from the centre);
+- a corridor: a ``LineString`` with ``properties.width_m`` (the full width: a fix is inside when
+  it is within ``width_m / 2`` of the line).
 
 ``properties.kind`` is ``exclusion`` (the wearer must not be inside) or ``inclusion`` (the wearer
 must be inside, such as the county they may not leave).
 
 Invalid polygons are repaired with :func:`shapely.make_valid`, keeping the polygonal part, and a
-warning names the zone; what cannot be repaired, or crosses the antimeridian, is rejected with a
-:class:`ZoneError` that names the zone and the problem.
+warning names the zone; so are rings left unclosed. What cannot be repaired is rejected with a
+:class:`ZoneError` that names the zone and the problem. Containment is planar in lon/lat (as in
+GEOS and PostGIS geometry), so a polygon may not cross the antimeridian: such a zone is rejected
+with advice to split it. A MultiPolygon whose parts lie on either side of it (the Aleutians) is
+fine.
 
 >>> z = Zone.from_feature({"type": "Feature", "id": "school-1",
 ...     "properties": {"kind": "exclusion", "radius_m": 300},
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import shapely
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,11 @@ class Zone:
     id: str
     name: str
     kind: ZoneKind
-    shape: Literal["polygon", "circle"]
-    geometry: Polygon | MultiPolygon | Point
+    shape: Literal["polygon", "circle", "corridor"]
+    geometry: Polygon | MultiPolygon | Point | LineString
     radius_m: float = 0.0
     jurisdiction_id: str | None = None
+    width_m: float = 0.0
 
     @classmethod
     def from_feature(cls, feature: dict[str, Any], zone_id: str | None = None) -> Zone:
@@ -60,7 +66,7 @@ class Zone:
         if kind not in ZONE_KINDS:
             raise ZoneError(f"zone {zid}: kind {kind!r} is not one of {', '.join(ZONE_KINDS)}")
         try:
-            geom = shape(feature["geometry"])
+            geom = shape(_closed(zid, feature["geometry"]))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ZoneError(f"zone {zid}: geometry is not valid GeoJSON ({exc})") from None
         jurisdiction_id = props.get("jurisdiction_id")
@@ -72,10 +78,19 @@ class Zone:
             _check_lonlat(zid, geom)
             return cls(zid, name, kind, "circle", geom, float(radius), jurisdiction_id)
 
+        if isinstance(geom, LineString):
+            width = props.get("width_m")
+            if not isinstance(width, int | float) or not width > 0:
+                raise ZoneError(f"zone {zid}: a corridor needs a positive properties.width_m")
+            if geom.length == 0:
+                raise ZoneError(f"zone {zid}: a corridor's line has no length")
+            _check_lonlat(zid, geom)
+            return cls(zid, name, kind, "corridor", geom, 0.0, jurisdiction_id, float(width))
+
         if not isinstance(geom, Polygon | MultiPolygon):
             raise ZoneError(
-                f"zone {zid}: geometry type {geom.geom_type} is not Polygon, MultiPolygon or a "
-                "Point with radius_m"
+                f"zone {zid}: geometry type {geom.geom_type} is not Polygon, MultiPolygon, a "
+                "Point with radius_m or a LineString with width_m"
             )
         geom = _repaired(zid, geom)
         _check_lonlat(zid, geom)
@@ -85,6 +100,8 @@ class Zone:
         props: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.shape == "circle":
             props["radius_m"] = self.radius_m
+        if self.shape == "corridor":
+            props["width_m"] = self.width_m
         if self.jurisdiction_id:
             props["jurisdiction_id"] = self.jurisdiction_id
         return {
@@ -119,8 +136,32 @@ def _check_lonlat(zid: str, geom: Any) -> None:
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise ZoneError(f"zone {zid}: coordinates outside lon [-180, 180] / lat [-90, 90]")
-    if maxx - minx > 180:
-        raise ZoneError(
-            f"zone {zid}: spans {maxx - minx:.0f}° of longitude; zones crossing the antimeridian "
-            "are not supported — split it into an east and a west part"
-        )
+    for part in getattr(geom, "geoms", [geom]):
+        pminx, _, pmaxx, _ = part.bounds
+        if pmaxx - pminx > 180:
+            raise ZoneError(
+                f"zone {zid}: a part spans {pmaxx - pminx:.0f}° of longitude, so it crosses the "
+                "antimeridian, which planar lon/lat cannot represent — split it into an east and "
+                "a west part (a MultiPolygon)"
+            )
+
+
+def _closed(zid: str, geometry: Any) -> Any:
+    """The geometry with rings a GeoJSON writer left open closed (RFC 7946 requires closed ones),
+    with a warning. The caller's mapping is not modified."""
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        return geometry
+    multi = geometry["type"] == "MultiPolygon"
+    polygons = geometry.get("coordinates") if multi else [geometry.get("coordinates")]
+    if not isinstance(polygons, list):
+        return geometry
+    fixed = []
+    for polygon in polygons:
+        rings = []
+        for i, ring in enumerate(polygon if isinstance(polygon, list) else []):
+            if isinstance(ring, list) and len(ring) >= 3 and list(ring[0]) != list(ring[-1]):
+                log.warning("zone %s: ring %d was not closed; closed it", zid, i)
+                ring = [*ring, ring[0]]
+            rings.append(ring)
+        fixed.append(rings)
+    return {"type": geometry["type"], "coordinates": fixed if multi else fixed[0]}

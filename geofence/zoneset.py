@@ -1,24 +1,34 @@
-"""A compiled set of zones: flat arrays the kernels read, and the batch API the engine calls."""
+"""A compiled set of zones: flat arrays the kernels read, and the batch API the engine calls.
+
+>>> from shapely.geometry import box
+>>> zs = ZoneSet([Zone("z", "z", "exclusion", "polygon", box(0, 0, 1, 1))])
+>>> zs.classify(np.array([0.5, 2.0]), np.array([0.5, 0.5]), np.array([10.0, 10.0]),
+...             np.array([0, 1]), np.array([0, 0])).tolist()
+[1, 0]
+>>> offsets, zones = zs.zones_containing(np.array([0.5, 2.0]), np.array([0.5, 0.5]))
+>>> offsets.tolist(), zones.tolist()
+([0, 1, 1], [0])
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import LineString, MultiPolygon, Polygon
 
-from geofence import kernel
+from geofence import grid, index, kernel
 from geofence.zones import Zone
+
+CELLS_PER_VERTEX = 4.0
+MAX_CELLS_PER_PART = 1 << 16
 
 
 class ZoneSet:
-    """Zones flattened for the Numba kernels.
+    """Zones flattened for the Numba kernels, with a grid per polygon part and a candidate index.
 
-    >>> from shapely.geometry import box
-    >>> zs = ZoneSet([Zone("z", "z", "exclusion", "polygon", box(0, 0, 1, 1))])
-    >>> zs.classify(np.array([0.5, 2.0]), np.array([0.5, 0.5]), np.array([10.0, 10.0]),
-    ...             np.array([0, 1]), np.array([0, 0])).tolist()
-    [1, 0]
+    Zones are numbered in the order given; :attr:`index` maps a zone id to its number.
     """
 
     def __init__(self, zones: Sequence[Zone]):
@@ -26,41 +36,105 @@ class ZoneSet:
         self.index: dict[str, int] = {z.id: i for i, z in enumerate(self.zones)}
         n = len(self.zones)
         self.shape = np.zeros(n, dtype=np.int8)
-        # minx, miny, maxx, maxy, and for circles the centre lon, lat.
-        self.bbox = np.zeros((n, 6), dtype=np.float64)
+        self.bbox = np.zeros((n, 4), dtype=np.float64)  # covers the zone (circles too)
+        self.center = np.zeros((n, 2), dtype=np.float64)
+        self.radius_m = np.zeros(n, dtype=np.float64)  # circle radius, corridor half width
         self.ring_lo = np.zeros(n, dtype=np.int64)
         self.ring_hi = np.zeros(n, dtype=np.int64)
-        self.radius_m = np.zeros(n, dtype=np.float64)
         ring_start: list[int] = []
         ring_end: list[int] = []
         coords: list[np.ndarray] = []
+        part_rings: list[tuple[int, int]] = []
+        part_zone: list[int] = []
+        part_bbox: list[tuple[float, float, float, float]] = []
         nverts = 0
+
+        def add_ring(xy: np.ndarray) -> None:
+            nonlocal nverts
+            ring_start.append(nverts)
+            nverts += len(xy)
+            ring_end.append(nverts)
+            coords.append(xy)
+
         for i, zone in enumerate(self.zones):
+            self.ring_lo[i] = len(ring_start)
             if zone.shape == "circle":
                 self.shape[i] = kernel.SHAPE_CIRCLE
                 self.radius_m[i] = zone.radius_m
-                cx, cy = zone.geometry.x, zone.geometry.y
-                self.bbox[i] = (cx, cy, cx, cy, cx, cy)
-                continue
-            self.shape[i] = kernel.SHAPE_POLYGON
-            self.bbox[i, :4] = zone.geometry.bounds
-            self.ring_lo[i] = len(ring_start)
-            for ring in _rings(zone.geometry):
-                xy = np.asarray(ring.coords, dtype=np.float64)[:, :2]
-                ring_start.append(nverts)
-                nverts += len(xy)
-                ring_end.append(nverts)
-                coords.append(xy)
+                self.center[i] = (zone.geometry.x, zone.geometry.y)
+                self.bbox[i] = _grown(zone.geometry.bounds, zone.radius_m)
+            elif zone.shape == "corridor":
+                self.shape[i] = kernel.SHAPE_CORRIDOR
+                self.radius_m[i] = zone.width_m / 2
+                self.bbox[i] = _grown(zone.geometry.bounds, zone.width_m / 2)
+                add_ring(_xy(zone.geometry))
+            else:
+                self.shape[i] = kernel.SHAPE_POLYGON
+                self.bbox[i] = zone.geometry.bounds
+                for poly in _polygons(zone.geometry):
+                    first = len(ring_start)
+                    add_ring(_xy(poly.exterior))
+                    for hole in poly.interiors:
+                        add_ring(_xy(hole))
+                    part_rings.append((first, len(ring_start)))
+                    part_zone.append(i)
+                    part_bbox.append(poly.bounds)
             self.ring_hi[i] = len(ring_start)
+
         self.ring_start = np.asarray(ring_start, dtype=np.int64)
         self.ring_end = np.asarray(ring_end, dtype=np.int64)
         allxy = np.concatenate(coords) if coords else np.zeros((0, 2))
-        self.vx = np.ascontiguousarray(allxy[:, 0])
-        self.vy = np.ascontiguousarray(allxy[:, 1])
+        self.vx = np.ascontiguousarray(allxy[:, 0], dtype=np.float64)
+        self.vy = np.ascontiguousarray(allxy[:, 1], dtype=np.float64)
+        self._build_grids(part_rings, part_bbox)
+        self._build_index(part_zone)
+
+    def _build_grids(self, part_rings: list[tuple[int, int]], part_bbox: list) -> None:
+        rings = np.asarray(part_rings, dtype=np.int64).reshape(-1, 2)
+        self.part_ring_lo = np.ascontiguousarray(rings[:, 0])
+        self.part_ring_hi = np.ascontiguousarray(rings[:, 1])
+        self.part_bbox = np.asarray(part_bbox, dtype=np.float64).reshape(-1, 4)
+        self.grid_gx, self.grid_gy, self.grid_off = grid.grid_sizes(
+            self.part_ring_lo, self.part_ring_hi, self.part_bbox, self.ring_start,
+            self.ring_end, CELLS_PER_VERTEX, MAX_CELLS_PER_PART,
+        )
+        self.cell_state, self.cell_centre_in, self.cell_edge_off, self.cell_edges = (
+            grid.build_grids(
+                self.part_ring_lo, self.part_ring_hi, self.part_bbox, self.grid_gx,
+                self.grid_gy, self.grid_off, self.ring_start, self.ring_end, self.vx, self.vy,
+            )
+        )
+
+    def _build_index(self, part_zone: list[int]) -> None:
+        others = np.flatnonzero(self.shape != kernel.SHAPE_POLYGON)
+        self.item_kind = np.concatenate([
+            np.full(len(part_zone), index.ITEM_PART, dtype=np.int8),
+            np.where(self.shape[others] == kernel.SHAPE_CIRCLE, index.ITEM_CIRCLE,
+                     index.ITEM_CORRIDOR).astype(np.int8),
+        ])
+        self.item_ref = np.concatenate([np.arange(len(part_zone)), others]).astype(np.int64)
+        self.item_zone = np.concatenate([np.asarray(part_zone, dtype=np.int64), others])
+        self.item_bbox = np.ascontiguousarray(
+            np.concatenate([self.part_bbox, self.bbox[others]]).reshape(-1, 4)
+        )
+        self.index_geometry = index.index_geometry(self.item_bbox)
+        g = self.index_geometry
+        self.index_block_of, coarse_of, off, items = index.build_index(
+            self.item_bbox, g.x0, g.y0, g.size, g.cols, g.rows
+        )
+        kinds = index.entry_kinds(
+            off, items, coarse_of, g.x0, g.y0, g.size, g.cols, self.item_kind, self.item_ref,
+            self.part_bbox, self.grid_gx, self.grid_gy, self.grid_off, self.cell_state,
+        )
+        self.index_off, self.index_items, self.index_kinds = index.prune(off, items, kinds)
 
     @property
     def vertex_count(self) -> int:
         return len(self.vx)
+
+    def _zone_arrays(self) -> tuple:
+        return (self.shape, self.bbox, self.center, self.radius_m, self.ring_lo, self.ring_hi,
+                self.ring_start, self.ring_end, self.vx, self.vy)
 
     def classify(
         self,
@@ -70,46 +144,99 @@ class ZoneSet:
         pair_fix: np.ndarray,
         pair_zone: np.ndarray,
     ) -> np.ndarray:
-        """Decisions (``kernel.INSIDE`` / ``OUTSIDE`` / ``UNCERTAIN``) for (fix, zone) pairs."""
+        """Decisions (``INSIDE`` / ``OUTSIDE`` / ``UNCERTAIN``) for (fix, zone) pairs.
+
+        A decision is certain only when the fix lies farther than its accuracy radius from the
+        zone's boundary.
+        """
         if len(pair_fix) == 0:
             return np.zeros(0, dtype=np.int8)
         return kernel.classify_pairs(
-            np.ascontiguousarray(pair_fix, dtype=np.int64),
-            np.ascontiguousarray(pair_zone, dtype=np.int64),
-            np.ascontiguousarray(lon, dtype=np.float64),
-            np.ascontiguousarray(lat, dtype=np.float64),
-            np.ascontiguousarray(accuracy_m, dtype=np.float64),
-            self.shape,
-            self.bbox,
-            self.ring_lo,
-            self.ring_hi,
-            self.radius_m,
-            self.ring_start,
-            self.ring_end,
-            self.vx,
-            self.vy,
+            _i64(pair_fix), _i64(pair_zone), _f64(lon), _f64(lat), _f64(accuracy_m),
+            *self._zone_arrays(),
         )
 
+    def distance_m(
+        self, lon: np.ndarray, lat: np.ndarray, pair_fix: np.ndarray, pair_zone: np.ndarray
+    ) -> np.ndarray:
+        """Signed metres from each fix to its zone's boundary: negative inside."""
+        shape, _bbox, *rest = self._zone_arrays()
+        return kernel.distance_pairs(
+            _i64(pair_fix), _i64(pair_zone), _f64(lon), _f64(lat), shape, *rest
+        )
+
+    def segment_enters(
+        self,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        pair_from: np.ndarray,
+        pair_to: np.ndarray,
+        pair_zone: np.ndarray,
+    ) -> np.ndarray:
+        """Whether the straight path between two fixes meets the zone, per (from, to, zone)."""
+        return kernel.segment_pairs(
+            _i64(pair_from), _i64(pair_to), _i64(pair_zone), _f64(lon), _f64(lat),
+            *self._zone_arrays(),
+        )
+
+    def zones_containing(
+        self, lon: np.ndarray, lat: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which zones contain each point, as CSR: zones of point i are
+        ``zones[offsets[i]:offsets[i + 1]]`` (no accuracy: plain containment)."""
+        lon, lat = _f64(lon), _f64(lat)
+        g = self.index_geometry
+        cells = index.locate(lon, lat, g.x0, g.y0, g.size, g.cols, g.rows, self.index_block_of)
+        order = index.cell_order(cells, len(self.index_off) - 1)
+        # Gathered once, in a tight loop: the scan then reads its points in sequence.
+        s_cells, s_lon, s_lat = cells[order], lon[order], lat[order]
+        max_hits = 8
+        while True:
+            count, hits = index.scan(
+                s_cells, s_lon, s_lat, max_hits, self.index_off, self.index_items,
+                self.index_kinds, self.item_kind, self.item_ref, self.item_zone, self.item_bbox,
+                self.center, self.radius_m, self.ring_lo, self.part_bbox, self.part_ring_lo,
+                self.part_ring_hi, self.grid_gx, self.grid_gy, self.grid_off, self.cell_state,
+                self.cell_centre_in, self.cell_edge_off, self.cell_edges, self.ring_start,
+                self.ring_end, self.vx, self.vy,
+            )
+            if len(count) == 0 or count.max() <= max_hits:
+                break
+            max_hits = int(count.max())
+        return index.assemble(len(lon), order, count, hits)
 
     def contains(self, zone: int, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Plain point-in-polygon (no accuracy) of many points against one polygon zone."""
-        if self.shape[zone] != kernel.SHAPE_POLYGON:
-            raise ValueError(f"zone {self.zones[zone].id} is not a polygon")
-        return kernel.contains_points(
-            np.ascontiguousarray(lon, dtype=np.float64),
-            np.ascontiguousarray(lat, dtype=np.float64),
-            np.ascontiguousarray(self.bbox[zone, :4]),
-            int(self.ring_lo[zone]),
-            int(self.ring_hi[zone]),
-            self.ring_start,
-            self.ring_end,
-            self.vx,
-            self.vy,
-        )
+        """Plain containment (no accuracy) of many points in one zone."""
+        lon, lat = _f64(lon), _f64(lat)
+        offsets, zones = self.zones_containing(lon, lat)
+        fix = np.repeat(np.arange(len(lon)), np.diff(offsets))
+        out = np.zeros(len(lon), dtype=bool)
+        out[fix[zones == zone]] = True
+        return out
 
 
-def _rings(geom: Polygon | MultiPolygon):
-    polygons = geom.geoms if isinstance(geom, MultiPolygon) else [geom]
-    for poly in polygons:
-        yield poly.exterior
-        yield from poly.interiors
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _i64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _xy(geom: LineString) -> np.ndarray:
+    return np.asarray(geom.coords, dtype=np.float64)[:, :2]
+
+
+def _polygons(geom: Polygon | MultiPolygon) -> Iterator[Polygon]:
+    yield from (geom.geoms if isinstance(geom, MultiPolygon) else [geom])
+
+
+def _grown(bounds: tuple[float, float, float, float], metres: float) -> tuple:
+    """Bounds grown by ``metres`` on every side, conservatively, in degrees."""
+    minx, miny, maxx, maxy = bounds
+    pad = 1.01 * metres
+    dlat = pad / 110_574.0  # the fewest metres per degree of latitude (at the equator)
+    lat_far = min(89.9, max(abs(miny), abs(maxy)) + dlat)
+    dlon = pad / (111_320.0 * math.cos(math.radians(lat_far)))
+    return (max(-180.0, minx - dlon), max(-90.0, miny - dlat),
+            min(180.0, maxx + dlon), min(90.0, maxy + dlat))

@@ -82,13 +82,33 @@ def test_invalid_polygon_is_repaired_with_a_warning(caplog):
     assert "zone bow: repaired invalid polygon" in caplog.text
 
 
+def test_unclosed_ring_is_closed_with_a_warning(caplog):
+    open_ring = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2]]]}
+    z = Zone.from_feature({"type": "Feature", "id": "open", "properties": {},
+                           "geometry": open_ring})
+    assert z.geometry.area == pytest.approx(4.0)
+    assert "zone open: ring 0 was not closed" in caplog.text
+    assert open_ring["coordinates"][0][-1] == [0, 2]  # the caller's data is left alone
+
+
+def test_multipolygon_on_both_sides_of_the_antimeridian_is_fine():
+    aleutians = {"type": "MultiPolygon", "coordinates": [
+        [[[179.0, 51.0], [179.9, 51.0], [179.9, 52.0], [179.0, 52.0], [179.0, 51.0]]],
+        [[[-179.9, 51.0], [-179.0, 51.0], [-179.0, 52.0], [-179.9, 52.0], [-179.9, 51.0]]]]}
+    z = Zone.from_feature({"type": "Feature", "id": "ak", "properties": {},
+                           "geometry": aleutians})
+    got = ZoneSet([z]).contains(0, np.array([179.5, -179.5, 0.0]), np.array([51.5, 51.5, 51.5]))
+    assert got.tolist() == [True, True, False]
+
+
 @pytest.mark.parametrize(
     ("geometry", "props", "message"),
     [
         ({"type": "Polygon", "coordinates": [[[170, 0], [-170, 0], [-170, 1], [170, 1],
                                               [170, 0]]]}, {}, "antimeridian"),
         ({"type": "Point", "coordinates": [0, 0]}, {}, "positive properties.radius_m"),
-        ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, {}, "LineString"),
+        ({"type": "MultiPoint", "coordinates": [[0, 0], [1, 1]]}, {}, "MultiPoint is not"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}, {}, "not valid GeoJSON"),
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]}, {}, "no area"),
         (mapping(box(0, 0, 1, 1)), {"kind": "forbidden"}, "kind 'forbidden'"),
     ],
@@ -106,3 +126,88 @@ def test_zone_geojson_round_trip():
     assert (again.id, again.shape, again.radius_m, again.kind) == ("school", "circle", 250.0,
                                                                    "exclusion")
     assert again.geometry.equals(Point(-97.74, 30.27))
+
+
+def test_circle_distances_match_pyproj_geod_within_half_a_metre_at_10_km():
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    rng = np.random.default_rng(5)
+    lat0 = rng.uniform(-70, 70, 300)
+    lon0 = rng.uniform(-179, 179, 300)
+    az = rng.uniform(0, 360, 300)
+    dist = rng.uniform(0, 10_000, 300)
+    lon1, lat1, _ = geod.fwd(lon0, lat0, az, dist)
+    zones = [circle(f"c{i}", 1000.0, lon0[i], lat0[i]) for i in range(300)]
+    zs = ZoneSet(zones)
+    signed = zs.distance_m(lon1, lat1, np.arange(300), np.arange(300))
+    assert np.max(np.abs((signed + 1000.0) - dist)) < 0.5
+
+
+def test_corridor_is_the_band_around_its_line():
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    line = {"type": "LineString", "coordinates": [[-97.80, 30.20], [-97.70, 30.25],
+                                                  [-97.60, 30.25]]}
+    z = Zone.from_feature({"type": "Feature", "id": "route",
+                           "properties": {"kind": "inclusion", "width_m": 400},
+                           "geometry": line})
+    assert (z.shape, z.width_m) == ("corridor", 400.0)
+    zs = ZoneSet([z])
+    # Points 100 m and 300 m due north of the middle of the second leg's flat part.
+    lon, lat100, _ = geod.fwd(-97.65, 30.25, 0, 100)
+    _, lat300, _ = geod.fwd(-97.65, 30.25, 0, 300)
+    lats = np.array([lat100, lat300, lat300])
+    lons = np.array([lon, lon, lon])
+    got = zs.classify(lons, lats, np.array([10.0, 10.0, 150.0]), np.arange(3), np.zeros(3, int))
+    assert got.tolist() == [INSIDE, OUTSIDE, UNCERTAIN]
+    d = zs.distance_m(lons, lats, np.arange(3), np.zeros(3, int))
+    assert d[0] == pytest.approx(-100.0, abs=0.5) and d[1] == pytest.approx(100.0, abs=0.5)
+    offsets, hits = zs.zones_containing(lons, lats)
+    assert np.diff(offsets).tolist() == [1, 0, 0]
+    with pytest.raises(ZoneError, match="positive properties.width_m"):
+        Zone.from_feature({"type": "Feature", "id": "r", "properties": {}, "geometry": line})
+
+
+def test_a_path_through_a_zone_between_two_fixes_is_seen():
+    # Fixes 2 km either side of a 300 m circle, and of a small square, both outside.
+    zs = ZoneSet([circle("c", 300.0, 0.0, 0.0),
+                  Zone("sq", "sq", "exclusion", "polygon", box(0.05, -0.001, 0.052, 0.001))])
+    lon = np.array([-0.02, 0.02, -0.02, 0.045, 0.06, 0.045])
+    lat = np.array([0.0, 0.0, 0.01, 0.0, 0.0, 0.01])
+    # through the circle / passing 1.1 km north of it / through the square / beside the square
+    frm = np.array([0, 2, 3, 5])
+    to = np.array([1, 2, 4, 4])  # (the second is a fix paired with itself: no path at all)
+    zone = np.array([0, 0, 1, 1])
+    got = zs.segment_enters(lon, lat, frm, to, zone)
+    assert got.tolist() == [True, False, True, False]
+    # Against Shapely for the square, on random paths.
+    rng = np.random.default_rng(9)
+    a = rng.uniform(0.04, 0.06, (500, 2)) - [0, 0.005]
+    b = rng.uniform(0.04, 0.06, (500, 2)) - [0, 0.005]
+    lon = np.concatenate([a[:, 0], b[:, 0]])
+    lat = np.concatenate([a[:, 1], b[:, 1]])
+    idx = np.arange(500)
+    ours = zs.segment_enters(lon, lat, idx, idx + 500, np.ones(500, int))
+    square = box(0.05, -0.001, 0.052, 0.001)
+    theirs = shapely.intersects(shapely.linestrings(np.stack([a, b], axis=1)), square)
+    assert np.array_equal(ours, theirs)
+
+
+def test_index_of_ten_thousand_zones_is_built_and_answers(counties):
+    rng = np.random.default_rng(2)
+    zones = []
+    for i in range(10_000):
+        lon, lat = rng.uniform(-120, -75), rng.uniform(28, 48)
+        if i % 2:
+            zones.append(circle(f"c{i}", float(rng.uniform(100, 2000)), lon, lat))
+        else:
+            zones.append(Zone(f"p{i}", "p", "exclusion", "polygon",
+                              box(lon, lat, lon + 0.01, lat + 0.01)))
+    zs = ZoneSet(zones)
+    xs = np.array([zones[0].geometry.centroid.x, zones[1].geometry.x, -60.0])
+    ys = np.array([zones[0].geometry.centroid.y, zones[1].geometry.y, 0.0])
+    offsets, hits = zs.zones_containing(xs, ys)
+    assert 0 in hits[offsets[0]:offsets[1]] and 1 in hits[offsets[1]:offsets[2]]
+    assert offsets[3] == offsets[2]

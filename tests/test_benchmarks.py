@@ -1,0 +1,26 @@
+"""The benchmarks run and print their JSON (correctness only: timing is not a test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_kernel_benchmark_prints_its_result_with_no_mismatch():
+    out = subprocess.run(
+        [sys.executable, "-m", "cordon", "bench", "kernel", "--fixes", "20000", "--zones", "1000",
+         "--repeat", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result) >= {"fixes", "zones", "vertices", "cordon_fixes_per_s",
+                           "shapely_fixes_per_s", "speedup", "mismatches", "jit_warmup_s"}
+    assert result["fixes"] == 20000 and result["zones"] == 3233 + 1000
+    assert result["vertices"] > 510_000
+    assert result["mismatches"] == 0
+    assert result["pairs"] > 20000 * 0.9
+    assert "[kernel] cordon:" in out.stderr
