@@ -15,6 +15,7 @@ from alerts.rules import ZONE_RULES
 from alerts.verdict import Verdict
 from devices.fixes import Fix, FixBatch
 from devices.models import Device, Supervisee
+from geofence.assignments import Assignment, AssignmentSet
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 
@@ -26,16 +27,16 @@ class Evaluator:
         supervisees: Mapping[str, Supervisee],
         zones: Sequence[Zone],
     ):
-        self.zoneset = ZoneSet(zones)
+        zoneset = ZoneSet(zones)
         self._devices = devices
-        self._zone_idx: dict[str, np.ndarray] = {}
-        for s in supervisees.values():
-            idx = [self.zoneset.index[z] for z in s.zone_ids if z in self.zoneset.index]
-            self._zone_idx[s.id] = np.asarray(idx, dtype=np.int64)
+        self.assignments = AssignmentSet(zoneset, [
+            Assignment(s.id, z) for s in supervisees.values() for z in s.zone_ids
+            if z in zoneset.index
+        ])
         self._rules = list(ZONE_RULES.values())
         rule_no = {kind: i for i, kind in enumerate(ZONE_RULES)}
-        self._rule_of_zone = np.asarray(
-            [rule_no[z.kind] for z in self.zoneset.zones], dtype=np.int64
+        self._rule_of_assignment = np.asarray(
+            [rule_no[zoneset.zones[z].kind] for z in self.assignments.zone], dtype=np.int64
         )
 
     def knows(self, device_id: str) -> bool:
@@ -61,29 +62,25 @@ class Evaluator:
             return []
 
         batch = FixBatch.from_fixes([f for _, f in fresh])
-        empty = np.zeros(0, dtype=np.int64)
-        zone_lists = [self._zone_idx.get(sid, empty) for sid, _ in fresh]
-        counts = np.fromiter((len(z) for z in zone_lists), dtype=np.int64, count=len(fresh))
-        pair_fix = np.repeat(np.arange(len(fresh), dtype=np.int64), counts)
-        pair_zone = np.concatenate(zone_lists) if len(pair_fix) else empty
-        decisions = self.zoneset.classify(
-            batch.lon, batch.lat, batch.accuracy_m, pair_fix, pair_zone
+        d = self.assignments.evaluate(
+            [sid for sid, _ in fresh], batch.ts, batch.lon, batch.lat, batch.accuracy_m
         )
-
-        pair_rule = self._rule_of_zone[pair_zone]
-        verdicts = np.full(len(pair_fix), Verdict.UNKNOWN, dtype=np.int8)
+        pair_rule = self._rule_of_assignment[d.assignment]
+        verdicts = np.full(len(d), Verdict.UNKNOWN, dtype=np.int8)
         for i, rule in enumerate(self._rules):
             mask = pair_rule == i
-            verdicts[mask] = rule.verdicts(decisions[mask])
+            verdicts[mask] = rule.verdicts(d.decision[mask])
 
+        zones = self.assignments.zoneset.zones
         changes: list[AlertChange] = []
         for k in np.flatnonzero(verdicts != Verdict.UNKNOWN):
-            sid, f = fresh[pair_fix[k]]
-            z = pair_zone[k]
+            sid, f = fresh[d.fix[k]]
             rule = self._rules[pair_rule[k]]
-            verdict = Verdict(verdicts[k])
-            key = EpisodeKey(sid, self.zoneset.zones[z].id, rule.alert_kind)
-            change = staging.fold(key, verdict, f.ts, f.lon, f.lat, f.device_id, rule.severity)
+            zone_id = zones[self.assignments.zone[d.assignment[k]]].id
+            key = EpisodeKey(sid, zone_id, rule.alert_kind)
+            change = staging.fold(
+                key, Verdict(verdicts[k]), f.ts, f.lon, f.lat, f.device_id, rule.severity
+            )
             if change is not None:
                 changes.append(change)
         return changes

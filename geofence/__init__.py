@@ -4,7 +4,8 @@ Pure computation on arrays — no I/O. Decisions per (fix, zone) are ``INSIDE``,
 ``UNCERTAIN`` (the fix is within its accuracy radius of the boundary, so neither is certain).
 
 - :mod:`geofence.zones` — zones from and to GeoJSON: polygons, circles, corridors;
-- :mod:`geofence.zoneset` — a compiled set of zones and the batch API the engine calls;
+- :mod:`geofence.zoneset` — a compiled set of zones: containment, distances, paths;
+- :mod:`geofence.assignments` — which zones apply to whom and when: the engine's batch API;
 - :mod:`geofence.kernel` — the exact Numba tests of a point or a path against one zone;
 - :mod:`geofence.grid` — per-polygon cell grids that decide most points with one lookup;
 - :mod:`geofence.index` — the candidate index: which zones can contain a point;
@@ -24,15 +25,20 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
+from geofence.assignments import INACTIVE, Assignment, AssignmentSet, Decisions
 from geofence.kernel import INSIDE, OUTSIDE, UNCERTAIN
 from geofence.schedules import Schedule, ScheduleError
 from geofence.zones import Zone, ZoneError
 from geofence.zoneset import ZoneSet
 
 __all__ = [
+    "INACTIVE",
     "INSIDE",
     "OUTSIDE",
     "UNCERTAIN",
+    "Assignment",
+    "AssignmentSet",
+    "Decisions",
     "Schedule",
     "ScheduleError",
     "Zone",

@@ -211,3 +211,25 @@ def test_index_of_ten_thousand_zones_is_built_and_answers(counties):
     offsets, hits = zs.zones_containing(xs, ys)
     assert 0 in hits[offsets[0]:offsets[1]] and 1 in hits[offsets[1]:offsets[2]]
     assert offsets[3] == offsets[2]
+
+
+def test_assignments_apply_schedules_per_fix_time_across_dst():
+    from geofence import INACTIVE, Assignment, AssignmentSet, Schedule
+    from geofence.schedules import local_ts
+
+    home = Zone("home", "home", "inclusion", "polygon", box(-74.01, 40.70, -74.00, 40.71))
+    curfew = Schedule.from_dict({"timezone": "America/New_York", "windows": [
+        {"days": ["sat", "sun"], "start": "22:00", "end": "06:00"}]})
+    rules = AssignmentSet([home], [Assignment("p1", "home", curfew),
+                                   Assignment("p2", "home")])
+    tz = "America/New_York"
+    # The spring-forward night: 21:59 Sat (off), 23:00 (on), 05:59 Sun EDT (on), 06:00 (off).
+    times = [local_ts(t, tz) for t in ("2026-03-07T21:59", "2026-03-07T23:00",
+                                       "2026-03-08T05:59", "2026-03-08T06:00")]
+    away = (-73.90, 40.80)
+    d = rules.evaluate(["p1"] * 4 + ["p2"], times + [times[0]], [away[0]] * 5, [away[1]] * 5,
+                       [10.0] * 5)
+    assert d.decision.tolist() == [INACTIVE, OUTSIDE, OUTSIDE, INACTIVE, OUTSIDE]
+    assert d.assignment.tolist() == [0, 0, 0, 0, 1]
+    with pytest.raises(ZoneError, match="unknown zones: nowhere"):
+        AssignmentSet([home], [Assignment("p1", "nowhere")])
