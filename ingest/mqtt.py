@@ -1,19 +1,34 @@
-"""The MQTT intake: subscribe, gather messages into batches, hand them to the pipeline.
+"""The MQTT intake: a persistent MQTT 5 session, QoS 1, acknowledged only once stored.
 
-Messages are read into a bounded queue; when the pipeline falls behind (say the database is
-down and a batch keeps failing), the queue fills and reading stops, so memory stays bounded.
-A failed batch is retried whole, with backoff, until it is stored.
+Messages arrive on paho-mqtt's network thread and wait in an inbox; the event loop takes them in
+batches, hands each batch to the :class:`~ingest.pipeline.Pipeline`, and only after the batch's
+transaction has committed sends their PUBACKs (manual acknowledgement). A crash therefore means
+redelivery, never loss, and storage is idempotent, so a redelivery stores nothing twice.
+
+Backpressure comes from the protocol: the session's Receive Maximum caps how many unacknowledged
+messages the broker may send us. While the database is down no batch commits, nothing is
+acknowledged, the cap is reached and the broker holds further messages in the session — memory
+stays bounded and nothing is dropped. When the database returns, the stuck batch commits and the
+flow resumes.
+
+A PUBACK is only sent on the connection that received the message: after a reconnect, the
+broker redelivers what was not acknowledged, and acknowledging an old packet id on the new
+connection could acknowledge a different message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
-import aiomqtt
+import paho.mqtt.client as paho
 import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from devices.topics import SUBSCRIPTIONS
 from ingest.pipeline import Pipeline, RawMessage
@@ -29,10 +44,12 @@ class MqttConfig:
     username: str | None = None
     password: str | None = None
     client_id: str = "cordon-engine"
-    shared_group: str | None = None  # subscribe as $share/<group>/... when several engines run
+    shared_group: str | None = None  # subscribe as $share/<group>/... (see DESIGN: affinity)
     batch_max: int = 2000
     batch_ms: float = 20.0
-    queue_max: int = 50_000
+    receive_maximum: int = 20_000  # unacknowledged messages the broker may send us
+    session_expiry_s: int = 7 * 86400  # how long the broker keeps our session while we are away
+    keepalive_s: int = 30
 
 
 class MqttIntake:
@@ -40,65 +57,97 @@ class MqttIntake:
         self.config = config
         self.pipeline = pipeline
         self.stats = stats
-        self.queue: asyncio.Queue[RawMessage] = asyncio.Queue(maxsize=config.queue_max)
+        self._inbox: collections.deque[tuple[int, int, RawMessage]] = collections.deque()
+        self._generation = 0  # bumped on every (re)connection
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._client: paho.Client | None = None
+
+    # --- paho's network thread -------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._set_broker(False, f"connection refused: {reason_code}")
+            return
+        with self._lock:
+            self._generation += 1
+        topics = [(self._topic(t), paho.SubscribeOptions(qos=1)) for t in SUBSCRIPTIONS]
+        client.subscribe(topics)
+        self._set_broker(True, None)
+        log.info("connected to MQTT broker %s:%s (session %s)", self.config.host,
+                 self.config.port, "resumed" if flags.session_present else "new")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._set_broker(False, f"disconnected: {reason_code}")
+        log.warning("MQTT broker %s:%s: disconnected (%s); reconnecting", self.config.host,
+                    self.config.port, reason_code)
+
+    def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
+        raw = RawMessage(message.topic, message.payload, time.time())
+        self._inbox.append((self._generation, message.mid if message.qos else 0, raw))
+        if len(self._inbox) == 1 and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _set_broker(self, connected: bool, error: str | None) -> None:
+        self.stats.broker_connected = connected
+        self.stats.broker_error = error
+
+    def _topic(self, topic: str) -> str:
+        group = self.config.shared_group
+        return f"$share/{group}/{topic}" if group else topic
+
+    # --- the event loop ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Run until cancelled: read from the broker (reconnecting) and process batches."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._read_forever())
-            tg.create_task(self._process_forever())
-
-    async def _read_forever(self) -> None:
+        """Run until cancelled."""
         cfg = self.config
-        backoff = 0.5
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    cfg.host,
-                    cfg.port,
-                    identifier=cfg.client_id,
-                    username=cfg.username,
-                    password=cfg.password,
-                    protocol=aiomqtt.ProtocolVersion.V5,
-                ) as client:
-                    for topic in SUBSCRIPTIONS:
-                        if cfg.shared_group:
-                            topic = f"$share/{cfg.shared_group}/{topic}"
-                        await client.subscribe(topic, qos=1)
-                    self.stats.broker_connected = True
-                    self.stats.broker_error = None
-                    log.info("connected to MQTT broker %s:%s", cfg.host, cfg.port)
-                    backoff = 0.5
-                    async for message in client.messages:
-                        payload = message.payload
-                        if isinstance(payload, str):
-                            payload = payload.encode()
-                        elif not isinstance(payload, bytes | bytearray):
-                            payload = b"" if payload is None else str(payload).encode()
-                        await self.queue.put(
-                            RawMessage(message.topic.value, bytes(payload), time.time())
-                        )
-            except aiomqtt.MqttError as exc:
-                self.stats.broker_connected = False
-                self.stats.broker_error = str(exc)
-                log.warning("MQTT broker %s:%s: %s; retrying in %.1f s", cfg.host, cfg.port,
-                            exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+        self._loop = asyncio.get_running_loop()
+        client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = cfg.session_expiry_s
+        props.ReceiveMaximum = cfg.receive_maximum
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
+                             properties=props)
+        self._client = client
+        client.loop_start()
+        try:
+            await self._process_forever()
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
     async def _process_forever(self) -> None:
         cfg = self.config
         while True:
-            batch = [await self.queue.get()]
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-            # that races with the result, and the intake would then never stop.
-            try:
-                async with asyncio.timeout(cfg.batch_ms / 1000):
-                    while len(batch) < cfg.batch_max:
-                        batch.append(await self.queue.get())
-            except TimeoutError:
-                pass
-            await self._process_until_stored(batch)
+            if not self._inbox:
+                self._wake.clear()
+                if not self._inbox:
+                    await self._wake.wait()
+            if len(self._inbox) < cfg.batch_max:
+                await asyncio.sleep(cfg.batch_ms / 1000)  # let a batch gather
+            batch = [self._inbox.popleft() for _ in range(min(cfg.batch_max, len(self._inbox)))]
+            await self._process_until_stored([raw for _, _, raw in batch])
+            self._acknowledge(batch)
+
+    def _acknowledge(self, batch: list[tuple[int, int, RawMessage]]) -> None:
+        client = self._client
+        assert client is not None
+        current = self._generation
+        for generation, mid, _ in batch:
+            if mid and generation == current:
+                client.ack(mid, 1)
 
     async def _process_until_stored(self, batch: list[RawMessage]) -> None:
         backoff = 0.2
