@@ -22,7 +22,7 @@ from devices.formats import Limits, Rejection, decode_message
 from devices.topics import parse_topic
 from ingest.stats import IngestStats
 from store.alerts import apply_change, live_episodes
-from store.fixes import insert_fixes
+from store.fixes import device_clocks, insert_fixes
 from store.quarantine import insert_rejections
 from store.registry import Registry, load_registry
 
@@ -62,7 +62,10 @@ class Pipeline:
         async with self.pool.connection() as conn:
             for key, alert_id in await live_episodes(conn):
                 self.tracker.restore_open(key, alert_id)
-        log.info("restored %d live alert episodes", self.tracker.open_count())
+            # A redelivered fix is then recognised as already evaluated.
+            self.tracker.clocks.update(await device_clocks(conn))
+        log.info("restored %d live alert episodes, %d device clocks",
+                 self.tracker.open_count(), len(self.tracker.clocks))
 
     async def reload_registry(self) -> None:
         async with self.pool.connection() as conn:

@@ -57,6 +57,18 @@ async def insert_fixes(conn: psycopg.AsyncConnection, fixes: Sequence[Fix]) -> i
     return stored
 
 
+async def device_clocks(
+    conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0
+) -> dict[str, float]:
+    """Fix time of the newest stored fix of each device seen in the last ``since_s`` seconds."""
+    cur = await conn.execute(
+        "SELECT device_id, extract(epoch FROM max(ts))::float8 FROM fixes "
+        "WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id",
+        (since_s,),
+    )
+    return {device: ts for device, ts in await cur.fetchall()}
+
+
 async def latest_positions(
     conn: psycopg.AsyncConnection, since_s: float = 3600.0
 ) -> list[dict[str, Any]]:
