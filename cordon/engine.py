@@ -20,6 +20,7 @@ from api.state import ApiState
 from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
 from devices.formats import Limits
+from ingest.http import osmand_router
 from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
 from ingest.stats import IngestStats
@@ -84,6 +85,7 @@ async def run_engine(
         app = create_app(
             ApiState(pool, bus, stats, schema.timescaledb, settings.map_tile_url)
         )
+        app.include_router(osmand_router(pipeline))
         server = _EmbeddedServer(
             uvicorn.Config(
                 app,

@@ -31,6 +31,7 @@ Nothing is dropped silently: each bad message, or bad fix inside a batch, become
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,8 @@ class Rejection:
 class Decoded:
     fixes: list[Fix] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    topic: str = ""  # where it came from (an MQTT topic, or "http/osmand")
+    payload: bytes = b""
 
 
 class _Invalid(ValueError):
@@ -76,7 +79,7 @@ class _Invalid(ValueError):
 
 def decode_message(topic: str, payload: bytes, received_at: float, limits: Limits) -> Decoded:
     """Decode one MQTT message into validated fixes and rejections."""
-    out = Decoded()
+    out = Decoded(topic=topic, payload=payload)
     kind, device_id = parse_topic(topic)
 
     def reject(reason: str) -> Decoded:
@@ -182,3 +185,83 @@ def _timestamp(value: Any, key: str) -> float:
             raise _Invalid(f"{key} has no time zone: {value!r}")
         return parsed.timestamp()
     raise _Invalid(f"{key} is not a timestamp: {value!r}")
+
+
+OSMAND_TOPIC = "http/osmand"
+
+
+def decode_osmand(
+    params: Mapping[str, str], body: bytes, received_at: float, limits: Limits
+) -> Decoded:
+    """Decode one report of the OsmAnd protocol spoken by the Traccar Client phone app.
+
+    Either query/form parameters (``id``, ``lat``, ``lon`` or ``location=lat,lon``,
+    ``timestamp`` in Unix seconds, milliseconds or RFC 3339, ``accuracy`` m, ``batt`` %), or the
+    JSON body of Traccar Client 9 (``device_id``, ``location.timestamp``,
+    ``location.coords.latitude/longitude/accuracy``, ``location.battery.level`` 0–1).
+
+    >>> d = decode_osmand({"id": "ph-7", "lat": "30.27", "lon": "-97.74",
+    ...                    "timestamp": "1763740800", "accuracy": "12", "batt": "81"},
+    ...                   b"", 1763740801.0, Limits())
+    >>> d.fixes[0].device_id, d.fixes[0].lat, d.fixes[0].battery, d.rejections
+    ('ph-7', 30.27, 81.0, [])
+    """
+    payload = body or "&".join(f"{k}={v}" for k, v in params.items()).encode()
+    out = Decoded(topic=OSMAND_TOPIC, payload=payload)
+    device_id = None
+
+    def reject(reason: str) -> Decoded:
+        out.rejections.append(Rejection(OSMAND_TOPIC, payload, reason, device_id, received_at))
+        return out
+
+    if len(payload) > limits.max_payload_bytes:
+        return reject(f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}")
+    item: dict[str, Any]
+    if body and not params.get("id"):
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return reject(f"not valid JSON: {exc}")
+        if not isinstance(doc, dict) or not isinstance(doc.get("location"), dict):
+            return reject("JSON body has no location object")
+        device_id = doc.get("device_id") or params.get("id")
+        loc = doc["location"]
+        coords = loc.get("coords") if isinstance(loc.get("coords"), dict) else {}
+        battery = loc.get("battery") if isinstance(loc.get("battery"), dict) else {}
+        item = {"ts": loc.get("timestamp"), "lat": coords.get("latitude"),
+                "lon": coords.get("longitude"), "acc": coords.get("accuracy")}
+        level = battery.get("level")
+        if isinstance(level, int | float) and not isinstance(level, bool) and level >= 0:
+            item["batt"] = level * 100.0
+        item = {k: v for k, v in item.items() if v is not None}
+    else:
+        device_id = params.get("id") or params.get("deviceid")
+        item = {}
+        try:
+            if "location" in params and "lat" not in params:
+                lat, lon = params["location"].split(",", 1)
+                item["lat"], item["lon"] = float(lat), float(lon)
+            for src, dst in (("lat", "lat"), ("lon", "lon"), ("accuracy", "acc"),
+                             ("batt", "batt")):
+                if params.get(src) not in (None, ""):
+                    item[dst] = float(params[src])
+        except ValueError as exc:
+            return reject(f"not a number: {exc}")
+        stamp = params.get("timestamp")
+        if stamp is not None:
+            item["ts"] = _osmand_time(stamp)
+    if not device_id or not isinstance(device_id, str):
+        return reject("missing device id (id)")
+    try:
+        out.fixes.append(_fix_from(item, device_id, "ts", "osmand", received_at, limits))
+    except _Invalid as exc:
+        return reject(str(exc))
+    return out
+
+
+def _osmand_time(stamp: str) -> float | str:
+    try:
+        value = float(stamp)
+    except ValueError:
+        return stamp.replace(" ", "T") if "T" not in stamp else stamp  # RFC 3339, checked later
+    return value / 1000.0 if value > 1e11 else value  # milliseconds from some clients

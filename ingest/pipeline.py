@@ -6,6 +6,7 @@ a failed batch can be retried whole and is judged exactly as the first time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from alerts.bus import LiveBus
 from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Evaluator
 from devices.fixes import Fix
-from devices.formats import Limits, Rejection, decode_message
+from devices.formats import Decoded, Limits, Rejection, decode_message
 from devices.topics import parse_topic
 from ingest.stats import IngestStats
 from store.alerts import apply_change, live_episodes
@@ -55,6 +56,7 @@ class Pipeline:
         self.evaluator = Evaluator({}, {}, [])
         self._registry_loaded_at = 0.0
         self._registry_min_reload_s = registry_min_reload_s
+        self._commit_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Load the registry and rebuild live episodes from storage."""
@@ -75,43 +77,62 @@ class Pipeline:
         self._registry_loaded_at = time.monotonic()
 
     async def process(self, messages: Sequence[RawMessage]) -> None:
-        """Handle one batch of messages. Raises on database failure; then retry the same batch."""
+        """Handle one batch of MQTT messages. Raises on database failure; then retry the same
+        batch."""
         t0 = time.perf_counter()
-        if any(not self._known(m.topic) for m in messages) and (
-            time.monotonic() - self._registry_loaded_at > self._registry_min_reload_s
-        ):
-            await self.reload_registry()  # a device registered since the last load
-
-        fixes: list[Fix] = []
-        rejections: list[Rejection] = []
+        if any(not self._known(m.topic) for m in messages):
+            await self._reload_if_stale()  # a device registered since the last load
+        batch = Decoded()
         for m in messages:
-            decoded = decode_message(m.topic, m.payload, m.received_at, self.limits)
-            rejections.extend(decoded.rejections)
-            if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
-                rejections.append(
-                    Rejection(
-                        m.topic,
-                        m.payload,
-                        f"unknown device {decoded.fixes[0].device_id!r}",
-                        decoded.fixes[0].device_id,
-                        m.received_at,
-                    )
-                )
-                continue
-            fixes.extend(decoded.fixes)
+            self._admit(decode_message(m.topic, m.payload, m.received_at, self.limits), batch)
+        await self.commit(batch, len(messages), t0)
 
-        staging = self.tracker.stage()
-        changes = self.evaluator.evaluate(fixes, staging)
-        async with self.pool.connection() as conn, conn.transaction():
-            stored = await insert_fixes(conn, fixes)
-            await insert_rejections(conn, rejections)
-            for change in changes:
-                staging.set_alert_id(change, await apply_change(conn, change))
-        self.tracker.commit(staging)
+    async def process_decoded(self, decoded: Decoded) -> Decoded:
+        """Handle fixes decoded elsewhere (the HTTP intake): same checks, same path. Returns what
+        was accepted and refused."""
+        t0 = time.perf_counter()
+        if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
+            await self._reload_if_stale()
+        batch = Decoded()
+        self._admit(decoded, batch)
+        await self.commit(batch, 1, t0)
+        return batch
+
+    def _admit(self, decoded: Decoded, batch: Decoded) -> None:
+        """Move decoded fixes into the batch, or all of a message's fixes to the quarantine when
+        its device is not registered."""
+        batch.rejections.extend(decoded.rejections)
+        if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
+            first = decoded.fixes[0]
+            topic = decoded.topic or "unknown"
+            batch.rejections.append(Rejection(
+                topic, decoded.payload, f"unknown device {first.device_id!r}", first.device_id,
+                first.received_at,
+            ))
+            return
+        batch.fixes.extend(decoded.fixes)
+
+    async def _reload_if_stale(self) -> None:
+        if time.monotonic() - self._registry_loaded_at > self._registry_min_reload_s:
+            await self.reload_registry()
+
+    async def commit(self, batch: Decoded, n_messages: int, t0: float) -> None:
+        """Evaluate, store in one transaction, then publish. One batch at a time: episodes are
+        staged from the state the previous batch committed."""
+        fixes, rejections = batch.fixes, batch.rejections
+        async with self._commit_lock:
+            staging = self.tracker.stage()
+            changes = self.evaluator.evaluate(fixes, staging)
+            async with self.pool.connection() as conn, conn.transaction():
+                stored = await insert_fixes(conn, fixes)
+                await insert_rejections(conn, rejections)
+                for change in changes:
+                    staging.set_alert_id(change, await apply_change(conn, change))
+            self.tracker.commit(staging)
 
         s = self.stats
         s.batches += 1
-        s.messages_received += len(messages)
+        s.messages_received += n_messages
         s.fixes_received += len(fixes)
         s.fixes_stored += stored
         s.fixes_duplicate += len(fixes) - stored

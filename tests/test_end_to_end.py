@@ -199,3 +199,41 @@ async def test_jitter_at_a_zone_edge_raises_no_alert(db_url, mosquitto, engine_f
     counters = engine.health()["counters"]
     assert counters["fixes_stored"] == 40
     assert counters["alerts_opened"] == 0 and counters["alerts_open"] == 0
+
+
+async def test_osmand_http_reports_take_the_same_path(db_url, engine_factory):
+    await seed(db_url)
+    engine = engine_factory(db_url)
+    t0 = int(time.time()) - 100
+    async with httpx.AsyncClient(base_url=engine.base) as http:
+        # Traccar Client (query string), twice the same report: stored once.
+        for _ in range(2):
+            r = await http.get("/osmand", params={"id": "ph-1", "lat": CENTRE[1],
+                                                   "lon": CENTRE[0], "timestamp": t0,
+                                                   "accuracy": 6, "batt": 55})
+            assert r.status_code == 200
+        # A form POST and a Traccar Client 9 JSON body.
+        r = await http.post("/osmand", data={"id": "ph-1", "lat": str(CENTRE[1]),
+                                             "lon": str(CENTRE[0]), "timestamp": str(t0 + 10),
+                                             "accuracy": "6"})
+        assert r.status_code == 200
+        r = await http.post("/osmand", json={"device_id": "ph-1", "location": {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 20)),
+            "coords": {"latitude": CENTRE[1], "longitude": CENTRE[0], "accuracy": 5},
+            "battery": {"level": 0.5}}})
+        assert r.status_code == 200
+        bad = await http.get("/osmand", params={"id": "ph-1", "lat": 95, "lon": 0,
+                                                "timestamp": t0})
+        assert (bad.status_code, bad.text) == (400, "lat 95.0 out of range [-90, 90]")
+        unknown = await http.get("/osmand", params={"id": "nobody", "lat": 1, "lon": 1,
+                                                    "timestamp": t0})
+        assert unknown.status_code == 400 and "unknown device" in unknown.text
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT count(*), min(source), max(battery) FROM fixes")
+        assert await cur.fetchone() == (3, "osmand", 55.0)
+        cur = await conn.execute("SELECT topic, reason FROM quarantine ORDER BY id")
+        rows = await cur.fetchall()
+    assert [r[0] for r in rows] == ["http/osmand", "http/osmand"]
+    # Three fixes inside the victim's 300 m circle: the exclusion alert opened from HTTP too.
+    alerts = httpx.get(f"{engine.base}/api/v1/alerts").json()["alerts"]
+    assert [a["kind"] for a in alerts] == ["exclusion_entry"]
