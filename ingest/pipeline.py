@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.bus import LiveBus
@@ -129,8 +130,12 @@ class Pipeline:
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change))
             self.tracker.commit(staging)
+        committed = time.time()
 
         s = self.stats
+        if fixes:
+            s.commit_lag.add((committed - np.fromiter((f.ts for f in fixes), np.float64,
+                                                      len(fixes))) * 1000)
         s.batches += 1
         s.messages_received += n_messages
         s.fixes_received += len(fixes)

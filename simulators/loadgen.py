@@ -138,10 +138,12 @@ async def publish_load(
     password: str | None = None,
     client_prefix: str = "cordon-loadgen",
     grace_s: float = 10.0,
+    start_at: float | None = None,
     progress: Callable[[LoadReport], None] | None = None,
 ) -> LoadReport:
     """Publish the messages due within ``duration_s`` (all encoded before the clock starts) and
-    return the report. ``target_rate`` is only reported."""
+    return the report. ``target_rate`` is only reported; ``start_at`` (Unix seconds) holds the
+    first send until that instant, so that due times can be stamped into the messages."""
     report = LoadReport(target_rate=target_rate, qos=qos, connections=connections)
     cpu0 = _cpu()
     t0 = time.perf_counter()
@@ -162,6 +164,8 @@ async def publish_load(
     for c in conns:
         await c.open(host, port, f"{client_prefix}-{c.index}", username, password)
     readers = [asyncio.create_task(c.read_acks()) for c in conns]
+    if start_at is not None:  # a wall-clock instant the caller stamped into the messages
+        await asyncio.sleep(max(0.0, start_at - time.time()))
     start = time.perf_counter()
     last_progress = start
     last_ping = start

@@ -52,6 +52,7 @@ class EngineProcess:
 
     def __init__(self, db_url: str, mqtt_url: str, workdir: Path):
         self.db_url = db_url
+        self.mqtt_port = int(mqtt_url.rsplit(":", 1)[1])
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / "engine.log"
@@ -97,8 +98,8 @@ class EngineProcess:
 def engine_factory(mosquitto: PrivateMosquitto, tmp_path: Path) -> Iterator:
     started: list[EngineProcess] = []
 
-    def start(db_url: str) -> EngineProcess:
-        eng = EngineProcess(db_url, mosquitto.url, tmp_path).start()
+    def start(db_url: str, mqtt_url: str | None = None) -> EngineProcess:
+        eng = EngineProcess(db_url, mqtt_url or mosquitto.url, tmp_path).start()
         started.append(eng)
         return eng
 

@@ -16,7 +16,6 @@ from devices.models import Device, Jurisdiction, Supervisee
 from simulators.loadgen import at_rate, publish_load
 from store.database import migrate
 from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee
-from tests.conftest import EngineProcess
 
 pytestmark = pytest.mark.asyncio
 
@@ -66,9 +65,10 @@ def broker(tmp_path: Path):
         yield b
 
 
-async def test_engine_killed_repeatedly_loses_and_duplicates_nothing(db_url, broker, tmp_path):
+async def test_engine_killed_repeatedly_loses_and_duplicates_nothing(db_url, broker,
+                                                                   engine_factory):
     await seed(db_url)
-    engine = EngineProcess(db_url, broker.url, tmp_path).start()
+    engine = engine_factory(db_url, broker.url)
     n = 12_000
     publisher = asyncio.create_task(publish_load(
         at_rate(fixes(n, time.time() - 3600), 1500), "127.0.0.1", broker.port, 60))
@@ -87,9 +87,9 @@ async def test_engine_killed_repeatedly_loses_and_duplicates_nothing(db_url, bro
     assert health["counters"]["quarantined"] == 0
 
 
-async def test_broker_restart_with_persistence_loses_nothing(db_url, broker, tmp_path):
+async def test_broker_restart_with_persistence_loses_nothing(db_url, broker, engine_factory):
     await seed(db_url)
-    engine = EngineProcess(db_url, broker.url, tmp_path).start()
+    engine = engine_factory(db_url, broker.url)
     n = 4000
     t0 = time.time() - 3600
     first = await publish_load(at_rate(fixes(n, t0), 2000), "127.0.0.1", broker.port, 60)
@@ -109,17 +109,17 @@ async def test_broker_restart_with_persistence_loses_nothing(db_url, broker, tmp
     engine.stop()
 
 
-async def test_database_down_for_30_s_loses_nothing(mosquitto, tmp_path):
+async def test_database_down_for_30_s_loses_nothing(engine_factory):
     pg = PrivatePostgres(free_port(), durable=False)  # its own folder, reachable by postgres
     pg.start()
     try:
         db_url = pg.url
         await seed(db_url)
-        engine = EngineProcess(db_url, mosquitto.url, tmp_path).start()
+        engine = engine_factory(db_url)
         n = 6000
         t0 = time.time() - 3600
         publisher = asyncio.create_task(publish_load(
-            at_rate(fixes(n, t0), 200), "127.0.0.1", mosquitto.port, 60))
+            at_rate(fixes(n, t0), 200), "127.0.0.1", engine.mqtt_port, 60))
         await asyncio.sleep(3)
         pg.stop()
         await asyncio.sleep(2)

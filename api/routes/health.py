@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ingest.stats import LAG_BOUNDS_MS
 from store.alerts import count_live
 
 router = APIRouter()
@@ -29,6 +30,9 @@ async def health(request: Request) -> dict[str, Any]:
     if stats.broker_error:
         broker["error"] = stats.broker_error
     counters = stats.snapshot() | {"alerts_open": alerts_open}
+    # Raw histogram for tools that need percentiles over an interval (benchmarks, dashboards).
+    lag = {"bounds_ms": [b for b in LAG_BOUNDS_MS[:-1].round(3).tolist()],
+           "counts": stats.commit_lag.counts.tolist()}
     ok = db["connected"] and stats.broker_connected
     return {
         "status": "ok" if ok else "degraded",
@@ -36,4 +40,5 @@ async def health(request: Request) -> dict[str, Any]:
         "database": db,
         "counters": counters,
         "live_clients": state.bus.subscriber_count,
+        "commit_lag_histogram": lag,
     }

@@ -1,0 +1,197 @@
+"""End-to-end benchmark: devices → Mosquitto → engine → PostgreSQL/TimescaleDB, QoS 1.
+
+Starts a private Mosquitto and a private PostgreSQL with TimescaleDB (durable: fsync on),
+registers the devices, runs ``cordon serve`` as its own process, and drives it with the load
+generator for ``--seconds`` at ``--rate`` messages a second:
+
+- ``--mode single``: one fix per message, as phones report;
+- ``--mode batch``: ``--batch`` fixes per message, as bracelets upload their buffer.
+
+Each fix carries the instant it was published as its fix time, so the engine's commit-lag
+histogram (commit time − fix time, read from ``/api/v1/health`` before and after) is the
+publish → committed latency. Every published fix is then looked for in the database: ``lost``
+is published but not stored, ``duplicated`` stored more than once.
+
+    python -m benchmarks.e2e [--mode single|batch] [--seconds S] [--rate R]
+
+Progress goes to stderr; the last line on stdout is the JSON result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+
+from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
+from devices.models import Device, Jurisdiction, Supervisee
+from devices.topics import native_topic
+from ingest.stats import LagHistogram
+from simulators.loadgen import publish_load
+from store.database import migrate
+from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee, upsert_zone
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def progress(msg: str) -> None:
+    print(f"[e2e] {msg}", file=sys.stderr, flush=True)
+
+
+async def register(db_url: str, devices: int) -> None:
+    from bokeh_sampledata.us_counties import records
+    from shapely.geometry import Point
+
+    from geofence.zones import Zone
+
+    travis = next(r for r in records(state="TX") if r["name"] == "Travis")["geometry"]
+    await migrate(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+        await upsert_jurisdiction(conn, Jurisdiction("tx-travis", "Travis County", "county"),
+                                  None)
+        await upsert_zone(conn, Zone("county", "Travis County line", "inclusion", "polygon",
+                                     travis))
+        await upsert_zone(conn, Zone("victim", "Protected residence", "exclusion", "circle",
+                                     Point(-97.70, 30.30), 300.0))
+        for i in range(devices):
+            sid = f"P-{i:05d}"
+            await upsert_supervisee(conn, Supervisee(sid, sid, "tx-travis",
+                                                     ("county", "victim")))
+            await upsert_device(conn, Device(f"br-{i:05d}", sid, "bracelet"))
+
+
+def messages(devices: int, per_message: int, start: float, rate: float, count: int):
+    """Messages whose fixes are stamped with their planned publish instant."""
+    rng = np.random.default_rng(1)
+    lon = rng.uniform(-97.85, -97.60, devices)
+    lat = rng.uniform(30.20, 30.40, devices)
+    for i in range(count):
+        d = i % devices
+        device = f"br-{d:05d}"
+        due = i / rate
+        ts = start + due
+        if per_message == 1:
+            payload = (f'{{"ts":{ts:.3f},"lon":{lon[d]:.6f},"lat":{lat[d]:.6f},'
+                       f'"acc":8.0,"batt":77}}').encode()
+        else:
+            # A buffered upload: the previous per_message minutes, the newest sent now.
+            payload = ("[" + ",".join(
+                f'{{"ts":{ts - 60 * k:.3f},"lon":{lon[d]:.6f},"lat":{lat[d]:.6f},"acc":8.0}}'
+                for k in range(per_message - 1, -1, -1)) + "]").encode()
+        yield due, device, native_topic(device), payload
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def health(base: str) -> dict:
+    return httpx.get(f"{base}/api/v1/health", timeout=10).json()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="benchmarks.e2e", description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=["single", "batch"], default="single")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--rate", type=float, help="messages/s (default 10,000 single, 10,000 batch)")
+    ap.add_argument("--batch", type=int, default=10, help="fixes per message in batch mode")
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--connections", type=int, default=4)
+    args = ap.parse_args(argv)
+    per_message = 1 if args.mode == "single" else args.batch
+    rate = args.rate or 10_000.0
+    count = int(rate * args.seconds)
+    if args.mode == "batch":
+        # Every fix of a device must be distinct: one upload per device per batch period.
+        args.devices = max(args.devices, int(rate * 60 * per_message / 60) + 1)
+
+    work = Path(tempfile.mkdtemp(prefix="cordon-e2e-"))
+    work.chmod(0o711)
+    with PrivateMosquitto(free_port(), work / "mqtt") as broker, \
+            PrivatePostgres(free_port(), work / "pg") as pg:
+        progress(f"registering {args.devices:,} devices")
+        asyncio.run(register(pg.url, args.devices))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = os.environ | {"CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
+                            "CORDON_HTTP_PORT": str(port), "CORDON_LOG_LEVEL": "WARNING",
+                            "CORDON_MQTT_CLIENT_ID": "cordon-e2e"}
+        log = open(work / "engine.log", "wb")  # noqa: SIM115
+        engine = subprocess.Popen([sys.executable, "-m", "cordon", "serve"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if health(base)["broker"]["connected"]:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if engine.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((work / "engine.log").read_text())
+                time.sleep(0.2)
+            before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
+            cpu0 = cpu_seconds(engine.pid)
+            start = time.time() + 3.0  # encoding happens before the clock starts
+            progress(f"publishing {count:,} messages ({count * per_message:,} fixes) at "
+                     f"{rate:,.0f}/s, mode {args.mode}")
+            report = asyncio.run(publish_load(
+                messages(args.devices, per_message, start, rate, count), "127.0.0.1",
+                broker.port, args.seconds, target_rate=rate, connections=args.connections,
+                start_at=start, grace_s=30.0,
+                progress=lambda r: progress(f"{r.seconds:5.0f} s sent {r.sent:,} acked "
+                                            f"{r.acknowledged:,}"),
+            ))
+            expected = report.acknowledged * per_message
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if health(base)["counters"]["fixes_stored"] >= expected:
+                    break
+                time.sleep(0.5)
+            finished = time.time()
+            h = health(base)
+            engine_cpu = cpu_seconds(engine.pid) - cpu0
+            lag = LagHistogram(np.asarray(h["commit_lag_histogram"]["counts"]) - before)
+            with psycopg.connect(pg.url) as conn:
+                total, distinct = conn.execute(
+                    "SELECT count(*), count(DISTINCT (device_id, ts)) FROM fixes").fetchone()
+        finally:
+            engine.terminate()
+            engine.wait(30)
+            log.close()
+    elapsed = finished - start
+    stored_messages = total / per_message
+    result = {
+        "mode": args.mode,
+        "msgs_per_s": round(min(stored_messages, report.acknowledged) / elapsed, 1),
+        "fixes_per_s": round(min(total, expected) / elapsed, 1),
+        "p50_ms": lag.quantile(0.5),
+        "p99_ms": lag.quantile(0.99),
+        "published": report.acknowledged,
+        "published_fixes": expected,
+        "stored": int(total),
+        "lost": int(max(0, expected - distinct)),
+        "duplicated": int(total - distinct),
+        "engine_cpu_s": round(engine_cpu, 2),
+        "loadgen_cpu_s": round(report.cpu_s, 2),
+        "seconds": round(elapsed, 1),
+        "target_rate": rate,
+        "sent_rate": round(report.achieved_rate, 1),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
