@@ -25,6 +25,7 @@ from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
 from ingest.stats import IngestStats
 from store.database import migrate
+from store.fixes import drop_fixes_older_than
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,18 @@ async def run_engine(
                 except Exception:  # noqa: BLE001 — the next round retries
                     log.warning("registry reload failed", exc_info=True)
 
+        async def enforce_retention() -> None:
+            while settings.fix_retention_days:
+                try:
+                    async with pool.connection() as conn:
+                        dropped = await drop_fixes_older_than(conn, settings.fix_retention_days)
+                    if dropped:
+                        log.info("retention: dropped %d chunks/rows of fixes older than %g days",
+                                 dropped, settings.fix_retention_days)
+                except Exception:  # noqa: BLE001 — the next round retries
+                    log.warning("retention run failed", exc_info=True)
+                await asyncio.sleep(3600)
+
         async def announce() -> None:
             while not server.started:
                 await asyncio.sleep(0.02)
@@ -119,6 +132,7 @@ async def run_engine(
             asyncio.create_task(server.serve(), name="http"),
             asyncio.create_task(refresh_registry(), name="registry-refresh"),
             asyncio.create_task(announce(), name="announce"),
+            asyncio.create_task(enforce_retention(), name="retention"),
         ]
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
@@ -130,7 +144,7 @@ async def run_engine(
                     raise t.exception()
         finally:
             server.should_exit = True
-            for t in (tasks[0], tasks[2], tasks[3], stopper):
+            for t in (tasks[0], *tasks[2:], stopper):
                 t.cancel()
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
     finally:

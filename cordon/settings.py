@@ -36,10 +36,11 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     batch_max: int = 2000
-    batch_ms: float = 20.0
+    batch_ms: float = 5.0
     confirm_fixes: int = 2
     default_accuracy_m: float = 50.0
     fix_chunk_interval: str = "1 day"
+    fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit
     registry_refresh_s: float = 10.0
     map_tile_url: str | None = None
     log_level: str = "INFO"

@@ -46,7 +46,7 @@ class MqttConfig:
     client_id: str = "cordon-engine"
     shared_group: str | None = None  # subscribe as $share/<group>/... (see DESIGN: affinity)
     batch_max: int = 2000
-    batch_ms: float = 20.0
+    batch_ms: float = 5.0
     receive_maximum: int = 20_000  # unacknowledged messages the broker may send us
     session_expiry_s: int = 7 * 86400  # how long the broker keeps our session while we are away
     keepalive_s: int = 30

@@ -57,6 +57,34 @@ async def insert_fixes(conn: psycopg.AsyncConnection, fixes: Sequence[Fix]) -> i
     return stored
 
 
+async def drop_fixes_older_than(conn: psycopg.AsyncConnection, days: float) -> int:
+    """Retention: drop fixes older than ``days``. On TimescaleDB whole chunks go
+    (``drop_chunks``, no row-by-row delete; the Apache build has no retention policies, so the
+    engine calls this on a schedule); on plain PostgreSQL the rows are deleted. Returns the
+    number of chunks dropped, or of rows deleted."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM timescaledb_information.hypertables "
+        "WHERE hypertable_name = 'fixes'"
+        if await _has_timescaledb(conn) else "SELECT 0"
+    )
+    if (await cur.fetchone())[0]:
+        cur = await conn.execute(
+            "SELECT count(*) FROM drop_chunks('fixes', "
+            "older_than => now() - %s * interval '1 day')",
+            (days,),
+        )
+        return (await cur.fetchone())[0]
+    cur = await conn.execute(
+        "DELETE FROM fixes WHERE ts < now() - %s * interval '1 day'", (days,)
+    )
+    return cur.rowcount
+
+
+async def _has_timescaledb(conn: psycopg.AsyncConnection) -> bool:
+    cur = await conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+    return (await cur.fetchone())[0] > 0
+
+
 async def device_clocks(
     conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0
 ) -> dict[str, float]:

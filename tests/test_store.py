@@ -36,3 +36,23 @@ async def test_fixes_are_stored_once_per_device_and_time(db_url):
             assert await insert_fixes(conn, again) == 1
         cur = await conn.execute("SELECT count(*), count(battery) FROM fixes")
         assert await cur.fetchone() == (6, 1)
+
+
+async def test_retention_drops_old_chunks_and_keeps_recent_fixes(db_url):
+    import time
+
+    from store.fixes import drop_fixes_older_than
+
+    await migrate(db_url)
+    now = time.time()
+    old = [Fix("d1", now - 40 * 86400 + i, 0.0, 0.0, 5.0, float("nan"), now, "native")
+           for i in range(10)]
+    recent = [Fix("d1", now - 3600 + i, 0.0, 0.0, 5.0, float("nan"), now, "native")
+              for i in range(10)]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        async with conn.transaction():
+            await insert_fixes(conn, old + recent)
+        async with conn.transaction():
+            assert await drop_fixes_older_than(conn, 30) >= 1  # at least one whole chunk
+        cur = await conn.execute("SELECT count(*) FROM fixes")
+        assert (await cur.fetchone())[0] == 10
