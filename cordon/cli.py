@@ -3,6 +3,7 @@
     cordon demo     the whole system on this machine, nothing configured
     cordon serve    the production engine against a configured broker and database
     cordon migrate  bring the database schema up to date and exit
+    cordon simulate drive a simulated fleet into a broker (load or accelerated time)
     cordon bench    run a benchmark: cordon bench kernel [--fixes N] …
 """
 
@@ -37,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations and exit")
 
+    from simulators.run import add_arguments as simulate_arguments
+
+    simulate = sub.add_parser("simulate", help="drive a simulated fleet into a broker")
+    simulate_arguments(simulate)
+
     bench = sub.add_parser("bench", help="run a benchmark (python -m benchmarks.NAME)")
     bench.add_argument("name", choices=["kernel"], help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
@@ -47,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "simulate":
+        from simulators.run import run
+
+        run(args)
+        return 0
     if args.command == "bench":
         import importlib
 

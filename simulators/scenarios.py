@@ -1,0 +1,320 @@
+"""Scripted violations, and the planning of one person's whole simulated life.
+
+Every supervisee is ``compliant`` or a violator of exactly one kind. A violator lives the same
+routine as everyone else except on *episode days*, when the script changes it:
+
+``exclusion_entry``
+    an afternoon stop of 10–45 min at a point inside one of their county's exclusion zones
+    (a protected residence or a school campus), reached by an ordinary road.
+``inclusion_exit``
+    a 30 min – 3 h visit 2–10 km beyond the nearest stretch of their county line.
+``curfew``
+    home 20–150 min after the curfew began (already away when it begins); or a night outing
+    that leaves 45 min – 3 h into the curfew; or leaving for work 20–80 min before it ends.
+``victim_proximity``
+    lurking 100–400 m from a place where their protected victim stays — sometimes arriving before
+    the victim does, so that it is the victim who comes near, sometimes still there as the victim
+    leaves.
+``separation``
+    the phone stays at home while the wearer (and the bracelet) go out for 40 min or more.
+``tamper``
+    in the evening at home the strap is cut (refitted 1.5–4 h later by an officer) or, less
+    often, the case is opened for 2–20 min.
+``battery_dead``
+    the bracelet is not charged: it runs flat, sends ``power_off`` and falls silent until it is
+    plugged in again 2–10 h later.
+``silent``
+    every device of the person falls silent (shielded, switched off) for 2–8 hours.
+
+Every episode lies within the simulated window. A run shorter than a day may not have room for
+some of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import shapely
+from shapely.geometry import Point
+
+from simulators.clock import dates
+from simulators.geo import degrees_for, distance_m, offset
+from simulators.intervals import Interval
+from simulators.paths import OUTDOOR, Path
+from simulators.people import (
+    Appointment,
+    DayPlanner,
+    Leg,
+    Person,
+    Place,
+    insert_appointment,
+    legs_to_path,
+    stays,
+)
+from simulators.world import County, rounded
+
+COMPLIANT = "compliant"
+KINDS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation",
+         "tamper", "battery_dead", "silent")
+EPISODE_DAY_P = 0.3  # each simulated day is an episode day with this chance (at least one)
+EDGE_S = 600.0  # episodes keep this far from the ends of the simulated window
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Life:
+    """One person's simulated life: the plan, the true path, and the device episodes."""
+
+    person: Person
+    kind: str
+    legs: tuple[Leg, ...]
+    path: Path
+    phone_parked: tuple[Interval, ...] = ()  # when the phone lies at home without its wearer
+    tampers: tuple[tuple[str, float, float], ...] = ()  # ("strap" | "case", start, end)
+    deaths: tuple[Interval, ...] = ()  # battery flat → plugged in again
+    silences: tuple[Interval, ...] = ()
+
+    def phone_path(self) -> Path:
+        path = self.path
+        for t0, t1 in self.phone_parked:
+            path = path.parked(t0, t1)
+        return path
+
+
+@dataclass(slots=True)
+class Episodes:
+    planner: DayPlanner
+    county: County
+    start: float
+    end: float
+    rng: np.random.Generator
+    victim: Life | None = None
+
+    def within(self, t0: float, t1: float) -> bool:
+        return self.start + EDGE_S <= t0 and t1 <= self.end - EDGE_S
+
+    # --- appointments that change the true path ------------------------------------------
+
+    def exclusion_entry(self, day: date, legs: list[Leg]) -> Appointment | None:
+        rng, county = self.rng, self.county
+        zone = county.exclusions[int(rng.integers(len(county.exclusions)))]
+        if zone.is_circle:
+            r, a = rng.uniform(0.0, 0.5) * zone.radius_m, rng.uniform(0, 2 * math.pi)
+            x, y = offset(zone.geometry.x, zone.geometry.y, r * math.cos(a), r * math.sin(a))
+        else:
+            core = zone.geometry.buffer(-degrees_for(40.0, zone.geometry.centroid.y))
+            x, y = county.random_safe_point(rng, area=core)
+        arrive = self._afternoon(day, legs)
+        stay = rng.uniform(10 * 60, 45 * 60)
+        return Appointment(Place(f"in {zone.id}", rounded(x), rounded(y)), arrive, arrive + stay,
+                           OUTDOOR, safe_route=False)
+
+    def inclusion_exit(self, day: date, legs: list[Leg]) -> Appointment | None:
+        rng, county, home = self.rng, self.county, self.planner.person.home
+        line = county.geometry.boundary
+        us = rng.uniform(0.0, 1.0, 40)
+        edges = [line.interpolate(float(u), normalized=True) for u in us]
+        dist = [float(distance_m(home.lon, home.lat, e.x, e.y)) for e in edges]
+        for k in np.argsort(dist)[:8]:
+            edge = edges[int(k)]
+            d = max(dist[int(k)], 1.0)
+            out = rng.uniform(2000.0, 10_000.0)
+            # Straight on from home through the nearest stretch of the line.
+            x = edge.x + (edge.x - home.lon) * out / d
+            y = edge.y + (edge.y - home.lat) * out / d
+            x, y = rounded(x), rounded(y)
+            if not shapely.dwithin(county.geometry, Point(x, y), degrees_for(1000.0, y)):
+                arrive = self._afternoon(day, legs, early=True)
+                stay = rng.uniform(30 * 60, 180 * 60)
+                return Appointment(Place("beyond the county line", x, y), arrive, arrive + stay,
+                                   safe_route=False)
+        return None
+
+    def curfew(self, day: date, legs: list[Leg]) -> Appointment | None:
+        rng, planner = self.rng, self.planner
+        person = planner.person
+        assert person.curfew is not None
+        night_start = person.curfew.window_starting(day)[0]
+        errand = person.errands[int(rng.integers(len(person.errands)))]
+        router = planner.router
+        roll = rng.random()
+        if roll < 0.45:  # comes home late: already away when the curfew begins
+            back = router.travel_s(router.route_or_direct(errand, person.home))
+            depart = night_start + rng.uniform(20 * 60, 150 * 60) - back
+            arrive = depart - rng.uniform(40 * 60, 120 * 60)
+            return Appointment(errand, arrive, depart)
+        if roll < 0.8:  # slips out at night
+            there = router.travel_s(router.route_or_direct(person.home, errand))
+            arrive = night_start + rng.uniform(45 * 60, 180 * 60) + there
+            back = router.travel_s(router.route_or_direct(errand, person.home))
+            latest = planner.at(day + timedelta(days=1), 5.5) - back
+            depart = min(arrive + rng.uniform(20 * 60, 120 * 60), latest)
+            return Appointment(errand, arrive, depart) if depart > arrive + 600 else None
+        # Leaves before the curfew of the night before has ended.
+        place = person.work or errand
+        morning_end = person.curfew.window_starting(day - timedelta(days=1))[1]
+        leave = morning_end - rng.uniform(20 * 60, 80 * 60)
+        arrive = leave + router.travel_s(router.route_or_direct(person.home, place))
+        return Appointment(place, arrive, arrive + rng.uniform(2 * 3600, 8 * 3600))
+
+    def victim_proximity(self, day: date, legs: list[Leg]) -> Appointment | None:
+        rng, victim = self.rng, self.victim
+        assert victim is not None
+        v_legs = [leg for leg in victim.legs if self.planner.at(day, 0) <= leg.depart
+                  < self.planner.at(day, 24)]
+        v_stays = stays(victim.person.home, self.planner.at(day, 0), v_legs)
+        ends = [leg.depart for leg in v_legs] + [self.planner.at(day, 24)]
+        lo_day, hi_day = self.planner.at(day, 8.0), self.planner.at(day, 19.5)
+        options = []
+        for (place, since), until in zip(v_stays, ends, strict=True):
+            lo, hi = max(since - 30 * 60, lo_day), min(until - 15 * 60, hi_day)
+            if hi - lo >= 30 * 60:
+                options.append((place, lo, hi))
+        if not options:
+            return None
+        place, lo, hi = options[int(rng.integers(len(options)))]
+        for _ in range(20):
+            r, a = rng.uniform(100.0, 400.0), rng.uniform(0, 2 * math.pi)
+            x, y = offset(place.lon, place.lat, r * math.cos(a), r * math.sin(a))
+            if shapely.contains_xy(self.county.safe, x, y):
+                break
+        else:
+            return None
+        arrive = rng.uniform(lo, hi)
+        return Appointment(Place("near the victim", rounded(x), rounded(y)), arrive,
+                           arrive + rng.uniform(15 * 60, 50 * 60), OUTDOOR)
+
+    def _afternoon(self, day: date, legs: list[Leg], early: bool = False) -> float:
+        working = self.planner.person.work is not None and any(
+            leg.dest is self.planner.person.work for leg in legs)
+        if working:
+            return self.planner.at(day, 16.0) + self.rng.uniform(0, (1.5 if early else 3) * 3600)
+        return self.planner.at(day, 10.0) + self.rng.uniform(0, (5 if early else 8) * 3600)
+
+    # --- the phone left behind ----------------------------------------------------------------
+
+    def away_spans(self, legs: list[Leg]) -> list[Interval]:
+        """(left home, back home) of each outing of a day's legs."""
+        home, spans, left = self.planner.person.home, [], None
+        prev_home = True
+        for leg in legs:
+            if prev_home and leg.dest is not home:
+                left = leg.depart
+            if leg.dest is home and left is not None:
+                spans.append((left, leg.arrive))
+                left = None
+            prev_home = leg.dest is home
+        return spans
+
+    # --- device episodes --------------------------------------------------------------------
+
+    def tamper(self, day: date, legs: list[Leg]) -> tuple[str, float, float] | None:
+        rng = self.rng
+        home_at = legs[-1].arrive if legs else self.planner.at(day, 17.0)
+        t0 = max(home_at, self.planner.at(day, 18.0)) + rng.uniform(10 * 60, 90 * 60)
+        if t0 > self.planner.at(day, 23.5):
+            return None
+        if rng.random() < 0.7:
+            return "strap", t0, t0 + rng.uniform(1.5 * 3600, 4 * 3600)
+        return "case", t0, t0 + rng.uniform(2 * 60, 20 * 60)
+
+    def battery_death(self) -> Interval | None:
+        span = self.end - self.start
+        t_dead = self.start + self.rng.uniform(0.15, 0.85) * span
+        t_back = t_dead + self.rng.uniform(2 * 3600, 10 * 3600)
+        return (t_dead, t_back) if self.within(t_dead, t_dead + 1) else None
+
+    def silences(self) -> list[Interval]:
+        span = self.end - self.start
+        n = 2 if span > 4 * 86400 and self.rng.random() < 0.5 else 1
+        out: list[Interval] = []
+        for k in range(n):
+            lo = self.start + span * k / n
+            t0 = lo + self.rng.uniform(0.1, 0.75) * span / n
+            if self.within(t0, t0 + 1):
+                out.append((t0, t0 + self.rng.uniform(2 * 3600, 8 * 3600)))
+        return out
+
+
+PATH_SCRIPTS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity")
+
+
+def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, start: float,
+              end: float, rng: np.random.Generator, victim: Life | None = None) -> Life:
+    """The person's legs for every day around ``[start, end]``, with ``kind``'s episodes."""
+    tz = planner.tz
+    t0, t1 = start - 86400.0, end + 86400.0
+    days = list(dates(t0 + 43200, t1 - 43200, tz))
+    by_day: dict[date, list[Leg]] = {d: planner.baseline(d) for d in days}
+    ep = Episodes(planner, county, start, end, rng, victim)
+    in_window = [d for d in days if planner.at(d, 24) > start + EDGE_S
+                 and planner.at(d, 0) < end - EDGE_S]
+    order = [in_window[int(i)] for i in rng.permutation(len(in_window))]
+    wanted = max(1, int(rng.binomial(len(in_window), EPISODE_DAY_P))) if in_window else 0
+
+    def home_since(d: date) -> float:
+        before = by_day.get(d - timedelta(days=1))
+        return before[-1].arrive if before else t0
+
+    parked: list[Interval] = []
+    tampers: list[tuple[str, float, float]] = []
+    done = 0
+    for d in order:
+        if done >= wanted:
+            break
+        legs = by_day[d]
+        if kind in PATH_SCRIPTS:
+            for _attempt in range(6):
+                appt = getattr(ep, kind)(d, legs)
+                if appt is None or not ep.within(appt.arrive - 3600, appt.depart + 3600):
+                    continue
+                new = insert_appointment(planner, legs, home_since(d), appt)
+                if new is None or new[0].depart < home_since(d) + 60:
+                    continue
+                if kind != "curfew" and new[-1].arrive > planner.latest_home(d):
+                    continue
+                by_day[d] = new
+                done += 1
+                break
+        elif kind == "separation":
+            long_enough = [s for s in ep.away_spans(legs) if s[1] - s[0] >= 40 * 60
+                           and ep.within(*s)]
+            for attempt in range(10):
+                if long_enough:
+                    break
+                # No outing of 40 min that day: make one (an errand, phone forgotten at home),
+                # in the evening once home, or at any time of the day.
+                errand = person.errands[int(rng.integers(len(person.errands)))]
+                back_home = legs[-1].arrive if legs else planner.at(d, 9.0)
+                if attempt % 2 == 0:
+                    arrive = back_home + rng.uniform(30 * 60, 90 * 60)
+                else:
+                    arrive = planner.at(d, 9.0) + rng.uniform(0, 9 * 3600)
+                appt = Appointment(errand, arrive, arrive + rng.uniform(40 * 60, 120 * 60))
+                new = insert_appointment(planner, legs, home_since(d), appt)
+                if new is not None and new[-1].arrive <= planner.latest_home(d):
+                    long_enough = [s for s in ep.away_spans(new) if s[1] - s[0] >= 40 * 60
+                                   and ep.within(*s)]
+                    if long_enough:
+                        by_day[d] = new
+            if long_enough:
+                parked.append(max(long_enough, key=lambda s: s[1] - s[0]))
+                done += 1
+        elif kind == "tamper":
+            episode = ep.tamper(d, legs)
+            if episode is not None and ep.within(episode[1], episode[1] + 1):
+                tampers.append(episode)
+                done += 1
+    legs_all = [leg for d in days for leg in by_day[d]]
+    path = legs_to_path(person.home, legs_all, t0, t1)
+    deaths: list[Interval] = []
+    silences: list[Interval] = []
+    if kind == "battery_dead":
+        death = ep.battery_death()
+        deaths = [death] if death else []
+    elif kind == "silent":
+        silences = ep.silences()
+    return Life(person, kind, tuple(legs_all), path, tuple(sorted(parked)), tuple(sorted(tampers)),
+                tuple(deaths), tuple(silences))
