@@ -103,7 +103,7 @@ async def run_engine(
             while True:
                 await asyncio.sleep(settings.registry_refresh_s)
                 try:
-                    await pipeline.reload_registry()
+                    await pipeline.refresh_registry()
                 except Exception:  # noqa: BLE001 — the next round retries
                     log.warning("registry reload failed", exc_info=True)
 

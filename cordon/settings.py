@@ -41,7 +41,7 @@ class Settings:
     default_accuracy_m: float = 50.0
     fix_chunk_interval: str = "1 day"
     fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit
-    registry_refresh_s: float = 10.0
+    registry_refresh_s: float = 2.0  # how often to check whether the registry changed
     map_tile_url: str | None = None
     log_level: str = "INFO"
 

@@ -26,7 +26,7 @@ from ingest.stats import IngestStats
 from store.alerts import apply_change, live_episodes
 from store.fixes import device_clocks, insert_fixes
 from store.quarantine import insert_rejections
-from store.registry import Registry, load_registry
+from store.registry import Registry, load_registry, registry_version
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Pipeline:
         self.limits = limits
         self.tracker = EpisodeTracker(confirm_fixes)
         self.registry = Registry()
+        self.registry_version = -1
         self.evaluator = Evaluator({}, {}, [])
         self._registry_loaded_at = 0.0
         self._registry_min_reload_s = registry_min_reload_s
@@ -72,7 +73,9 @@ class Pipeline:
 
     async def reload_registry(self) -> None:
         async with self.pool.connection() as conn:
+            version = await registry_version(conn)
             registry = await load_registry(conn)
+        self.registry_version = version
         self.evaluator = Evaluator(registry.devices, registry.supervisees, registry.zones)
         self.registry = registry
         self._registry_loaded_at = time.monotonic()
@@ -80,28 +83,29 @@ class Pipeline:
     async def process(self, messages: Sequence[RawMessage]) -> None:
         """Handle one batch of MQTT messages. Raises on database failure; then retry the same
         batch."""
-        t0 = time.perf_counter()
         if any(not self._known(m.topic) for m in messages):
             await self._reload_if_stale()  # a device registered since the last load
         batch = Decoded()
+        newest: list[float] = []
         for m in messages:
-            self._admit(decode_message(m.topic, m.payload, m.received_at, self.limits), batch)
-        await self.commit(batch, len(messages), t0)
+            decoded = decode_message(m.topic, m.payload, m.received_at, self.limits)
+            if self._admit(decoded, batch):
+                newest.append(max(f.ts for f in decoded.fixes))
+        await self.commit(batch, len(messages), newest)
 
     async def process_decoded(self, decoded: Decoded) -> Decoded:
         """Handle fixes decoded elsewhere (the HTTP intake): same checks, same path. Returns what
         was accepted and refused."""
-        t0 = time.perf_counter()
         if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
             await self._reload_if_stale()
         batch = Decoded()
-        self._admit(decoded, batch)
-        await self.commit(batch, 1, t0)
+        newest = [max(f.ts for f in decoded.fixes)] if self._admit(decoded, batch) else []
+        await self.commit(batch, 1, newest)
         return batch
 
-    def _admit(self, decoded: Decoded, batch: Decoded) -> None:
+    def _admit(self, decoded: Decoded, batch: Decoded) -> bool:
         """Move decoded fixes into the batch, or all of a message's fixes to the quarantine when
-        its device is not registered."""
+        its device is not registered. Say whether any fix was admitted."""
         batch.rejections.extend(decoded.rejections)
         if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
             first = decoded.fixes[0]
@@ -110,16 +114,29 @@ class Pipeline:
                 topic, decoded.payload, f"unknown device {first.device_id!r}", first.device_id,
                 first.received_at,
             ))
-            return
+            return False
         batch.fixes.extend(decoded.fixes)
+        return bool(decoded.fixes)
+
+    async def refresh_registry(self) -> bool:
+        """Reload the registry if it changed since the last load; say whether it did."""
+        async with self.pool.connection() as conn:
+            version = await registry_version(conn)
+        if version == self.registry_version:
+            return False
+        await self.reload_registry()
+        return True
 
     async def _reload_if_stale(self) -> None:
         if time.monotonic() - self._registry_loaded_at > self._registry_min_reload_s:
             await self.reload_registry()
 
-    async def commit(self, batch: Decoded, n_messages: int, t0: float) -> None:
+    async def commit(self, batch: Decoded, n_messages: int, newest: Sequence[float]) -> None:
         """Evaluate, store in one transaction, then publish. One batch at a time: episodes are
-        staged from the state the previous batch committed."""
+        staged from the state the previous batch committed. ``newest`` holds the newest fix time
+        of each message, for the commit-lag histogram (for a buffered upload, its newest fix is
+        about when it was sent)."""
+        t0 = time.perf_counter()
         fixes, rejections = batch.fixes, batch.rejections
         async with self._commit_lock:
             staging = self.tracker.stage()
@@ -133,9 +150,8 @@ class Pipeline:
         committed = time.time()
 
         s = self.stats
-        if fixes:
-            s.commit_lag.add((committed - np.fromiter((f.ts for f in fixes), np.float64,
-                                                      len(fixes))) * 1000)
+        if newest:
+            s.commit_lag.add((committed - np.asarray(newest, dtype=np.float64)) * 1000)
         s.batches += 1
         s.messages_received += n_messages
         s.fixes_received += len(fixes)

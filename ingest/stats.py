@@ -13,7 +13,8 @@ LAG_BOUNDS_MS = np.concatenate([10 ** np.arange(0, 6.6, 0.1), [np.inf]])
 
 @dataclass(slots=True)
 class LagHistogram:
-    """How old fixes were when their transaction committed (commit time − fix time)."""
+    """How old messages were when their transaction committed: commit time − the time of the
+    newest fix in the message (publish → committed, when device clocks are right)."""
 
     counts: np.ndarray = field(default_factory=lambda: np.zeros(len(LAG_BOUNDS_MS), np.int64))
 

@@ -54,6 +54,13 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
     return reg
 
 
+async def registry_version(conn: psycopg.AsyncConnection) -> int:
+    """A number that changes whenever the registry does (see migration 0002)."""
+    cur = await conn.execute("SELECT last_value + (CASE WHEN is_called THEN 1 ELSE 0 END) "
+                             "FROM registry_version")
+    return (await cur.fetchone())[0]
+
+
 async def upsert_jurisdiction(
     conn: psycopg.AsyncConnection,
     j: Jurisdiction,

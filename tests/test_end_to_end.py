@@ -237,3 +237,18 @@ async def test_osmand_http_reports_take_the_same_path(db_url, engine_factory):
     # Three fixes inside the victim's 300 m circle: the exclusion alert opened from HTTP too.
     alerts = httpx.get(f"{engine.base}/api/v1/alerts").json()["alerts"]
     assert [a["kind"] for a in alerts] == ["exclusion_entry"]
+
+
+async def test_a_device_registered_while_running_is_recognised(db_url, mosquitto, engine_factory):
+    await seed(db_url)
+    engine = engine_factory(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+        await upsert_supervisee(conn, Supervisee("P-3", "P-3", "tx-travis", ("victim-1",)))
+        await upsert_device(conn, Device("ph-3", "P-3", "phone"))
+    await asyncio.sleep(3)  # the engine notices the registry version moved and reloads
+    await publish(mosquitto.url, [("owntracks/carol/ph-3", owntracks(*north(5000), time.time()))])
+    deadline = time.monotonic() + 20
+    while engine.health()["counters"]["fixes_stored"] < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    counters = engine.health()["counters"]
+    assert (counters["fixes_stored"], counters["quarantined"]) == (1, 0)
