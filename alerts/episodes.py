@@ -74,6 +74,10 @@ class Staging:
         if ts > self.device_clock(device_id):
             self.clocks[device_id] = ts
 
+    def has_state(self, key: EpisodeKey) -> bool:
+        """Whether the key has an episode or a streak under way (else it is at rest)."""
+        return key in self.states or key in self._tracker.states
+
     def state(self, key: EpisodeKey) -> EpisodeState:
         return self.states.get(key) or self._tracker.states.get(key) or EpisodeState()
 

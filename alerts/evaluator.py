@@ -38,6 +38,10 @@ class Evaluator:
         self._rule_of_assignment = np.asarray(
             [rule_no[zoneset.zones[z].kind] for z in self.assignments.zone], dtype=np.int64
         )
+        self._key_of_assignment = [
+            EpisodeKey(a.subject, a.zone_id, self._rules[r].alert_kind)
+            for a, r in zip(self.assignments.assignments, self._rule_of_assignment, strict=True)
+        ]
 
     def knows(self, device_id: str) -> bool:
         return device_id in self._devices
@@ -71,15 +75,19 @@ class Evaluator:
             mask = pair_rule == i
             verdicts[mask] = rule.verdicts(d.decision[mask])
 
-        zones = self.assignments.zoneset.zones
         changes: list[AlertChange] = []
+        violating = int(Verdict.VIOLATING)
         for k in np.flatnonzero(verdicts != Verdict.UNKNOWN):
-            sid, f = fresh[d.fix[k]]
+            key = self._key_of_assignment[d.assignment[k]]
+            verdict = int(verdicts[k])
+            # The common case, a compliant fix of someone with no episode and no streak under
+            # way, changes nothing: skip it without touching the episode state.
+            if verdict != violating and not staging.has_state(key):
+                continue
+            f = fresh[d.fix[k]][1]
             rule = self._rules[pair_rule[k]]
-            zone_id = zones[self.assignments.zone[d.assignment[k]]].id
-            key = EpisodeKey(sid, zone_id, rule.alert_kind)
             change = staging.fold(
-                key, Verdict(verdicts[k]), f.ts, f.lon, f.lat, f.device_id, rule.severity
+                key, Verdict(verdict), f.ts, f.lon, f.lat, f.device_id, rule.severity
             )
             if change is not None:
                 changes.append(change)
