@@ -64,6 +64,21 @@ def _cell_range(lo: float, hi: float, origin: float, size: float, count: int) ->
     return max(0, min(a, count - 1)), max(0, min(b, count - 1))
 
 
+@nb.njit(cache=True, inline="always")
+def _edge_cells(
+    vx: np.ndarray, vy: np.ndarray, i: int, x0: float, y0: float, dx: float, dy: float,
+    cols: int, rows: int,
+) -> tuple[int, int, int, int]:
+    """(first col, last col, first row, last row) of the cells edge i→i+1 may touch: its
+    bounding box grown by a hair, so that an edge on a cell border is listed on both sides (a
+    superset is harmless, a missing edge is not)."""
+    ex = 1e-9 * dx + 1e-12
+    ey = 1e-9 * dy + 1e-12
+    c0, c1 = _cell_range(min(vx[i], vx[i + 1]) - ex, max(vx[i], vx[i + 1]) + ex, x0, dx, cols)
+    r0, r1 = _cell_range(min(vy[i], vy[i + 1]) - ey, max(vy[i], vy[i + 1]) + ey, y0, dy, rows)
+    return c0, c1, r0, r1
+
+
 @nb.njit(cache=True, parallel=True)
 def build_grids(
     part_ring_lo: np.ndarray,
@@ -81,21 +96,15 @@ def build_grids(
     nparts = part_ring_lo.shape[0]
     ncells = cell_off[nparts]
     counts = np.zeros(ncells + 1, dtype=np.int64)
-    # Pass 1: how many edges touch each cell (an edge is listed in every cell its slightly
-    # enlarged bounding box meets: a superset is harmless, a missing edge is not).
+    # Pass 1: how many edges touch each cell; pass 2 lists them.
     for p in nb.prange(nparts):
         x0, y0 = part_bbox[p, 0], part_bbox[p, 1]
         dx = (part_bbox[p, 2] - x0) / gx[p]
         dy = (part_bbox[p, 3] - y0) / gy[p]
-        ex = 1e-9 * dx + 1e-12
-        ey = 1e-9 * dy + 1e-12
         base = cell_off[p]
         for r in range(part_ring_lo[p], part_ring_hi[p]):
             for i in range(ring_start[r], ring_end[r] - 1):
-                c0, c1 = _cell_range(min(vx[i], vx[i + 1]) - ex, max(vx[i], vx[i + 1]) + ex,
-                                     x0, dx, gx[p])
-                r0, r1 = _cell_range(min(vy[i], vy[i + 1]) - ey, max(vy[i], vy[i + 1]) + ey,
-                                     y0, dy, gy[p])
+                c0, c1, r0, r1 = _edge_cells(vx, vy, i, x0, y0, dx, dy, gx[p], gy[p])
                 for row in range(r0, r1 + 1):
                     for col in range(c0, c1 + 1):
                         counts[base + row * gx[p] + col + 1] += 1
@@ -107,8 +116,6 @@ def build_grids(
         x0, y0 = part_bbox[p, 0], part_bbox[p, 1]
         dx = (part_bbox[p, 2] - x0) / gx[p]
         dy = (part_bbox[p, 3] - y0) / gy[p]
-        ex = 1e-9 * dx + 1e-12
-        ey = 1e-9 * dy + 1e-12
         base = cell_off[p]
         ncell = gx[p] * gy[p]
         cursor = edge_off[base:base + ncell].copy()
@@ -116,10 +123,7 @@ def build_grids(
         for r in range(part_ring_lo[p], part_ring_hi[p]):
             nedges += ring_end[r] - ring_start[r] - 1
             for i in range(ring_start[r], ring_end[r] - 1):
-                c0, c1 = _cell_range(min(vx[i], vx[i + 1]) - ex, max(vx[i], vx[i + 1]) + ex,
-                                     x0, dx, gx[p])
-                r0, r1 = _cell_range(min(vy[i], vy[i + 1]) - ey, max(vy[i], vy[i + 1]) + ey,
-                                     y0, dy, gy[p])
+                c0, c1, r0, r1 = _edge_cells(vx, vy, i, x0, y0, dx, dy, gx[p], gy[p])
                 for row in range(r0, r1 + 1):
                     for col in range(c0, c1 + 1):
                         c = row * gx[p] + col
