@@ -7,7 +7,7 @@ marked overflowed and dropped, so a slow client can never slow ingest.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ class LiveBus:
     def __init__(self, queue_size: int = 10_000):
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self._taps: list[Callable[[dict[str, Any]], None]] = []
 
     @contextmanager
     def subscribe(self) -> Iterator[Subscription]:
@@ -32,7 +33,14 @@ class LiveBus:
         finally:
             self._subscribers.discard(sub)
 
+    def add_tap(self, tap: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every event to ``tap`` (which must not block), e.g. to relay it to the
+        process that serves the live feed."""
+        self._taps.append(tap)
+
     def publish(self, event: dict[str, Any]) -> None:
+        for tap in self._taps:
+            tap(event)
         for sub in list(self._subscribers):
             try:
                 sub.queue.put_nowait(event)

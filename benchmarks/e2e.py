@@ -35,7 +35,7 @@ import psycopg
 
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
 from devices.models import Device, Jurisdiction, Supervisee
-from devices.topics import native_topic
+from devices.topics import native_topic, partition_of
 from ingest.stats import LagHistogram
 from simulators.loadgen import publish_load
 from store.database import migrate
@@ -63,14 +63,16 @@ async def register(db_url: str, devices: int) -> None:
                                      travis))
         await upsert_zone(conn, Zone("victim", "Protected residence", "exclusion", "circle",
                                      Point(-97.70, 30.30), 300.0))
-        for i in range(devices):
-            sid = f"P-{i:05d}"
-            await upsert_supervisee(conn, Supervisee(sid, sid, "tx-travis",
-                                                     ("county", "victim")))
-            await upsert_device(conn, Device(f"br-{i:05d}", sid, "bracelet"))
+        async with conn.pipeline():  # one round trip per many statements, not per statement
+            for i in range(devices):
+                sid = f"P-{i:05d}"
+                await upsert_supervisee(conn, Supervisee(sid, sid, "tx-travis",
+                                                         ("county", "victim")))
+                await upsert_device(conn, Device(f"br-{i:05d}", sid, "bracelet"))
 
 
-def messages(devices: int, per_message: int, start: float, rate: float, count: int):
+def messages(devices: int, per_message: int, start: float, rate: float, count: int,
+             partitions: int = 1):
     """Messages whose fixes are stamped with their planned publish instant."""
     rng = np.random.default_rng(1)
     lon = rng.uniform(-97.85, -97.60, devices)
@@ -88,12 +90,18 @@ def messages(devices: int, per_message: int, start: float, rate: float, count: i
             payload = ("[" + ",".join(
                 f'{{"ts":{ts - 60 * k:.3f},"lon":{lon[d]:.6f},"lat":{lat[d]:.6f},"acc":8.0}}'
                 for k in range(per_message - 1, -1, -1)) + "]").encode()
-        yield due, device, native_topic(device), payload
+        yield due, device, native_topic(device, partition_of(f"P-{d:05d}", partitions)), payload
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def engine_cpu_seconds(pid: int) -> float:
+    """CPU of the engine and of the consumer processes it started."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
 
 
 def health(base: str) -> dict:
@@ -108,8 +116,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch", type=int, default=10, help="fixes per message in batch mode")
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--consumers", type=int, default=2,
+                    help="engine processes (default 2, one per core)")
+    ap.add_argument("--partitions", type=int,
+                    help="partitions of the device topics (default: --consumers)")
     args = ap.parse_args(argv)
     per_message = 1 if args.mode == "single" else args.batch
+    partitions = args.partitions or args.consumers
     rate = args.rate or 10_000.0
     count = int(rate * args.seconds)
     if args.mode == "batch":
@@ -126,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict:
         base = f"http://127.0.0.1:{port}"
         env = os.environ | {"CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
                             "CORDON_HTTP_PORT": str(port), "CORDON_LOG_LEVEL": "WARNING",
-                            "CORDON_MQTT_CLIENT_ID": "cordon-e2e"}
+                            "CORDON_MQTT_CLIENT_ID": "cordon-e2e",
+                            "CORDON_CONSUMERS": str(args.consumers),
+                            "CORDON_MQTT_PARTITIONS": str(partitions)}
         log = open(work / "engine.log", "wb")  # noqa: SIM115
         engine = subprocess.Popen([sys.executable, "-m", "cordon", "serve"], env=env,
                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -134,7 +149,9 @@ def main(argv: list[str] | None = None) -> dict:
             deadline = time.monotonic() + 120
             while True:
                 try:
-                    if health(base)["broker"]["connected"]:
+                    h = health(base)
+                    if (h["broker"]["connected"]
+                            and h["counters"]["consumers"] == args.consumers):
                         break
                 except httpx.HTTPError:
                     pass
@@ -142,12 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
                     raise RuntimeError((work / "engine.log").read_text())
                 time.sleep(0.2)
             before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
-            cpu0 = cpu_seconds(engine.pid)
+            cpu0 = engine_cpu_seconds(engine.pid)
             start = time.time() + 3.0  # encoding happens before the clock starts
             progress(f"publishing {count:,} messages ({count * per_message:,} fixes) at "
                      f"{rate:,.0f}/s, mode {args.mode}")
             report = asyncio.run(publish_load(
-                messages(args.devices, per_message, start, rate, count), "127.0.0.1",
+                messages(args.devices, per_message, start, rate, count, partitions), "127.0.0.1",
                 broker.port, args.seconds, target_rate=rate, connections=args.connections,
                 start_at=start, grace_s=30.0,
                 progress=lambda r: progress(f"{r.seconds:5.0f} s sent {r.sent:,} acked "
@@ -161,7 +178,10 @@ def main(argv: list[str] | None = None) -> dict:
                 time.sleep(0.5)
             finished = time.time()
             h = health(base)
-            engine_cpu = cpu_seconds(engine.pid) - cpu0
+            c = h["counters"]
+            progress("engine time: " + ", ".join(
+                f"{k} {c[k]:.1f} s" for k in ("decode_s", "decide_s", "fold_s", "store_s")))
+            engine_cpu = engine_cpu_seconds(engine.pid) - cpu0
             lag = LagHistogram(np.asarray(h["commit_lag_histogram"]["counts"]) - before)
             with psycopg.connect(pg.url) as conn:
                 total, distinct = conn.execute(
@@ -187,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         "loadgen_cpu_s": round(report.cpu_s, 2),
         "seconds": round(elapsed, 1),
         "target_rate": rate,
+        "consumers": args.consumers,
         "sent_rate": round(report.achieved_rate, 1),
     }
     print(json.dumps(result), flush=True)

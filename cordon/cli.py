@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the engine against a configured broker and database")
     serve.add_argument("--http-port", type=int, help="overrides CORDON_HTTP_PORT")
+    serve.add_argument("--consumer", type=int, default=0,
+                       help="which engine process this is (0, the default, serves the API and "
+                            "starts the others; see the consumers setting)")
 
     sub.add_parser("migrate", help="apply database migrations and exit")
 
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from cordon.engine import run_engine
 
-        return _run(lambda stop: run_engine(settings, stop))
+        return _run(lambda stop: run_engine(settings, stop, consumer=args.consumer))
     if args.command == "migrate":
         from store.database import migrate
 

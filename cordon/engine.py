@@ -17,12 +17,14 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.bus import LiveBus
 from api.app import create_app
 from api.state import ApiState
+from cordon.consumers import run_consumers
 from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
 from devices.formats import Limits
 from ingest.http import osmand_router
 from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
+from ingest.relay import RelayReceiver, RelaySender
 from ingest.stats import IngestStats
 from store.database import migrate
 from store.fixes import drop_fixes_older_than
@@ -41,19 +43,39 @@ async def run_engine(
     settings: Settings,
     stop: asyncio.Event,
     on_ready: Callable[[], Awaitable[None] | None] | None = None,
+    consumer: int = 0,
 ) -> None:
-    """Run until ``stop`` is set (or a part fails, which is raised)."""
+    """Run until ``stop`` is set (or a part fails, which is raised).
+
+    Consumer 0 migrates the schema, serves the API and starts the other consumers (see
+    :mod:`cordon.consumers`); consumer ``i`` > 0 only reads its partitions."""
     if not settings.database_url:
         raise SettingsError("no database configured: set CORDON_DATABASE_URL or database_url")
+    partitions, consumers = settings.mqtt_partitions, settings.consumers
+    if partitions < 1 or not 1 <= consumers <= partitions:
+        raise SettingsError(
+            f"consumers ({consumers}) must be between 1 and mqtt_partitions ({partitions}): "
+            "each consumer process reads at least one partition of the device topics")
+    if not 0 <= consumer < consumers:
+        raise SettingsError(f"consumer {consumer} does not exist: consumers is {consumers}")
+    api = consumer == 0
     host, port, username, password = settings.mqtt_parts()
-    require_free(settings.http_port, "HTTP", "--http-port", settings.http_host)
+    owned: list[int | None] = ([k for k in range(partitions) if k % consumers == consumer]
+                               if partitions > 1 else [None])
+    # With partitions, consumer 0 also reads the topics without a prefix: what a misconfigured
+    # device sends there is quarantined with the reason, not dropped by the broker unread.
+    subscribed = owned + ([None] if partitions > 1 and api else [])
 
-    schema = await migrate(settings.database_url, settings.fix_chunk_interval)
-    log.info(
-        "database schema v%d (%s)",
-        schema.version,
-        f"TimescaleDB {schema.timescaledb}" if schema.timescaledb else "plain PostgreSQL",
-    )
+    timescaledb = None
+    if api:
+        require_free(settings.http_port, "HTTP", "--http-port", settings.http_host)
+        schema = await migrate(settings.database_url, settings.fix_chunk_interval)
+        timescaledb = schema.timescaledb
+        log.info(
+            "database schema v%d (%s)",
+            schema.version,
+            f"TimescaleDB {schema.timescaledb}" if schema.timescaledb else "plain PostgreSQL",
+        )
     pool = AsyncConnectionPool(
         settings.database_url, min_size=2, max_size=8, open=False, kwargs={"autocommit": False}
     )
@@ -61,43 +83,39 @@ async def run_engine(
     try:
         bus = LiveBus()
         stats = IngestStats(database_ok=True)
+        receiver = (RelayReceiver(host, port, username, password, bus, stats)
+                    if api and consumers > 1 else None)
         pipeline = Pipeline(
             pool,
             bus,
             stats,
             Limits(default_accuracy_m=settings.default_accuracy_m),
             confirm_fixes=settings.confirm_fixes,
+            partitions=partitions,
+            owned=frozenset(k for k in owned if k is not None) if partitions > 1 else None,
+            forward=receiver.forward if receiver else None,
         )
         await pipeline.start()
-        intake = MqttIntake(
-            MqttConfig(
-                host=host,
-                port=port,
-                username=username,
-                password=password,
-                client_id=settings.mqtt_client_id,
-                shared_group=settings.mqtt_shared_group,
-                batch_max=settings.batch_max,
-                batch_ms=settings.batch_ms,
-            ),
-            pipeline,
-            stats,
-        )
-        app = create_app(
-            ApiState(pool, bus, stats, schema.timescaledb, settings.map_tile_url)
-        )
-        app.include_router(osmand_router(pipeline))
-        server = _EmbeddedServer(
-            uvicorn.Config(
-                app,
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                lifespan="off",
-                ws="websockets-sansio",
-                timeout_graceful_shutdown=5,
+        intakes = [
+            MqttIntake(
+                MqttConfig(
+                    host=host,
+                    port=port,
+                    username=username,
+                    password=password,
+                    # One persistent session per partition, whichever process holds it.
+                    client_id=(f"{settings.mqtt_client_id}-p{k}" if k is not None
+                               else settings.mqtt_client_id),
+                    shared_group=settings.mqtt_shared_group,
+                    partition=k,
+                    batch_max=settings.batch_max,
+                    batch_ms=settings.batch_ms,
+                ),
+                pipeline,
+                stats,
             )
-        )
+            for k in subscribed
+        ]
 
         async def refresh_registry() -> None:
             while True:
@@ -107,45 +125,80 @@ async def run_engine(
                 except Exception:  # noqa: BLE001 — the next round retries
                     log.warning("registry reload failed", exc_info=True)
 
-        async def enforce_retention() -> None:
-            while settings.fix_retention_days:
-                try:
-                    async with pool.connection() as conn:
-                        dropped = await drop_fixes_older_than(conn, settings.fix_retention_days)
-                    if dropped:
-                        log.info("retention: dropped %d chunks/rows of fixes older than %g days",
-                                 dropped, settings.fix_retention_days)
-                except Exception:  # noqa: BLE001 — the next round retries
-                    log.warning("retention run failed", exc_info=True)
-                await asyncio.sleep(3600)
-
-        async def announce() -> None:
-            while not server.started:
-                await asyncio.sleep(0.02)
+        essential = [asyncio.create_task(i.run(), name=f"mqtt-intake-{i.config.partition}")
+                     for i in intakes]
+        essential.append(asyncio.create_task(refresh_registry(), name="registry-refresh"))
+        others: list[asyncio.Task] = []
+        server = None
+        if api:
+            server = _api_server(settings, pool, bus, stats, timescaledb, pipeline)
+            essential.append(asyncio.create_task(server.serve(), name="http"))
+            others.append(asyncio.create_task(_enforce_retention(settings, pool),
+                                              name="retention"))
+            others.append(asyncio.create_task(_announce(server, on_ready), name="announce"))
+            if receiver is not None:
+                essential.append(asyncio.create_task(receiver.run(), name="relay-receiver"))
+                essential.append(asyncio.create_task(run_consumers(settings), name="consumers"))
+        else:
+            sender = RelaySender(host, port, username, password, consumer, bus, stats)
+            essential.append(asyncio.create_task(sender.run(), name="relay-sender"))
             if on_ready is not None:
-                result = on_ready()
-                if asyncio.iscoroutine(result):
-                    await result
-
-        tasks = [
-            asyncio.create_task(intake.run(), name="mqtt-intake"),
-            asyncio.create_task(server.serve(), name="http"),
-            asyncio.create_task(refresh_registry(), name="registry-refresh"),
-            asyncio.create_task(announce(), name="announce"),
-            asyncio.create_task(enforce_retention(), name="retention"),
-        ]
+                others.append(asyncio.create_task(_announce(None, on_ready), name="announce"))
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
             done, _ = await asyncio.wait(
-                [stopper, *tasks[:3]], return_when=asyncio.FIRST_COMPLETED
+                [stopper, *essential], return_when=asyncio.FIRST_COMPLETED
             )
             for t in done:
                 if t is not stopper and t.exception() is not None:
                     raise t.exception()
         finally:
-            server.should_exit = True
-            for t in (tasks[0], *tasks[2:], stopper):
-                t.cancel()
-            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            if server is not None:
+                server.should_exit = True
+            tasks = [*essential, *others, stopper]
+            for t in tasks:
+                if t.get_name() != "http":
+                    t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await pool.close()
+
+
+def _api_server(settings: Settings, pool: AsyncConnectionPool, bus: LiveBus,
+                stats: IngestStats, timescaledb: str | None, pipeline: Pipeline) -> uvicorn.Server:
+    app = create_app(ApiState(pool, bus, stats, timescaledb, settings.map_tile_url))
+    app.include_router(osmand_router(pipeline))
+    return _EmbeddedServer(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=5,
+        )
+    )
+
+
+async def _enforce_retention(settings: Settings, pool: AsyncConnectionPool) -> None:
+    while settings.fix_retention_days:
+        try:
+            async with pool.connection() as conn:
+                dropped = await drop_fixes_older_than(conn, settings.fix_retention_days)
+            if dropped:
+                log.info("retention: dropped %d chunks/rows of fixes older than %g days",
+                         dropped, settings.fix_retention_days)
+        except Exception:  # noqa: BLE001 — the next round retries
+            log.warning("retention run failed", exc_info=True)
+        await asyncio.sleep(3600)
+
+
+async def _announce(server: uvicorn.Server | None,
+                    on_ready: Callable[[], Awaitable[None] | None] | None) -> None:
+    while server is not None and not server.started:
+        await asyncio.sleep(0.02)
+    if on_ready is not None:
+        result = on_ready()
+        if asyncio.iscoroutine(result):
+            await result

@@ -33,6 +33,12 @@ class Settings:
     mqtt_url: str | None = None
     mqtt_client_id: str = "cordon-engine"
     mqtt_shared_group: str | None = None
+    # Partitions of the device topic space (see devices.topics); fixed for a deployment,
+    # since devices publish under their partition's prefix. 1: no prefix.
+    mqtt_partitions: int = 1
+    # Engine processes on this machine; each reads the partitions k with k % consumers == its
+    # number. At most mqtt_partitions.
+    consumers: int = 1
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     batch_max: int = 2000
@@ -101,3 +107,9 @@ def _coerce(type_name: Any, name: str, value: Any) -> Any:
     if value == "":
         return None if "None" in t else value
     return value if value is None else str(value)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``CORDON_*`` environment variables (for a child process)."""
+    return {f"CORDON_{f.name.upper()}": str(getattr(settings, f.name))
+            for f in fields(Settings) if getattr(settings, f.name) is not None}

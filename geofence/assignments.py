@@ -66,10 +66,15 @@ class AssignmentSet:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
         self.zone = np.array([self.zoneset.index[a.zone_id] for a in self.assignments],
                              dtype=np.int64)
-        by_subject: dict[str, list[int]] = {}
-        for i, a in enumerate(self.assignments):
-            by_subject.setdefault(a.subject, []).append(i)
-        self._of_subject = {s: np.asarray(ix, dtype=np.int64) for s, ix in by_subject.items()}
+        # Subjects are numbered; the assignments of subject k are
+        # _by_subject[_first[k] : _first[k] + _count[k]], in assignment order.
+        self.subjects: list[str] = sorted({a.subject for a in self.assignments})
+        self._subject_no = {s: k for k, s in enumerate(self.subjects)}
+        subject_of = np.fromiter((self._subject_no[a.subject] for a in self.assignments),
+                                 dtype=np.int64, count=len(self.assignments))
+        self._by_subject = np.argsort(subject_of, kind="stable")
+        self._count = np.bincount(subject_of, minlength=len(self.subjects))
+        self._first = np.concatenate([[0], np.cumsum(self._count)[:-1]]).astype(np.int64)
         schedules: dict[Schedule, list[int]] = {}
         for i, a in enumerate(self.assignments):
             if a.schedule is not None:
@@ -78,7 +83,16 @@ class AssignmentSet:
 
     def of_subject(self, subject: str) -> np.ndarray:
         """Indexes of the assignments binding ``subject``."""
-        return self._of_subject.get(subject, np.zeros(0, dtype=np.int64))
+        k = self._subject_no.get(subject)
+        if k is None:
+            return np.zeros(0, dtype=np.int64)
+        return self._by_subject[self._first[k]:self._first[k] + self._count[k]]
+
+    def subject_numbers(self, subjects: Sequence[str]) -> np.ndarray:
+        """The number of each subject (-1 for one with no assignments), for
+        :meth:`evaluate_numbered`."""
+        get = self._subject_no.get
+        return np.fromiter((get(s, -1) for s in subjects), dtype=np.int64, count=len(subjects))
 
     def evaluate(
         self,
@@ -88,11 +102,29 @@ class AssignmentSet:
         lat: Sequence[float] | np.ndarray,
         accuracy_m: Sequence[float] | np.ndarray,
     ) -> Decisions:
+        return self.evaluate_numbered(self.subject_numbers(subject), ts, lon, lat, accuracy_m)
+
+    def evaluate_numbered(
+        self,
+        subject_no: np.ndarray,
+        ts: Sequence[float] | np.ndarray,
+        lon: Sequence[float] | np.ndarray,
+        lat: Sequence[float] | np.ndarray,
+        accuracy_m: Sequence[float] | np.ndarray,
+    ) -> Decisions:
+        """:meth:`evaluate` with subjects given by number (see :meth:`subject_numbers`)."""
         ts = np.asarray(ts, dtype=np.float64)
-        per_fix = [self.of_subject(s) for s in subject]
-        counts = np.fromiter((len(a) for a in per_fix), dtype=np.int64, count=len(per_fix))
-        pair_fix = np.repeat(np.arange(len(per_fix), dtype=np.int64), counts)
-        pair_asg = (np.concatenate(per_fix) if len(pair_fix) else np.zeros(0, dtype=np.int64))
+        subject_no = np.asarray(subject_no, dtype=np.int64)
+        if not self.subjects:  # no rules at all: no pairs
+            subject_no = np.full(len(subject_no), -1, dtype=np.int64)
+        known = subject_no >= 0
+        k = np.where(known, subject_no, 0)
+        counts = np.where(known, self._count[k] if known.any() else 0, 0)
+        pair_fix = np.repeat(np.arange(len(subject_no), dtype=np.int64), counts)
+        # Row j of fix i's run of pairs takes the assignment _by_subject[_first[k_i] + j].
+        run_start = np.cumsum(counts) - counts
+        within = np.arange(len(pair_fix), dtype=np.int64) - np.repeat(run_start, counts)
+        pair_asg = self._by_subject[np.repeat(self._first[k], counts) + within]
         decision = self.zoneset.classify(
             np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64),
             np.asarray(accuracy_m, dtype=np.float64), pair_fix, self.zone[pair_asg],

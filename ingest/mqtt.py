@@ -23,18 +23,21 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from devices.topics import SUBSCRIPTIONS
+from devices.topics import subscriptions
 from ingest.pipeline import Pipeline, RawMessage
 from ingest.stats import IngestStats
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class MqttConfig:
     password: str | None = None
     client_id: str = "cordon-engine"
     shared_group: str | None = None  # subscribe as $share/<group>/... (see DESIGN: affinity)
+    partition: int | None = None  # read only this partition of the topic space (devices.topics)
     batch_max: int = 2000
     batch_ms: float = 5.0
     receive_maximum: int = 20_000  # unacknowledged messages the broker may send us
@@ -72,7 +76,8 @@ class MqttIntake:
             return
         with self._lock:
             self._generation += 1
-        topics = [(self._topic(t), paho.SubscribeOptions(qos=1)) for t in SUBSCRIPTIONS]
+        topics = [(self._topic(t), paho.SubscribeOptions(qos=1))
+                  for t in subscriptions(self.config.partition)]
         client.subscribe(topics)
         self._set_broker(True, None)
         log.info("connected to MQTT broker %s:%s (session %s)", self.config.host,
@@ -129,17 +134,38 @@ class MqttIntake:
             client.loop_stop()
 
     async def _process_forever(self) -> None:
+        """Take batches from the inbox. Two are in hand at a time: while one commits (waiting
+        on the database), the next is decoded and decided. Commits stay in arrival order."""
         cfg = self.config
-        while True:
-            if not self._inbox:
-                self._wake.clear()
+        previous: asyncio.Task[None] | None = None
+        try:
+            while True:
                 if not self._inbox:
-                    await self._wake.wait()
-            if len(self._inbox) < cfg.batch_max:
-                await asyncio.sleep(cfg.batch_ms / 1000)  # let a batch gather
-            batch = [self._inbox.popleft() for _ in range(min(cfg.batch_max, len(self._inbox)))]
-            await self._process_until_stored([raw for _, _, raw in batch])
-            self._acknowledge(batch)
+                    self._wake.clear()
+                    if not self._inbox:
+                        await self._wake.wait()
+                if len(self._inbox) < cfg.batch_max:
+                    await asyncio.sleep(cfg.batch_ms / 1000)  # let a batch gather
+                batch = [self._inbox.popleft()
+                         for _ in range(min(cfg.batch_max, len(self._inbox)))]
+                task = asyncio.create_task(self._handle(batch, previous), name="mqtt-batch")
+                if previous is not None:
+                    await previous
+                previous = task
+        finally:
+            if previous is not None:
+                previous.cancel()
+
+    async def _handle(
+        self, batch: list[tuple[int, int, RawMessage]], previous: asyncio.Task[None] | None
+    ) -> None:
+        messages = [raw for _, _, raw in batch]
+        prepared = await self._until_stored(messages, lambda: self.pipeline.prepare(messages))
+        if previous is not None:
+            await previous  # its transaction commits first
+        if prepared is not None:
+            await self._until_stored(messages, lambda: self.pipeline.commit(prepared))
+        self._acknowledge(batch)
 
     def _acknowledge(self, batch: list[tuple[int, int, RawMessage]]) -> None:
         client = self._client
@@ -149,14 +175,18 @@ class MqttIntake:
             if mid and generation == current:
                 client.ack(mid, 1)
 
-    async def _process_until_stored(self, batch: list[RawMessage]) -> None:
+    async def _until_stored(
+        self, batch: list[RawMessage], step: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """Run a step of the pipeline until the database lets it through. A step that fails
+        for any other reason puts the batch in the quarantine instead, and returns None."""
         backoff = 0.2
         while True:
             try:
-                await self.pipeline.process(batch)
+                result = await step()
                 self.stats.database_ok = True
                 self.stats.database_error = None
-                return
+                return result
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.stats.database_ok = False
                 self.stats.database_error = str(exc).strip().splitlines()[0]
@@ -168,7 +198,7 @@ class MqttIntake:
                 log.exception("batch of %d messages failed; quarantining it", len(batch))
                 try:
                     await self.pipeline.quarantine(batch, f"internal error: {exc!r}")
-                    return
+                    return None
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     pass
             await asyncio.sleep(backoff)

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.bus import LiveBus
 from alerts.episodes import AlertChange, EpisodeTracker
-from alerts.evaluator import Evaluator
-from devices.fixes import Fix
-from devices.formats import Decoded, Limits, Rejection, decode_message
-from devices.topics import parse_topic
+from alerts.evaluator import Decided, Evaluator
+from devices.batches import DecodedBatch, decode_batch, unknown_device
+from devices.fixes import FixBatch
+from devices.formats import Decoded, Limits, Rejection
+from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from ingest.stats import IngestStats
 from store.alerts import apply_change, live_episodes
-from store.fixes import device_clocks, insert_fixes
+from store.fixes import copy_buffer, device_clocks, insert_copy
 from store.quarantine import insert_rejections
 from store.registry import Registry, load_registry, registry_version
 
@@ -38,6 +41,17 @@ class RawMessage:
     received_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch decoded and decided, waiting for its turn to commit."""
+
+    decoded: DecodedBatch
+    n_messages: int
+    evaluator: Evaluator  # the one that decided: its assignment numbers are in ``decided``
+    decided: Decided
+    copy: bytes  # the fixes as a binary COPY stream
+
+
 class Pipeline:
     def __init__(
         self,
@@ -47,8 +61,18 @@ class Pipeline:
         limits: Limits,
         confirm_fixes: int = 2,
         registry_min_reload_s: float = 2.0,
+        partitions: int = 1,
+        owned: frozenset[int] | None = None,
+        forward: Callable[[str, bytes], Awaitable[None]] | None = None,
     ):
+        """``partitions``: of the device topics (see :mod:`devices.topics`); ``owned``: the
+        ones this process evaluates (None: all); ``forward``: publishes an HTTP fix of a
+        supervisee in a partition owned elsewhere onto its topic."""
         self.pool = pool
+        self.partitions = partitions
+        self.owned = owned
+        self.forward = forward
+        self._device_partition: dict[str, int | None] = {}
         self.bus = bus
         self.stats = stats
         self.limits = limits
@@ -77,46 +101,88 @@ class Pipeline:
             registry = await load_registry(conn)
         self.registry_version = version
         self.evaluator = Evaluator(registry.devices, registry.supervisees, registry.zones)
+        self._device_partition = {d.id: partition_of(d.supervisee_id, self.partitions)
+                                  for d in registry.devices.values()}
         self.registry = registry
         self._registry_loaded_at = time.monotonic()
 
     async def process(self, messages: Sequence[RawMessage]) -> None:
         """Handle one batch of MQTT messages. Raises on database failure; then retry the same
         batch."""
+        await self.commit(await self.prepare(messages))
+
+    async def prepare(self, messages: Sequence[RawMessage]) -> Prepared:
+        """The work on a batch that needs no episode state and no database: decode, validate,
+        geofence decisions, the COPY stream. It may run while an earlier batch commits."""
         if any(not self._known(m.topic) for m in messages):
             await self._reload_if_stale()  # a device registered since the last load
-        batch = Decoded()
-        newest: list[float] = []
+        t0 = time.perf_counter()
+        misrouted: list[Rejection] = []
+        if self.partitions > 1:
+            messages, misrouted = self._split_misrouted(messages)
+        decoded = decode_batch(messages, self.limits, self.evaluator.knows)
+        decoded.rejections.extend(misrouted)
+        self.stats.decode_s += time.perf_counter() - t0
+        return self._prepared(decoded, len(messages))
+
+    def _split_misrouted(
+        self, messages: Sequence[RawMessage]
+    ) -> tuple[list[RawMessage], list[Rejection]]:
+        """Refuse messages of registered devices on another partition's topic: evaluating them
+        here would split a supervisee's episodes between two processes."""
+        routed, misrouted = [], []
         for m in messages:
-            decoded = decode_message(m.topic, m.payload, m.received_at, self.limits)
-            if self._admit(decoded, batch):
-                newest.append(max(f.ts for f in decoded.fixes))
-        await self.commit(batch, len(messages), newest)
+            device = parse_topic(m.topic)[1]
+            want = self._device_partition.get(device) if device is not None else None
+            got = topic_partition(m.topic)
+            if want is None or want == got:
+                routed.append(m)
+            else:
+                where = "without a prefix" if got is None else f"under p{got}/"
+                misrouted.append(Rejection(
+                    m.topic, m.payload,
+                    f"device {device!r} belongs to partition {want}: it must publish under "
+                    f"the topic prefix p{want}/, not {where}", device, m.received_at))
+        return routed, misrouted
+
+    def _prepared(self, decoded: DecodedBatch, n_messages: int) -> Prepared:
+        t0 = time.perf_counter()
+        evaluator = self.evaluator
+        prepared = Prepared(decoded, n_messages, evaluator, evaluator.decide(decoded.fixes),
+                            copy_buffer(decoded.fixes) if len(decoded.fixes) else b"")
+        self.stats.decide_s += time.perf_counter() - t0
+        return prepared
 
     async def process_decoded(self, decoded: Decoded) -> Decoded:
         """Handle fixes decoded elsewhere (the HTTP intake): same checks, same path. Returns what
         was accepted and refused."""
         if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
             await self._reload_if_stale()
-        batch = Decoded()
-        newest = [max(f.ts for f in decoded.fixes)] if self._admit(decoded, batch) else []
-        await self.commit(batch, 1, newest)
-        return batch
-
-    def _admit(self, decoded: Decoded, batch: Decoded) -> bool:
-        """Move decoded fixes into the batch, or all of a message's fixes to the quarantine when
-        its device is not registered. Say whether any fix was admitted."""
-        batch.rejections.extend(decoded.rejections)
+        accepted = Decoded(topic=decoded.topic, payload=decoded.payload,
+                           rejections=list(decoded.rejections))
         if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
-            first = decoded.fixes[0]
-            topic = decoded.topic or "unknown"
-            batch.rejections.append(Rejection(
-                topic, decoded.payload, f"unknown device {first.device_id!r}", first.device_id,
-                first.received_at,
-            ))
-            return False
-        batch.fixes.extend(decoded.fixes)
-        return bool(decoded.fixes)
+            accepted.rejections.append(unknown_device(decoded))
+        else:
+            accepted.fixes = list(decoded.fixes)
+        partition = (self._device_partition.get(accepted.fixes[0].device_id)
+                     if accepted.fixes else None)
+        if partition is not None and self.owned is not None and partition not in self.owned:
+            await self._forward(accepted, partition)
+            accepted.fixes = []
+        fixes = FixBatch.from_fixes(accepted.fixes)
+        newest = np.asarray([fixes.ts.max()] if len(fixes) else [], dtype=np.float64)
+        await self.commit(self._prepared(DecodedBatch(fixes, accepted.rejections, newest), 1))
+        return accepted
+
+    async def _forward(self, accepted: Decoded, partition: int) -> None:
+        """Hand HTTP fixes to the process that owns their partition, as a native upload."""
+        if self.forward is None:
+            raise RuntimeError("no forwarder for fixes of other partitions")
+        fixes = accepted.fixes
+        payload = orjson.dumps([
+            {"ts": f.ts, "lon": f.lon, "lat": f.lat, "acc": f.accuracy_m,
+             **({} if math.isnan(f.battery) else {"batt": f.battery})} for f in fixes])
+        await self.forward(native_topic(fixes[0].device_id, partition), payload)
 
     async def refresh_registry(self) -> bool:
         """Reload the registry if it changed since the last load; say whether it did."""
@@ -131,34 +197,40 @@ class Pipeline:
         if time.monotonic() - self._registry_loaded_at > self._registry_min_reload_s:
             await self.reload_registry()
 
-    async def commit(self, batch: Decoded, n_messages: int, newest: Sequence[float]) -> None:
-        """Evaluate, store in one transaction, then publish. One batch at a time: episodes are
-        staged from the state the previous batch committed. ``newest`` holds the newest fix time
-        of each message, for the commit-lag histogram (for a buffered upload, its newest fix is
-        about when it was sent)."""
+    async def commit(self, prepared: Prepared) -> None:
+        """Fold, store in one transaction, then publish. One batch at a time: episodes are
+        staged from the state the previous batch committed. The newest fix time of each message
+        feeds the commit-lag histogram (for a buffered upload, its newest fix is about when it
+        was sent)."""
         t0 = time.perf_counter()
+        batch, n_messages = prepared.decoded, prepared.n_messages
         fixes, rejections = batch.fixes, batch.rejections
         async with self._commit_lock:
             staging = self.tracker.stage()
-            changes = self.evaluator.evaluate(fixes, staging)
+            changes = prepared.evaluator.fold(prepared.decided, staging)
+            if prepared.evaluator is not self.evaluator:  # the registry was reloaded meanwhile
+                self.evaluator.forget_live()
+            t1 = time.perf_counter()
             async with self.pool.connection() as conn, conn.transaction():
-                stored = await insert_fixes(conn, fixes)
+                stored = await insert_copy(conn, prepared.copy) if prepared.copy else 0
                 await insert_rejections(conn, rejections)
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change))
             self.tracker.commit(staging)
         committed = time.time()
+        self.stats.fold_s += t1 - t0
+        self.stats.store_s += time.perf_counter() - t1
 
         s = self.stats
-        if newest:
-            s.commit_lag.add((committed - np.asarray(newest, dtype=np.float64)) * 1000)
+        if len(batch.newest):
+            s.commit_lag.add((committed - batch.newest) * 1000)
         s.batches += 1
         s.messages_received += n_messages
         s.fixes_received += len(fixes)
         s.fixes_stored += stored
         s.fixes_duplicate += len(fixes) - stored
         s.quarantined += len(rejections)
-        s.devices_seen.update(f.device_id for f in fixes)
+        s.devices_seen.update(fixes.device_id.tolist())
         s.alerts_opened += sum(c.action == "opened" for c in changes)
         s.alerts_cleared += sum(c.action == "cleared" for c in changes)
         s.last_batch_ms = (time.perf_counter() - t0) * 1000
@@ -179,24 +251,28 @@ class Pipeline:
         _, device_id = parse_topic(topic)
         return device_id is None or self.evaluator.knows(device_id)
 
-    def _publish(self, fixes: Sequence[Fix], changes: Sequence[AlertChange]) -> None:
+    def _publish(self, fixes: FixBatch, changes: Sequence[AlertChange]) -> None:
         for change in changes:
             self.bus.publish(alert_event(change, self.registry))
-        latest: dict[str, Fix] = {}
-        for f in fixes:
-            if f.device_id not in latest or f.ts > latest[f.device_id].ts:
-                latest[f.device_id] = f
-        for f in latest.values():
+        if not len(fixes):
+            return
+        # The newest fix of each device in the batch.
+        device_no = self.evaluator.device_numbers(fixes.device_id)
+        by_device = np.lexsort((fixes.ts, device_no))
+        newest = by_device[np.r_[device_no[by_device][1:] != device_no[by_device][:-1], True]]
+        sent_at = time.time()
+        for i in newest.tolist():
+            device = fixes.device_id[i]
             self.bus.publish(
                 {
                     "type": "position",
-                    "device_id": f.device_id,
-                    "supervisee_id": self.evaluator.supervisee_of(f.device_id),
-                    "ts": f.ts,
-                    "lon": f.lon,
-                    "lat": f.lat,
-                    "accuracy_m": f.accuracy_m,
-                    "sent_at": time.time(),
+                    "device_id": device,
+                    "supervisee_id": self.evaluator.supervisee_of(device),
+                    "ts": float(fixes.ts[i]),
+                    "lon": float(fixes.lon[i]),
+                    "lat": float(fixes.lat[i]),
+                    "accuracy_m": float(fixes.accuracy_m[i]),
+                    "sent_at": sent_at,
                 }
             )
 

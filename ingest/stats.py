@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,26 +45,62 @@ class IngestStats:
     alerts_opened: int = 0
     alerts_cleared: int = 0
     last_batch_ms: float = 0.0
+    # Seconds spent, summed over batches, in each step of the path (where the time goes).
+    decode_s: float = 0.0
+    decide_s: float = 0.0
+    fold_s: float = 0.0
+    store_s: float = 0.0
     broker_connected: bool = False
     broker_error: str | None = None
     database_ok: bool = False
     database_error: str | None = None
     devices_seen: set[str] = field(default_factory=set)
     commit_lag: LagHistogram = field(default_factory=LagHistogram)
+    # The latest report of each other consumer process, by consumer number (see ingest.relay).
+    peers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def snapshot(self) -> dict[str, float | int]:
+    _SUMMED: ClassVar[tuple[str, ...]] = (
+        "messages_received", "fixes_received", "fixes_stored", "fixes_duplicate", "quarantined",
+        "batches", "alerts_opened", "alerts_cleared", "decode_s", "decide_s", "fold_s",
+        "store_s",
+    )
+
+    def report(self) -> dict[str, Any]:
+        """This process's own counters, for the API process (see :mod:`ingest.relay`)."""
         return {
-            "messages_received": self.messages_received,
-            "fixes_received": self.fixes_received,
-            "fixes_stored": self.fixes_stored,
-            "fixes_duplicate": self.fixes_duplicate,
-            "quarantined": self.quarantined,
-            "batches": self.batches,
-            "alerts_opened": self.alerts_opened,
-            "alerts_cleared": self.alerts_cleared,
+            **{k: getattr(self, k) for k in self._SUMMED},
             "devices_seen": len(self.devices_seen),
+            "last_batch_ms": self.last_batch_ms,
+            "broker_connected": self.broker_connected,
+            "broker_error": self.broker_error,
+            "database_ok": self.database_ok,
+            "database_error": self.database_error,
+            "commit_lag_counts": self.commit_lag.counts.tolist(),
+            "reported_at": time.time(),
+        }
+
+    def lag_counts(self) -> np.ndarray:
+        """The commit-lag histogram over all consumer processes."""
+        counts = self.commit_lag.counts.copy()
+        for peer in self.peers.values():
+            counts += np.asarray(peer["commit_lag_counts"], dtype=np.int64)
+        return counts
+
+    @property
+    def broker_ok(self) -> bool:
+        return self.broker_connected and all(p["broker_connected"] for p in self.peers.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters over all consumer processes."""
+        peers = list(self.peers.values())
+        totals = {k: getattr(self, k) + sum(p[k] for p in peers) for k in self._SUMMED}
+        lag = self.lag_counts()
+        return {
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in totals.items()},
+            "devices_seen": len(self.devices_seen) + sum(p["devices_seen"] for p in peers),
             "last_batch_ms": round(self.last_batch_ms, 2),
-            "commit_lag_p50_ms": self.commit_lag.quantile(0.5),
-            "commit_lag_p99_ms": self.commit_lag.quantile(0.99),
+            "commit_lag_p50_ms": self.commit_lag.quantile(0.5, lag),
+            "commit_lag_p99_ms": self.commit_lag.quantile(0.99, lag),
             "uptime_s": round(time.time() - self.started_at, 1),
+            "consumers": 1 + len(peers),
         }

@@ -2,52 +2,126 @@
 
 from __future__ import annotations
 
-import math
+import struct
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 
-from devices.fixes import Fix
+from devices.fixes import Fix, FixBatch
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS fixes_staging "
     "(LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+# The order of the columns in the COPY stream: the fixed-width ones first, then the text.
+_COPY_COLUMNS = "ts, received_at, lon, lat, accuracy_m, battery, source, device_id"
 _COLUMNS = "device_id, ts, received_at, lon, lat, accuracy_m, battery, source"
-_TYPES = ["text", "timestamptz", "timestamptz", "float8", "float8", "float4", "float4", "text"]
+_PG_EPOCH = 946_684_800.0  # 2000-01-01T00:00:00Z, where PostgreSQL's timestamps count from
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_TRAILER = struct.pack(">h", -1)
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+def _row_type(source_len: int, device_len: int, battery: bool) -> np.dtype:
+    """One COPY row as a NumPy record: field count, then (length, value) per column."""
+    return np.dtype([
+        ("n", ">i2"),
+        ("ts_len", ">i4"), ("ts", ">i8"),
+        ("received_len", ">i4"), ("received", ">i8"),
+        ("lon_len", ">i4"), ("lon", ">f8"),
+        ("lat_len", ">i4"), ("lat", ">f8"),
+        ("acc_len", ">i4"), ("acc", ">f4"),
+        ("battery_len", ">i4"), *([("battery", ">f4")] if battery else []),  # -1: NULL
+        ("source_len", ">i4"), ("source", f"S{source_len}"),
+        ("device_len", ">i4"), ("device", f"S{device_len}"),
+    ])
 
 
-async def insert_fixes(conn: psycopg.AsyncConnection, fixes: Sequence[Fix]) -> int:
+def copy_buffer(batch: FixBatch) -> bytes:
+    """The fixes as one PostgreSQL binary COPY stream (columns in ``_COPY_COLUMNS`` order).
+
+    Built with NumPy, not row by row: at 100,000 fixes a second the per-row Python of a
+    generic COPY writer would cost more than the rest of the engine. Rows whose text fields
+    have the same lengths (and whose battery is or is not reported) form one record array; a
+    batch has a few such groups.
+
+    >>> from devices.fixes import Fix
+    >>> b = FixBatch.from_fixes([Fix("d1", 0.0, 1.0, 2.0, 5.0, 80.0, 0.0, "native")])
+    >>> len(copy_buffer(b)), copy_buffer(b).endswith(b"native\\x00\\x00\\x00\\x02d1\\xff\\xff")
+    (103, True)
+    """
+    device = _utf8(batch.device_id)
+    source = _utf8(batch.source)
+    device_len = np.char.str_len(device)
+    source_len = np.char.str_len(source)
+    has_battery = ~np.isnan(batch.battery)
+    key = (device_len.astype(np.int64) << 17) | (source_len.astype(np.int64) << 1) | has_battery
+    parts = [_HEADER]
+    for k in np.unique(key).tolist():
+        rows = np.flatnonzero(key == k)
+        battery = bool(k & 1)
+        out = np.empty(len(rows), dtype=_row_type((k >> 1) & 0xFFFF, k >> 17, battery))
+        out["n"] = 8
+        out["ts_len"] = out["received_len"] = out["lon_len"] = out["lat_len"] = 8
+        out["acc_len"] = 4
+        out["ts"] = np.rint((batch.ts[rows] - _PG_EPOCH) * 1e6)
+        out["received"] = np.rint((batch.received_at[rows] - _PG_EPOCH) * 1e6)
+        out["lon"] = batch.lon[rows]
+        out["lat"] = batch.lat[rows]
+        out["acc"] = batch.accuracy_m[rows]
+        if battery:
+            out["battery_len"] = 4
+            out["battery"] = batch.battery[rows]
+        else:
+            out["battery_len"] = -1
+        out["source_len"] = (k >> 1) & 0xFFFF
+        out["source"] = source[rows]
+        out["device_len"] = k >> 17
+        out["device"] = device[rows]
+        parts.append(out.tobytes())
+    parts.append(_TRAILER)
+    return b"".join(parts)
+
+
+def _utf8(text: np.ndarray) -> np.ndarray:
+    """Strings as a fixed-width bytes array (UTF-8)."""
+    try:
+        return text.astype(np.bytes_)  # ASCII, the usual case, without a Python loop
+    except UnicodeEncodeError:
+        return np.array([t.encode() for t in text.tolist()], dtype=np.bytes_)
+
+
+async def insert_fixes(conn: psycopg.AsyncConnection, fixes: FixBatch | Sequence[Fix]) -> int:
     """Store fixes once each; return how many were new (the rest were already stored).
 
-    Runs in the caller's transaction: COPY into a session-private staging table, then one
-    INSERT … ON CONFLICT DO NOTHING on the (device_id, ts) key.
+    Runs in the caller's transaction. See :func:`insert_copy`.
     """
-    if not fixes:
-        return 0
+    batch = fixes if isinstance(fixes, FixBatch) else FixBatch.from_fixes(fixes)
+    return await insert_copy(conn, copy_buffer(batch)) if len(batch) else 0
+
+
+async def insert_copy(conn: psycopg.AsyncConnection, buffer: bytes) -> int:
+    """:func:`insert_fixes` with the COPY stream already built by :func:`copy_buffer`.
+
+    The stream is copied straight into ``fixes`` under a savepoint: almost always every fix is
+    new, and that is the fastest way in. If one is not (a redelivery after a crash, a repeat),
+    the unique key on (device_id, ts) refuses the COPY, the savepoint rolls it back, and the
+    fixes go through a session-private staging table and INSERT … ON CONFLICT DO NOTHING.
+    """
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            async with cur.copy(f"COPY fixes ({_COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+                await cp.write(buffer)
+            return cur.rowcount
+    except psycopg.errors.UniqueViolation:
+        pass
     await conn.execute(_STAGING)
     async with conn.cursor() as cur:
-        async with cur.copy(f"COPY fixes_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
-            cp.set_types(_TYPES)
-            for f in fixes:
-                await cp.write_row(
-                    (
-                        f.device_id,
-                        _dt(f.ts),
-                        _dt(f.received_at),
-                        f.lon,
-                        f.lat,
-                        f.accuracy_m,
-                        None if math.isnan(f.battery) else f.battery,
-                        f.source,
-                    )
-                )
+        async with cur.copy(
+            f"COPY fixes_staging ({_COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as cp:
+            await cp.write(buffer)
         await cur.execute(
             f"INSERT INTO fixes ({_COLUMNS}) SELECT DISTINCT ON (device_id, ts) {_COLUMNS} "
             "FROM fixes_staging ORDER BY device_id, ts ON CONFLICT (device_id, ts) DO NOTHING"

@@ -50,7 +50,7 @@ def db_url(postgres: PrivatePostgres) -> Iterator[str]:
 class EngineProcess:
     """``cordon serve`` as a real process, against the test broker and a test database."""
 
-    def __init__(self, db_url: str, mqtt_url: str, workdir: Path):
+    def __init__(self, db_url: str, mqtt_url: str, workdir: Path, **env: str):
         self.db_url = db_url
         self.mqtt_port = int(mqtt_url.rsplit(":", 1)[1])
         self.port = free_port()
@@ -63,7 +63,7 @@ class EngineProcess:
             "CORDON_MQTT_CLIENT_ID": f"cordon-test-{uuid.uuid4().hex[:8]}",
             "CORDON_REGISTRY_REFRESH_S": "1",
             "CORDON_BATCH_MS": "5",
-        }
+        } | {f"CORDON_{k.upper()}": v for k, v in env.items()}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90.0) -> EngineProcess:
@@ -98,8 +98,9 @@ class EngineProcess:
 def engine_factory(mosquitto: PrivateMosquitto, tmp_path: Path) -> Iterator:
     started: list[EngineProcess] = []
 
-    def start(db_url: str, mqtt_url: str | None = None) -> EngineProcess:
-        eng = EngineProcess(db_url, mqtt_url or mosquitto.url, tmp_path).start()
+    def start(db_url: str, mqtt_url: str | None = None, **env: str) -> EngineProcess:
+        """``env``: further settings, e.g. ``consumers="2"`` for ``CORDON_CONSUMERS``."""
+        eng = EngineProcess(db_url, mqtt_url or mosquitto.url, tmp_path, **env).start()
         started.append(eng)
         return eng
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import orjson
@@ -88,3 +89,91 @@ def test_topics():
     assert parse_topic("owntracks/u/d") == (TopicKind.OWNTRACKS, "d")
     assert parse_topic("owntracks/u/d/event") == (TopicKind.UNKNOWN, None)
     assert parse_topic("cordon/devices/d/fixes") == (TopicKind.NATIVE, "d")
+
+
+# --- the batch decoder's fast path must agree with the one-message decoder exactly ---------
+
+_ODD_VALUES = [None, True, "1.5", "2025-11-21T16:00:00Z", 10**400, 1e308, -1, 91, -181, 1e6,
+               [1], {"a": 1}, float(NOW + 1e4), float(NOW - 400 * 86400)]
+
+
+def _random_messages(rng, n: int) -> list[tuple[str, bytes, float]]:
+    """Mostly good messages, with every kind of damage mixed in."""
+    out = []
+    for _ in range(n):
+        device = f"d-{rng.integers(0, 6)}"
+        owntracks = rng.random() < 0.3
+        count = 1 if owntracks else int(rng.integers(1, 5))
+        items = []
+        for k in range(count):
+            item = {"tst" if owntracks else "ts": NOW - 60 * k - float(rng.integers(0, 3)),
+                    "lon": float(rng.uniform(-180, 180)), "lat": float(rng.uniform(-90, 90))}
+            if rng.random() < 0.7:
+                item["acc"] = float(rng.choice([0, 3.5, 12, 80_000]))
+            if rng.random() < 0.5:
+                item["batt"] = int(rng.integers(0, 101))
+            if rng.random() < 0.15:  # damage one field
+                key = str(rng.choice(list(item) + ["acc", "batt"]))
+                choice = rng.integers(0, len(_ODD_VALUES) + 1)
+                if choice == len(_ODD_VALUES):
+                    item.pop(key, None)
+                else:
+                    item[key] = _ODD_VALUES[choice]
+            items.append(item)
+        if owntracks:
+            doc = {"_type": "location" if rng.random() < 0.95 else "waypoint", **items[0]}
+            topic = f"owntracks/u/{device}"
+        else:
+            doc = items if count > 1 or rng.random() < 0.5 else items[0]
+            topic = f"cordon/devices/{device}/fixes"
+        try:
+            payload = orjson.dumps(doc)
+        except orjson.JSONEncodeError:  # the huge integer, which orjson will not write
+            payload = json.dumps(doc).encode()
+        r = rng.random()
+        if r < 0.02:
+            payload = b"{not json"
+        elif r < 0.04:
+            payload = b"[]"
+        elif r < 0.06:
+            topic = "weather/today"
+        elif r < 0.08:
+            payload = b'["x", 1]'
+        out.append((topic, payload, NOW))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_batch_decoder_agrees_with_the_message_decoder(seed, monkeypatch):
+    import numpy as np
+
+    import devices.batches
+    from devices.batches import decode_batch, unknown_device
+
+    rng = np.random.default_rng(seed)
+    messages = _random_messages(rng, 400)
+    known = {"d-0", "d-1", "d-2", "d-3", "d-4"}.__contains__  # d-5 is not registered
+
+    expected_fixes, expected_rejections = [], []
+    for topic, payload, received_at in messages:
+        d = decode_message(topic, payload, received_at, LIMITS)
+        expected_rejections += d.rejections
+        if d.fixes and not known(d.fixes[0].device_id):
+            expected_rejections.append(unknown_device(d))
+        elif d.fixes:
+            expected_fixes += d.fixes
+
+    slow = []
+    monkeypatch.setattr(devices.batches, "decode_message",
+                        lambda *a: slow.append(a) or decode_message(*a))
+    got = decode_batch(messages, LIMITS, known)
+    as_rows = sorted(
+        tuple(-1.0 if isinstance(v, float) and math.isnan(v) else v for v in f)
+        for f in (got.fixes.fix(i) for i in range(len(got.fixes))))
+    want = sorted(
+        tuple(-1.0 if isinstance(v, float) and math.isnan(v) else v for v in f)
+        for f in expected_fixes)
+    assert as_rows == want
+    assert got.rejections == expected_rejections
+    assert len(expected_fixes) > 200 and len(expected_rejections) > 30
+    assert 50 < len(slow) < len(messages) / 2  # both paths exercised

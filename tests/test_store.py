@@ -56,3 +56,24 @@ async def test_retention_drops_old_chunks_and_keeps_recent_fixes(db_url):
             assert await drop_fixes_older_than(conn, 30) >= 1  # at least one whole chunk
         cur = await conn.execute("SELECT count(*) FROM fixes")
         assert (await cur.fetchone())[0] == 10
+
+
+async def test_fixes_round_trip_through_the_binary_copy(db_url):
+    await migrate(db_url)
+    fixes = [
+        Fix("br-ü-1", 1_763_740_800.123456, -97.7431234567, 30.2672345678, 8.5, 64.0,
+            1_763_740_801.5, "native"),
+        Fix("ph-長い-2", 1_763_740_860.0, 179.999999, -89.5, 0.0, float("nan"),
+            1_763_740_861.25, "owntracks"),
+    ]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        async with conn.transaction():
+            assert await insert_fixes(conn, fixes) == 2
+        cur = await conn.execute(
+            "SELECT device_id, extract(epoch FROM ts)::float8, lon, lat, accuracy_m, battery, "
+            "extract(epoch FROM received_at)::float8, source FROM fixes ORDER BY ts")
+        rows = await cur.fetchall()
+    assert rows[0] == ("br-ü-1", 1_763_740_800.123456, -97.7431234567, 30.2672345678, 8.5,
+                       64.0, 1_763_740_801.5, "native")
+    assert rows[1] == ("ph-長い-2", 1_763_740_860.0, 179.999999, -89.5, 0.0, None,
+                       1_763_740_861.25, "owntracks")

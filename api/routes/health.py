@@ -26,14 +26,15 @@ async def health(request: Request) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 — health reports any failure, it never raises
         db["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     stats = state.stats
-    broker = {"connected": stats.broker_connected}
-    if stats.broker_error:
-        broker["error"] = stats.broker_error
+    broker: dict[str, Any] = {"connected": stats.broker_ok}
+    errors = [stats.broker_error, *(p["broker_error"] for p in stats.peers.values())]
+    if any(errors):
+        broker["error"] = next(e for e in errors if e)
     counters = stats.snapshot() | {"alerts_open": alerts_open}
     # Raw histogram for tools that need percentiles over an interval (benchmarks, dashboards).
     lag = {"bounds_ms": [b for b in LAG_BOUNDS_MS[:-1].round(3).tolist()],
-           "counts": stats.commit_lag.counts.tolist()}
-    ok = db["connected"] and stats.broker_connected
+           "counts": stats.lag_counts().tolist()}
+    ok = db["connected"] and stats.broker_ok
     return {
         "status": "ok" if ok else "degraded",
         "broker": broker,
