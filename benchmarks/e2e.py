@@ -98,6 +98,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(name: str) -> float:
+    """CPU seconds of every running process called ``name`` (the database's backends, the
+    broker)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] == name:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def engine_cpu_seconds(pid: int) -> float:
     """CPU of the engine and of the consumer processes it started."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -160,6 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
                 time.sleep(0.2)
             before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
             cpu0 = engine_cpu_seconds(engine.pid)
+            db0, broker0 = cpu_of("postgres"), cpu_of("mosquitto")
             start = time.time() + 3.0  # encoding happens before the clock starts
             progress(f"publishing {count:,} messages ({count * per_message:,} fixes) at "
                      f"{rate:,.0f}/s, mode {args.mode}")
@@ -182,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
             progress("engine time: " + ", ".join(
                 f"{k} {c[k]:.1f} s" for k in ("decode_s", "decide_s", "fold_s", "store_s")))
             engine_cpu = engine_cpu_seconds(engine.pid) - cpu0
+            db_cpu, broker_cpu = cpu_of("postgres") - db0, cpu_of("mosquitto") - broker0
             lag = LagHistogram(np.asarray(h["commit_lag_histogram"]["counts"]) - before)
             with psycopg.connect(pg.url) as conn:
                 total, distinct = conn.execute(
@@ -205,6 +222,8 @@ def main(argv: list[str] | None = None) -> dict:
         "duplicated": int(total - distinct),
         "engine_cpu_s": round(engine_cpu, 2),
         "loadgen_cpu_s": round(report.cpu_s, 2),
+        "database_cpu_s": round(db_cpu, 2),
+        "broker_cpu_s": round(broker_cpu, 2),
         "seconds": round(elapsed, 1),
         "target_rate": rate,
         "consumers": args.consumers,

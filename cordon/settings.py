@@ -44,6 +44,7 @@ class Settings:
     batch_max: int = 2000
     batch_ms: float = 5.0
     confirm_fixes: int = 2
+    gil_switch_ms: float = 0.5  # see cordon.engine
     default_accuracy_m: float = 50.0
     fix_chunk_interval: str = "1 day"
     fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit

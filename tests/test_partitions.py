@@ -124,3 +124,35 @@ async def test_wrong_partition_is_refused_and_http_fixes_reach_their_partition(
     assert all(r.startswith(f"device 'br-{sid}' belongs to partition {want}: it must publish "
                             f"under the topic prefix p{want}/") for r in reasons)
     assert stored == [(f"br-{sid}", "native")]  # the OsmAnd fix, via its partition's topic
+
+
+async def test_a_consumer_killed_is_restarted_and_its_partitions_lose_nothing(
+    db_url, mosquitto, engine_factory
+):
+    import os
+    import signal
+    from pathlib import Path
+
+    await seed(db_url)
+    engine = engine_factory(db_url, consumers="2", mqtt_partitions=str(PARTITIONS))
+    await consumers_up(engine)
+    [child] = Path(f"/proc/{engine.proc.pid}/task/{engine.proc.pid}/children").read_text().split()
+    theirs = [s for s in PEOPLE if partition_of(s, PARTITIONS) % 2 == 1]
+    os.kill(int(child), signal.SIGKILL)
+    t0 = time.time() - 100
+    # Published while consumer 1 is dead: its partitions' sessions keep them.
+    await publish(mosquitto.url, [
+        (topic(sid), orjson.dumps({"ts": t0 + k, "lon": 1.0, "lat": 1.0}))
+        for sid in theirs for k in range(3)])
+    deadline = time.monotonic() + 30
+    while True:
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            cur = await conn.execute("SELECT count(*) FROM fixes")
+            (stored,) = await cur.fetchone()
+        if stored >= 3 * len(theirs):
+            break
+        assert time.monotonic() < deadline, f"{stored} of {3 * len(theirs)} stored"
+        await asyncio.sleep(0.3)
+    assert stored == 3 * len(theirs)
+    [again] = Path(f"/proc/{engine.proc.pid}/task/{engine.proc.pid}/children").read_text().split()
+    assert again != child
