@@ -14,7 +14,7 @@ import numpy as np
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules import ZONE_RULES
 from alerts.verdict import Verdict
-from devices.fixes import FixBatch
+from devices.fixes import FixBatch, newest_of_each
 from devices.models import Device, Supervisee
 from geofence.assignments import Assignment, AssignmentSet
 from geofence.zones import Zone
@@ -140,8 +140,7 @@ class Evaluator:
 
     def _advance_clocks(self, staging: Staging, device_no: np.ndarray, ts: np.ndarray) -> None:
         """Set each device's clock to its newest fix in the batch."""
-        by_device = np.lexsort((ts, device_no))
-        last = by_device[np.r_[device_no[by_device][1:] != device_no[by_device][:-1], True]]
+        last = newest_of_each(device_no, ts)
         for no, t in zip(device_no[last].tolist(), ts[last].tolist(), strict=True):
             staging.advance_clock(self._device_ids[no], t)
 

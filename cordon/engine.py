@@ -135,9 +135,11 @@ async def run_engine(
         essential.append(asyncio.create_task(refresh_registry(), name="registry-refresh"))
         others: list[asyncio.Task] = []
         server = None
+        http: asyncio.Task | None = None
         if api:
             server = _api_server(settings, pool, bus, stats, timescaledb, pipeline)
-            essential.append(asyncio.create_task(server.serve(), name="http"))
+            http = asyncio.create_task(server.serve(), name="http")
+            essential.append(http)
             others.append(asyncio.create_task(_enforce_retention(settings, pool),
                                               name="retention"))
             others.append(asyncio.create_task(_announce(server, on_ready), name="announce"))
@@ -162,7 +164,7 @@ async def run_engine(
                 server.should_exit = True
             tasks = [*essential, *others, stopper]
             for t in tasks:
-                if t.get_name() != "http":
+                if t is not http:  # uvicorn stops itself on should_exit, closing connections
                     t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:

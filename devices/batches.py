@@ -23,7 +23,6 @@ reason, to it. Rejections come out in message order.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,9 +56,8 @@ _NUMBERS_OR_NONE = frozenset((int, float, type(None)))
 _SOURCE = {TopicKind.OWNTRACKS: "owntracks", TopicKind.NATIVE: "native"}
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _topic(topic: str) -> tuple[TopicKind, str | None]:
-    return parse_topic(topic)
+def _fields(m: MessageLike) -> tuple[str, bytes, float]:
+    return m if isinstance(m, tuple) else (m.topic, m.payload, m.received_at)
 
 
 def unknown_device(decoded: Decoded) -> Rejection:
@@ -79,9 +77,8 @@ def decode_batch(
     fast = _FastColumns()
     slow: list[int] = []
     for i, m in enumerate(messages):
-        topic, payload, received_at = (m if isinstance(m, tuple)
-                                       else (m.topic, m.payload, m.received_at))
-        kind, device = _topic(topic)
+        topic, payload, received_at = _fields(m)
+        kind, device = parse_topic(topic)
         if (kind is TopicKind.UNKNOWN or device is None
                 or len(payload) > limits.max_payload_bytes
                 or (known is not None and not known(device))
@@ -94,10 +91,7 @@ def decode_batch(
     slow_batches: list[FixBatch] = []
     slow_newest: list[float] = []
     for i in slow:
-        m = messages[i]
-        topic, payload, received_at = (m if isinstance(m, tuple)
-                                       else (m.topic, m.payload, m.received_at))
-        decoded = decode_message(topic, payload, received_at, limits)
+        decoded = decode_message(*_fields(messages[i]), limits)
         rejections.extend(decoded.rejections)
         if not decoded.fixes:
             continue

@@ -9,6 +9,16 @@ from typing import NamedTuple
 import numpy as np
 
 
+def newest_of_each(device_no: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Indexes of the newest fix of each device, given each fix's device number.
+
+    >>> newest_of_each(np.array([1, 0, 1, 0]), np.array([5.0, 2.0, 7.0, 1.0])).tolist()
+    [1, 2]
+    """
+    by_device = np.lexsort((ts, device_no))
+    return by_device[np.r_[device_no[by_device][1:] != device_no[by_device][:-1], True]]
+
+
 class Fix(NamedTuple):
     """One validated position report.
 

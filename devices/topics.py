@@ -28,6 +28,7 @@ by exactly one MQTT session. With one partition (the default) there is no prefix
 
 from __future__ import annotations
 
+import functools
 import zlib
 from enum import StrEnum
 
@@ -74,6 +75,7 @@ def topic_partition(topic: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a device's topic repeats with every message it sends
 def parse_topic(topic: str) -> tuple[TopicKind, str | None]:
     """Return the wire format a topic carries and the device id it names."""
     parts = topic.split("/")

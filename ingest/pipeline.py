@@ -22,7 +22,7 @@ from alerts.bus import LiveBus
 from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Decided, Evaluator
 from devices.batches import DecodedBatch, decode_batch, unknown_device
-from devices.fixes import FixBatch
+from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from ingest.stats import IngestStats
@@ -257,9 +257,7 @@ class Pipeline:
         if not len(fixes):
             return
         # The newest fix of each device in the batch.
-        device_no = self.evaluator.device_numbers(fixes.device_id)
-        by_device = np.lexsort((fixes.ts, device_no))
-        newest = by_device[np.r_[device_no[by_device][1:] != device_no[by_device][:-1], True]]
+        newest = newest_of_each(self.evaluator.device_numbers(fixes.device_id), fixes.ts)
         sent_at = time.time()
         for i in newest.tolist():
             device = fixes.device_id[i]
