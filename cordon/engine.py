@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 
+import numba
 import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
@@ -52,10 +53,18 @@ async def run_engine(
     :mod:`cordon.consumers`); consumer ``i`` > 0 only reads its partitions."""
     if not settings.database_url:
         raise SettingsError("no database configured: set CORDON_DATABASE_URL or database_url")
-    # paho's network thread and the event loop share the GIL. When the loop lets go of it (a
-    # NumPy call, a socket wait), the busy network thread keeps it for the whole switch
-    # interval; at the default 5 ms a batch pays that dozens of times.
+    # The relay's paho network thread and the event loop share the GIL. When the loop lets go of
+    # it (a NumPy call, a socket wait), a busy network thread keeps it for the whole switch
+    # interval; at the default 5 ms a batch would pay that many times over.
     sys.setswitchinterval(settings.gil_switch_ms / 1000)
+    # The engine's batches are small (a few milliseconds of fixes) and the cores are shared with
+    # the broker, the database and the other consumers: waking and spin-waiting a pool of
+    # kernel threads for each batch cost three times the work it split (measured with
+    # benchmarks.e2e). One process per core is the parallelism.
+    if settings.kernel_threads < 0:
+        raise SettingsError(f"kernel_threads must be 0 (all cores) or more, not "
+                            f"{settings.kernel_threads}")
+    numba.set_num_threads(settings.kernel_threads or numba.config.NUMBA_NUM_THREADS)
     partitions, consumers = settings.mqtt_partitions, settings.consumers
     if partitions < 1 or not 1 <= consumers <= partitions:
         raise SettingsError(

@@ -42,9 +42,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     batch_max: int = 2000
-    batch_ms: float = 5.0
+    batch_ms: float = 20.0
     confirm_fixes: int = 2
     gil_switch_ms: float = 0.5  # see cordon.engine
+    kernel_threads: int = 1  # threads of the Numba kernels in each engine process; 0: all cores
     default_accuracy_m: float = 50.0
     fix_chunk_interval: str = "1 day"
     fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit

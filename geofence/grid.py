@@ -220,3 +220,100 @@ def part_contains(
         if segments_cross(px, py, cx, cy, vx[i], vy[i], vx[i + 1], vy[i + 1]):
             inside = not inside
     return inside
+
+
+MAX_DISC_CELLS = 64  # larger accuracy discs go to the exhaustive test
+
+
+@nb.njit(cache=True)
+def _box_state(
+    x_lo: float,
+    y_lo: float,
+    x_hi: float,
+    y_hi: float,
+    p: int,
+    part_bbox: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    cell_off: np.ndarray,
+    state: np.ndarray,
+) -> np.int8:
+    """CELL_INSIDE or CELL_OUTSIDE when every point of the box is so for part ``p`` (no edge of
+    the part comes near it); CELL_EDGES when the grid cannot tell."""
+    bx0 = part_bbox[p, 0]
+    by0 = part_bbox[p, 1]
+    bx1 = part_bbox[p, 2]
+    by1 = part_bbox[p, 3]
+    if x_hi < bx0 or y_hi < by0 or x_lo > bx1 or y_lo > by1:
+        return CELL_OUTSIDE
+    beyond = x_lo < bx0 or y_lo < by0 or x_hi > bx1 or y_hi > by1  # partly outside the bbox
+    dx = (bx1 - bx0) / gx[p]
+    dy = (by1 - by0) / gy[p]
+    if dx <= 0.0 or dy <= 0.0:
+        return CELL_EDGES
+    c0, c1 = _cell_range(x_lo, x_hi, bx0, dx, gx[p])
+    r0, r1 = _cell_range(y_lo, y_hi, by0, dy, gy[p])
+    if (c1 - c0 + 1) * (r1 - r0 + 1) > MAX_DISC_CELLS:
+        return CELL_EDGES
+    first = state[cell_off[p] + r0 * gx[p] + c0]
+    if first != CELL_INSIDE and first != CELL_OUTSIDE:
+        return CELL_EDGES
+    if beyond and first == CELL_INSIDE:
+        return CELL_EDGES  # outside the bbox is outside: the box straddles the boundary
+    for r in range(r0, r1 + 1):
+        base = cell_off[p] + r * gx[p]
+        for c in range(c0, c1 + 1):
+            if state[base + c] != first:
+                return CELL_EDGES
+    return first
+
+
+@nb.njit(cache=True)
+def certain_pairs(
+    pair_fix: np.ndarray,
+    pair_zone: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    accuracy_m: np.ndarray,
+    zone_part_lo: np.ndarray,
+    zone_part_hi: np.ndarray,
+    part_bbox: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    cell_off: np.ndarray,
+    state: np.ndarray,
+) -> np.ndarray:
+    """Per (fix, polygon zone) pair: CELL_INSIDE or CELL_OUTSIDE when the grids alone show
+    that the fix's whole accuracy disc is inside or outside the zone; CELL_EDGES when an edge
+    may come within the disc, and only the exhaustive distance can tell.
+
+    The disc is covered by a box grown 1% and computed at the box's far latitude, so the grids
+    never call certain what the exhaustive test would find uncertain. Zones without parts
+    (circles, corridors) are always CELL_EDGES.
+    """
+    n = pair_fix.shape[0]
+    out = np.full(n, CELL_EDGES, dtype=np.int8)
+    for k in range(n):
+        z = pair_zone[k]
+        lo = zone_part_lo[z]
+        hi = zone_part_hi[z]
+        if lo == hi:
+            continue
+        f = pair_fix[k]
+        px = lon[f]
+        py = lat[f]
+        pad = 1.01 * accuracy_m[f] + 1e-3
+        hy = pad / 110_574.0
+        lat_far = min(89.9, abs(py) + hy)
+        hx = pad / (111_320.0 * math.cos(math.radians(lat_far)))
+        verdict = CELL_OUTSIDE
+        for p in range(lo, hi):
+            s = _box_state(px - hx, py - hy, px + hx, py + hy, p, part_bbox, gx, gy,
+                           cell_off, state)
+            if s == CELL_INSIDE:
+                verdict = CELL_INSIDE  # wholly inside one part: inside the union
+                break
+            if s != CELL_OUTSIDE:
+                verdict = CELL_EDGES
+        out[k] = verdict
+    return out

@@ -41,6 +41,8 @@ class ZoneSet:
         self.radius_m = np.zeros(n, dtype=np.float64)  # circle radius, corridor half width
         self.ring_lo = np.zeros(n, dtype=np.int64)
         self.ring_hi = np.zeros(n, dtype=np.int64)
+        self.part_lo = np.zeros(n, dtype=np.int64)  # polygon parts of zone i: part_lo..part_hi
+        self.part_hi = np.zeros(n, dtype=np.int64)
         ring_start: list[int] = []
         ring_end: list[int] = []
         coords: list[np.ndarray] = []
@@ -58,6 +60,7 @@ class ZoneSet:
 
         for i, zone in enumerate(self.zones):
             self.ring_lo[i] = len(ring_start)
+            self.part_lo[i] = len(part_rings)
             if zone.shape == "circle":
                 self.shape[i] = kernel.SHAPE_CIRCLE
                 self.radius_m[i] = zone.radius_m
@@ -80,6 +83,7 @@ class ZoneSet:
                     part_zone.append(i)
                     part_bbox.append(poly.bounds)
             self.ring_hi[i] = len(ring_start)
+            self.part_hi[i] = len(part_rings)
 
         self.ring_start = np.asarray(ring_start, dtype=np.int64)
         self.ring_end = np.asarray(ring_end, dtype=np.int64)
@@ -151,10 +155,20 @@ class ZoneSet:
         """
         if len(pair_fix) == 0:
             return np.zeros(0, dtype=np.int8)
-        return kernel.classify_pairs(
-            _i64(pair_fix), _i64(pair_zone), _f64(lon), _f64(lat), _f64(accuracy_m),
-            *self._zone_arrays(),
+        pair_fix, pair_zone = _i64(pair_fix), _i64(pair_zone)
+        lon, lat, accuracy_m = _f64(lon), _f64(lat), _f64(accuracy_m)
+        # Most fixes lie far from every boundary: the grids settle them, and only those near
+        # an edge pay for the exhaustive distance.
+        cells = grid.certain_pairs(
+            pair_fix, pair_zone, lon, lat, accuracy_m, self.part_lo, self.part_hi,
+            self.part_bbox, self.grid_gx, self.grid_gy, self.grid_off, self.cell_state,
         )
+        out = np.where(cells == grid.CELL_INSIDE, kernel.INSIDE, kernel.OUTSIDE).astype(np.int8)
+        near = np.flatnonzero(cells == grid.CELL_EDGES)
+        if len(near):
+            out[near] = kernel.classify_pairs(
+                pair_fix[near], pair_zone[near], lon, lat, accuracy_m, *self._zone_arrays())
+        return out
 
     def distance_m(
         self, lon: np.ndarray, lat: np.ndarray, pair_fix: np.ndarray, pair_zone: np.ndarray

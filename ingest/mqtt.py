@@ -1,15 +1,17 @@
 """The MQTT intake: a persistent MQTT 5 session, QoS 1, acknowledged only once stored.
 
-Messages arrive on paho-mqtt's network thread and wait in an inbox; the event loop takes them in
-batches, hands each batch to the :class:`~ingest.pipeline.Pipeline`, and only after the batch's
-transaction has committed sends their PUBACKs (manual acknowledgement). A crash therefore means
-redelivery, never loss, and storage is idempotent, so a redelivery stores nothing twice.
+The intake speaks MQTT 5 itself (:mod:`ingest.mqtt_wire`) on an asyncio connection: each read
+from the socket is split into PUBLISH packets at once, and the messages wait in an inbox; the
+processing loop takes them in batches, hands each batch to the :class:`~ingest.pipeline.Pipeline`,
+and only after the batch's transaction has committed sends their PUBACKs, as one write (manual
+acknowledgement). A crash therefore means redelivery, never loss, and storage is idempotent, so
+a redelivery stores nothing twice.
 
 Backpressure comes from the protocol: the session's Receive Maximum caps how many unacknowledged
 messages the broker may send us. While the database is down no batch commits, nothing is
 acknowledged, the cap is reached and the broker holds further messages in the session — memory
-stays bounded and nothing is dropped. When the database returns, the stuck batch commits and the
-flow resumes.
+stays bounded and nothing is dropped. (Should a broker ignore the cap, the intake stops reading
+the socket at twice it.) When the database returns, the stuck batch commits and the flow resumes.
 
 A PUBACK is only sent on the connection that received the message: after a reconnect, the
 broker redelivers what was not acknowledged, and acknowledging an old packet id on the new
@@ -21,18 +23,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import paho.mqtt.client as paho
 import psycopg
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from devices.topics import subscriptions
+from ingest import mqtt_wire as wire
 from ingest.pipeline import Pipeline, RawMessage
 from ingest.stats import IngestStats
 
@@ -50,10 +49,71 @@ class MqttConfig:
     shared_group: str | None = None  # subscribe as $share/<group>/... (see DESIGN: affinity)
     partition: int | None = None  # read only this partition of the topic space (devices.topics)
     batch_max: int = 2000
-    batch_ms: float = 5.0
+    batch_ms: float = 20.0
     receive_maximum: int = 20_000  # unacknowledged messages the broker may send us
     session_expiry_s: int = 7 * 86400  # how long the broker keeps our session while we are away
     keepalive_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 10.0
+
+
+class BrokerRefused(Exception):
+    """The broker refused the connection or a subscription (bad credentials, ACL, ...)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection to the broker. Its messages go to the intake's inbox tagged with the
+    connection, so their PUBACKs can only ever go back the way they came."""
+
+    def __init__(self, intake: MqttIntake):
+        loop = asyncio.get_running_loop()
+        self.intake = intake
+        self.reader = wire.PacketReader()
+        self.transport: asyncio.Transport | None = None
+        self.connack: asyncio.Future[wire.Connack] = loop.create_future()
+        self.suback: asyncio.Future[list[int]] = loop.create_future()
+        self.lost: asyncio.Future[BaseException | None] = loop.create_future()
+        self.last_heard = time.monotonic()
+        self.paused = False
+
+    @property
+    def open(self) -> bool:
+        return not self.lost.done()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = time.monotonic()
+        try:
+            publishes, others = self.reader.feed(data)
+        except wire.ProtocolError as exc:
+            log.error("MQTT broker sent a malformed packet (%s); reconnecting", exc)
+            assert self.transport is not None
+            self.transport.abort()
+            return
+        if publishes:
+            self.intake._received(self, publishes)
+        for kind, body in others:
+            if kind == wire.CONNACK and not self.connack.done():
+                self.connack.set_result(wire.parse_connack(body))
+            elif kind == wire.SUBACK and not self.suback.done():
+                self.suback.set_result(wire.parse_suback(body))
+            elif kind == wire.DISCONNECT:
+                log.warning("MQTT broker is disconnecting us (reason 0x%02x)",
+                            wire.disconnect_reason(body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(exc)
+        for waiter in (self.connack, self.suback):
+            if not waiter.done():
+                waiter.set_exception(ConnectionError("connection to the MQTT broker lost"))
+
+    def acknowledge(self, packet_ids: list[int]) -> None:
+        if packet_ids and self.open and self.transport is not None:
+            self.transport.write(wire.puback_packets(packet_ids))
 
 
 class MqttIntake:
@@ -61,38 +121,104 @@ class MqttIntake:
         self.config = config
         self.pipeline = pipeline
         self.stats = stats
-        self._inbox: collections.deque[tuple[int, int, RawMessage]] = collections.deque()
-        self._generation = 0  # bumped on every (re)connection
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: collections.deque[tuple[_Connection, int, RawMessage]] = collections.deque()
         self._wake = asyncio.Event()
-        self._client: paho.Client | None = None
+        self._connection: _Connection | None = None
 
-    # --- paho's network thread -------------------------------------------------------------
+    # --- the connection ----------------------------------------------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            self._set_broker(False, f"connection refused: {reason_code}")
-            return
-        with self._lock:
-            self._generation += 1
-        topics = [(self._topic(t), paho.SubscribeOptions(qos=1))
-                  for t in subscriptions(self.config.partition)]
-        client.subscribe(topics)
-        self._set_broker(True, None)
-        log.info("connected to MQTT broker %s:%s (session %s)", self.config.host,
-                 self.config.port, "resumed" if flags.session_present else "new")
+    async def run(self) -> None:
+        """Run until cancelled: keep a session with the broker and process what it sends."""
+        processing = asyncio.create_task(self._process_forever(), name="mqtt-processing")
+        try:
+            await self._connect_forever()
+        finally:
+            processing.cancel()
+            await asyncio.gather(processing, return_exceptions=True)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._set_broker(False, f"disconnected: {reason_code}")
-        log.warning("MQTT broker %s:%s: disconnected (%s); reconnecting", self.config.host,
-                    self.config.port, reason_code)
+    async def _connect_forever(self) -> None:
+        cfg = self.config
+        delay = cfg.reconnect_min_s
+        while True:
+            try:
+                await self._session()
+                delay = cfg.reconnect_min_s  # it was up: the next failure starts over
+            except (OSError, wire.ProtocolError, BrokerRefused, TimeoutError) as exc:
+                self._set_broker(False, str(exc) or type(exc).__name__)
+                log.warning("MQTT broker %s:%s: %s; reconnecting in %.0f s", cfg.host, cfg.port,
+                            self.stats.broker_error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cfg.reconnect_max_s)
 
-    def _on_message(self, client, userdata, message: paho.MQTTMessage) -> None:
-        raw = RawMessage(message.topic, message.payload, time.time())
-        self._inbox.append((self._generation, message.mid if message.qos else 0, raw))
-        if len(self._inbox) == 1 and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+    async def _session(self) -> None:
+        """One connection, from CONNECT until it is lost. Raises if it never got going."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(10):
+            transport, conn = await loop.create_connection(
+                lambda: _Connection(self), cfg.host, cfg.port)
+        try:
+            transport.write(wire.connect_packet(
+                cfg.client_id, cfg.username, cfg.password, keepalive_s=cfg.keepalive_s,
+                clean_start=False, session_expiry_s=cfg.session_expiry_s,
+                receive_maximum=cfg.receive_maximum))
+            async with asyncio.timeout(10):
+                connack = await conn.connack
+            if connack.refused:
+                raise BrokerRefused(f"connection refused (reason 0x{connack.reason_code:02x})")
+            topics = [self._topic(t) for t in subscriptions(cfg.partition)]
+            transport.write(wire.subscribe_packet(1, topics))
+            async with asyncio.timeout(10):
+                granted = await conn.suback
+            refused = [t for t, code in zip(topics, granted, strict=False) if code >= 0x80]
+            if refused:
+                raise BrokerRefused(f"subscription refused: {', '.join(refused)}")
+            self._connection = conn
+            self._set_broker(True, None)
+            log.info("connected to MQTT broker %s:%s as %s (session %s)", cfg.host, cfg.port,
+                     cfg.client_id, "resumed" if connack.session_present else "new")
+            await self._keep_alive(conn)
+            self._set_broker(False, "connection lost")
+            log.warning("MQTT broker %s:%s: connection lost; reconnecting", cfg.host, cfg.port)
+        finally:
+            if conn.open:
+                if self._connection is conn and not transport.is_closing():
+                    transport.write(wire.DISCONNECT_PACKET)  # the session stays on the broker
+                transport.close()
+
+    async def _keep_alive(self, conn: _Connection) -> None:
+        """Ping at half the keep-alive; give the broker up when it has been silent for one and a
+        half (a broker that vanished without closing the socket)."""
+        period = self.config.keepalive_s / 2
+        while conn.open:
+            try:
+                async with asyncio.timeout(period):
+                    await asyncio.shield(conn.lost)
+                return
+            except TimeoutError:
+                pass
+            if time.monotonic() - conn.last_heard > 1.5 * self.config.keepalive_s:
+                log.warning("MQTT broker silent for %.0f s; dropping the connection",
+                            time.monotonic() - conn.last_heard)
+                assert conn.transport is not None
+                conn.transport.abort()
+                return
+            assert conn.transport is not None
+            conn.transport.write(wire.PINGREQ_PACKET)
+
+    def _received(self, conn: _Connection, publishes: list[tuple[int, bytes, bytes]]) -> None:
+        """Called from the connection for each read: the messages go to the inbox."""
+        now = time.time()
+        inbox = self._inbox
+        was_empty = not inbox
+        inbox.extend([(conn, packet_id, RawMessage(topic.decode("utf-8", "replace"), payload, now))
+                      for packet_id, topic, payload in publishes])
+        if was_empty:
+            self._wake.set()
+        if len(inbox) > 2 * self.config.receive_maximum and not conn.paused:
+            assert conn.transport is not None
+            conn.transport.pause_reading()  # the broker overran our Receive Maximum
+            conn.paused = True
 
     def _set_broker(self, connected: bool, error: str | None) -> None:
         self.stats.broker_connected = connected
@@ -102,36 +228,7 @@ class MqttIntake:
         group = self.config.shared_group
         return f"$share/{group}/{topic}" if group else topic
 
-    # --- the event loop ----------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Run until cancelled."""
-        cfg = self.config
-        self._loop = asyncio.get_running_loop()
-        client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id,
-            protocol=paho.MQTTv5,
-            manual_ack=True,
-        )
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = cfg.session_expiry_s
-        props.ReceiveMaximum = cfg.receive_maximum
-        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
-                             properties=props)
-        self._client = client
-        client.loop_start()
-        try:
-            await self._process_forever()
-        finally:
-            client.disconnect()
-            client.loop_stop()
+    # --- processing ----------------------------------------------------------------------------
 
     async def _process_forever(self) -> None:
         """Take batches from the inbox. Two are in hand at a time: while one commits (waiting
@@ -157,7 +254,7 @@ class MqttIntake:
                 previous.cancel()
 
     async def _handle(
-        self, batch: list[tuple[int, int, RawMessage]], previous: asyncio.Task[None] | None
+        self, batch: list[tuple[_Connection, int, RawMessage]], previous: asyncio.Task[None] | None
     ) -> None:
         messages = [raw for _, _, raw in batch]
         prepared = await self._until_stored(messages, lambda: self.pipeline.prepare(messages))
@@ -167,13 +264,25 @@ class MqttIntake:
             await self._until_stored(messages, lambda: self.pipeline.commit(prepared))
         self._acknowledge(batch)
 
-    def _acknowledge(self, batch: list[tuple[int, int, RawMessage]]) -> None:
-        client = self._client
-        assert client is not None
-        current = self._generation
-        for generation, mid, _ in batch:
-            if mid and generation == current:
-                client.ack(mid, 1)
+    def _acknowledge(self, batch: list[tuple[_Connection, int, RawMessage]]) -> None:
+        """PUBACK the batch's QoS 1 messages, on the connections they came by (all one, unless
+        the broker reconnected meanwhile: then the old connection's are redelivered anyway)."""
+        conn = batch[0][0]
+        if conn is batch[-1][0]:
+            conn.acknowledge([packet_id for _, packet_id, _ in batch if packet_id])
+        else:
+            by_connection: dict[_Connection, list[int]] = {}
+            for conn, packet_id, _ in batch:
+                if packet_id:
+                    by_connection.setdefault(conn, []).append(packet_id)
+            for conn, ids in by_connection.items():
+                conn.acknowledge(ids)
+        current = self._connection
+        if (current is not None and current.paused
+                and len(self._inbox) <= self.config.receive_maximum):
+            current.paused = False
+            if current.open and current.transport is not None:
+                current.transport.resume_reading()
 
     async def _until_stored(
         self, batch: list[RawMessage], step: Callable[[], Awaitable[T]]

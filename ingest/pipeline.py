@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -34,8 +34,10 @@ from store.registry import Registry, load_registry, registry_version
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """One message as it came off the wire (a tuple: the intake makes tens of thousands a
+    second)."""
+
     topic: str
     payload: bytes
     received_at: float

@@ -48,10 +48,12 @@ class LoadReport:
     connections: int = 1
     cpu_s: float = 0.0
     encode_s: float = 0.0
+    late_start_s: float = 0.0  # how long after ``start_at`` the first send could go
 
     def as_dict(self) -> dict[str, float | int]:
         d = asdict(self)
-        for k in ("seconds", "achieved_rate", "acknowledged_rate", "cpu_s", "encode_s"):
+        for k in ("seconds", "achieved_rate", "acknowledged_rate", "cpu_s", "encode_s",
+                  "late_start_s"):
             d[k] = round(d[k], 3)
         return d
 
@@ -94,7 +96,8 @@ class _Connection:
                 if not data:
                     self.error = self.error or "broker closed the connection"
                     return
-                for kind, _body in parser.feed(data):
+                _, others = parser.feed(data)
+                for kind, _body in others:
                     if kind == PUBACK:
                         self.acked += 1
         except (ConnectionError, OSError) as exc:
@@ -166,6 +169,7 @@ async def publish_load(
     readers = [asyncio.create_task(c.read_acks()) for c in conns]
     if start_at is not None:  # a wall-clock instant the caller stamped into the messages
         await asyncio.sleep(max(0.0, start_at - time.time()))
+        report.late_start_s = max(0.0, time.time() - start_at)
     start = time.perf_counter()
     last_progress = start
     last_ping = start

@@ -138,3 +138,36 @@ def test_real_counties_against_shapely():
             if shapely.distance(geoms[z].boundary, shapely.Point(xs[f], ys[f])) <= TOLERANCE]
     assert len(differ) == len(near)
     assert len(ours) > 190_000
+
+
+def test_grid_settles_far_fixes_exactly_as_the_exhaustive_test():
+    """The grids may only settle a fix whose accuracy disc is wholly inside or outside: on real
+    counties, with accuracies from 1 m to 5 km, the answer is the exhaustive kernel's."""
+    from bokeh_sampledata.us_counties import records
+
+    from geofence import grid, kernel
+
+    recs = records(state="TX")[:60]
+    zs = ZoneSet([Zone(r["fips"], r["name"], "inclusion", "polygon", r["geometry"])
+                  for r in recs])
+    rng = np.random.default_rng(11)
+    n = 40_000
+    zone = rng.integers(0, len(recs), n)
+    b = zs.bbox[zone]
+    # Around each zone's box, half of the points within a few hundred metres of a vertex.
+    lon = rng.uniform(b[:, 0] - 0.02, b[:, 2] + 0.02)
+    lat = rng.uniform(b[:, 1] - 0.02, b[:, 3] + 0.02)
+    vertex = rng.integers(0, len(zs.vx), n)
+    near = rng.random(n) < 0.5
+    lon[near] = zs.vx[vertex[near]] + rng.normal(0, 0.003, near.sum())
+    lat[near] = zs.vy[vertex[near]] + rng.normal(0, 0.003, near.sum())
+    acc = np.exp(rng.uniform(0, np.log(5000), n))
+    fix = np.arange(n)
+    got = zs.classify(lon, lat, acc, fix, zone)
+    exhaustive = kernel.classify_pairs(fix, zone.astype(np.int64), lon, lat, acc,
+                                       *zs._zone_arrays())
+    assert np.array_equal(got, exhaustive)
+    settled = grid.certain_pairs(fix, zone.astype(np.int64), lon, lat, acc, zs.part_lo,
+                                 zs.part_hi, zs.part_bbox, zs.grid_gx, zs.grid_gy, zs.grid_off,
+                                 zs.cell_state)
+    assert (settled != grid.CELL_EDGES).mean() > 0.5  # the grids do most of the work
