@@ -82,7 +82,8 @@ async def _ensure_hypertable(conn: psycopg.AsyncConnection, chunk_interval: str)
         return None
     await conn.execute(
         "SELECT create_hypertable('fixes', 'ts', chunk_time_interval => %s::interval,"
-        " if_not_exists => true, migrate_data => true)",
+        " if_not_exists => true, migrate_data => true,"
+        " create_default_indexes => false)",  # see migration 0003
         (chunk_interval,),
     )
     cur = await conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")

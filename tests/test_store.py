@@ -21,6 +21,13 @@ async def test_migrate_creates_a_hypertable_and_is_idempotent(db_url):
         assert await is_hypertable(conn, "fixes")
         cur = await conn.execute("SELECT count(*) FROM schema_migrations")
         assert (await cur.fetchone())[0] == first.version
+        # Two indexes per stored fix would cost a third more database CPU: the unique key
+        # and a BRIN on time, no B-tree on time.
+        cur = await conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'fixes' ORDER BY 1")
+        indexes = dict(await cur.fetchall())
+        assert sorted(indexes) == ["fixes_pkey", "fixes_ts_brin"]
+        assert "USING brin (ts)" in indexes["fixes_ts_brin"]
 
 
 async def test_fixes_are_stored_once_per_device_and_time(db_url):
