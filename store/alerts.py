@@ -8,6 +8,11 @@ from typing import Any
 import psycopg
 
 from alerts.episodes import AlertChange, EpisodeKey
+from alerts.lifecycle import LIVE, Action, Status, next_status
+
+
+class AlertNotFound(LookupError):
+    """No alert has that id."""
 
 _ALERT_COLUMNS = (
     "a.id, a.kind, a.severity, a.status, a.supervisee_id, a.device_id, a.subject, "
@@ -83,11 +88,13 @@ async def live_episodes(conn: psycopg.AsyncConnection) -> list[tuple[EpisodeKey,
 async def list_alerts(
     conn: psycopg.AsyncConnection, status: str | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
+    """Newest first; ``status`` one of the lifecycle's, or ``live`` (open or acknowledged)."""
     if status:
+        statuses = sorted(s.value for s in LIVE) if status == "live" else [status]
         cur = await conn.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.status = %s "
+            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.status = ANY(%s) "
             "ORDER BY a.started_at DESC LIMIT %s",
-            (status, limit),
+            (statuses, limit),
         )
     else:
         cur = await conn.execute(
@@ -102,3 +109,48 @@ async def count_live(conn: psycopg.AsyncConnection) -> int:
         "SELECT count(*) FROM alerts WHERE status IN ('open', 'acknowledged')"
     )
     return (await cur.fetchone())[0]
+
+
+async def get_alert(conn: psycopg.AsyncConnection, alert_id: int) -> dict[str, Any] | None:
+    cur = await conn.execute(f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.id = %s",
+                             (alert_id,))
+    row = await cur.fetchone()
+    return _row(row) if row else None
+
+
+async def act_on_alert(
+    conn: psycopg.AsyncConnection,
+    alert_id: int,
+    action: Action,
+    actor: str,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A person's step in the lifecycle (see :mod:`alerts.lifecycle`), recorded with who, when
+    and the note; returns the alert as it now is. Run inside the caller's transaction: the row
+    is locked, so two officers acting at once are served one after the other, and the second
+    sees the first's step (``TransitionRefused``). Raises :class:`AlertNotFound`."""
+    cur = await conn.execute("SELECT status FROM alerts WHERE id = %s FOR UPDATE", (alert_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise AlertNotFound(f"no alert {alert_id}")
+    status = next_status(Status(row[0]), action, note)
+    await conn.execute("UPDATE alerts SET status = %s, updated_at = now() WHERE id = %s",
+                       (status.value, alert_id))
+    await conn.execute(
+        "INSERT INTO alert_events (alert_id, action, actor, note) VALUES (%s, %s, %s, %s)",
+        (alert_id, action.value, actor, note.strip() if note else None),
+    )
+    alert = await get_alert(conn, alert_id)
+    assert alert is not None
+    return alert
+
+
+async def alert_history(conn: psycopg.AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
+    """Every step of an alert, oldest first: what, who, when, and the note."""
+    cur = await conn.execute(
+        "SELECT action, actor, extract(epoch FROM at)::float8, note FROM alert_events "
+        "WHERE alert_id = %s ORDER BY at, id",
+        (alert_id,),
+    )
+    return [{"action": r[0], "actor": r[1], "at": r[2], "note": r[3]}
+            for r in await cur.fetchall()]

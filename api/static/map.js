@@ -64,7 +64,8 @@ function renderAlerts() {
     const when = new Date(a.started_at * 1000).toLocaleTimeString();
     li.innerHTML = `<span class="kind"></span> — <span class="who"></span><br>
       <span class="where"></span> <span class="when">since ${when}</span>`;
-    li.querySelector(".kind").textContent = KIND_LABEL[a.kind] || a.kind;
+    li.querySelector(".kind").textContent =
+      (KIND_LABEL[a.kind] || a.kind) + (a.status === "acknowledged" ? " (acknowledged)" : "");
     li.querySelector(".who").textContent = a.supervisee_id;
     li.querySelector(".where").textContent = a.subject_name || a.subject;
     li.addEventListener("click", () => a.lat != null && map.setView([a.lat, a.lon], 14));
@@ -76,7 +77,8 @@ function renderAlerts() {
 function onAlert(ev) {
   const a = ev.alert;
   if (ev.action === "opened") openAlerts.set(a.id, { ...a, started_at: a.at });
-  else openAlerts.delete(a.id);
+  else if (ev.action === "acknowledged") openAlerts.set(a.id, a);  // live, someone has it
+  else openAlerts.delete(a.id);  // resolved or cleared
   renderAlerts();
   restyleSupervisee(a.supervisee_id);
 }
@@ -109,7 +111,7 @@ async function loadStatic() {
 
 async function loadDynamic() {
   const [pos, alerts] = await Promise.all([
-    api("/api/v1/positions?since_s=600"), api("/api/v1/alerts?status=open"),
+    api("/api/v1/positions?since_s=600"), api("/api/v1/alerts?status=live"),
   ]);
   for (const a of alerts.alerts) openAlerts.set(a.id, a);
   for (const p of pos.positions) placeDevice(p);
