@@ -78,6 +78,12 @@ class Staging:
         """Whether the key has an episode or a streak under way (else it is at rest)."""
         return key in self.states or key in self._tracker.states
 
+    def subjects_with_state(self, kinds: frozenset[str]) -> set[str]:
+        """The subjects of every episode of these kinds that is open or has a streak under way
+        (or had one: a superset)."""
+        return {key.subject for states in (self._tracker.states, self.states)
+                for key in states if key.kind in kinds}
+
     def state(self, key: EpisodeKey) -> EpisodeState:
         return self.states.get(key) or self._tracker.states.get(key) or EpisodeState()
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules import ZONE_RULES
+from alerts.rules.battery import LowBatteryRule
 from alerts.verdict import Verdict
 from devices.fixes import FixBatch, newest_of_each
 from devices.models import Device, Supervisee
@@ -32,6 +33,7 @@ class Decided:
     pair_assignment: np.ndarray
     pair_rule: np.ndarray
     verdicts: np.ndarray
+    battery_verdicts: np.ndarray  # per battery level (rows) and fix in ``rows`` (columns)
 
 
 class Evaluator:
@@ -64,6 +66,9 @@ class Evaluator:
         # Which assignments may have an episode or a streak under way (a superset): a compliant
         # verdict on any other changes nothing and is skipped without a look at the state.
         self._live: np.ndarray | None = None
+        self.battery = LowBatteryRule()
+        # Devices that may have a battery episode or streak under way (a superset), likewise.
+        self._battery_watch: set[str] | None = None
 
     def knows(self, device_id: str) -> bool:
         return device_id in self._devices
@@ -101,7 +106,8 @@ class Evaluator:
         for i, rule in enumerate(self._rules):
             mask = pair_rule == i
             verdicts[mask] = rule.verdicts(d.decision[mask])
-        return Decided(batch, order, device_no, d.fix, d.assignment, pair_rule, verdicts)
+        return Decided(batch, order, device_no, d.fix, d.assignment, pair_rule, verdicts,
+                       self.battery.verdicts(batch.battery[order]))
 
     def fold(self, decided: Decided, staging: Staging) -> list[AlertChange]:
         """Fold decided verdicts into the staged episodes.
@@ -136,6 +142,38 @@ class Evaluator:
             )
             if change is not None:
                 changes.append(change)
+        changes += self._fold_battery(decided, staging, fresh)
+        return changes
+
+    def _fold_battery(
+        self, decided: Decided, staging: Staging, fresh: np.ndarray
+    ) -> list[AlertChange]:
+        """Fold battery readings into each device's low-battery episodes (see
+        :mod:`alerts.rules.battery`). Only low readings, and the readings of devices that had
+        one, can change anything; the rest are skipped."""
+        if self._battery_watch is None:
+            self._battery_watch = staging.subjects_with_state(self.battery.alert_kinds)
+        verdicts = decided.battery_verdicts
+        low = (verdicts == Verdict.VIOLATING).any(axis=0) & fresh
+        batch, rows = decided.batch, decided.rows
+        devices = batch.device_id[rows]
+        watch = self._battery_watch
+        if watch:
+            low |= fresh & np.fromiter(map(watch.__contains__, devices.tolist()), dtype=bool,
+                                       count=len(rows))
+        changes: list[AlertChange] = []
+        for i in np.flatnonzero(low).tolist():
+            device, row = devices[i], int(rows[i])
+            watch.add(device)
+            supervisee = self._devices[device].supervisee_id
+            for level, verdict in zip(self.battery.levels, verdicts[:, i].tolist(), strict=True):
+                change = staging.fold(
+                    EpisodeKey(supervisee, device, level.alert_kind), Verdict(verdict),
+                    float(batch.ts[row]), float(batch.lon[row]), float(batch.lat[row]), device,
+                    level.severity,
+                )
+                if change is not None:
+                    changes.append(change)
         return changes
 
     def _advance_clocks(self, staging: Staging, device_no: np.ndarray, ts: np.ndarray) -> None:
@@ -148,6 +186,7 @@ class Evaluator:
         """Episode state changed behind this evaluator's back (another evaluator folded into
         it): recompute which assignments are live at the next fold."""
         self._live = None
+        self._battery_watch = None
 
     def _live_assignments(self, staging: Staging) -> np.ndarray:
         if self._live is None:

@@ -52,7 +52,10 @@ function restyleSupervisee(superviseeId) {
   }
 }
 
-const KIND_LABEL = { exclusion_entry: "Entered exclusion zone", inclusion_exit: "Left permitted area" };
+const KIND_LABEL = {
+  exclusion_entry: "Entered exclusion zone", inclusion_exit: "Left permitted area",
+  low_battery_warning: "Battery low", low_battery_critical: "Battery critical",
+};
 
 function renderAlerts() {
   const list = document.getElementById("alerts");
