@@ -41,22 +41,14 @@ class Action(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     CLEARED = "cleared"
-    ESCALATED = "escalated"  # nobody acknowledged in time: the status stays, the alert is raised
 
 
-_RESULT = {
-    Action.ACKNOWLEDGED: Status.ACKNOWLEDGED,
-    Action.RESOLVED: Status.RESOLVED,
-    Action.CLEARED: Status.CLEARED,
+# Each step an existing alert can take: the states it may be taken from, and the state after.
+_STEPS = {
+    Action.ACKNOWLEDGED: (frozenset({Status.OPEN}), Status.ACKNOWLEDGED),
+    Action.RESOLVED: (LIVE, Status.RESOLVED),
+    Action.CLEARED: (LIVE, Status.CLEARED),
 }
-_ALLOWED_FROM = {
-    Action.ACKNOWLEDGED: frozenset({Status.OPEN}),
-    Action.RESOLVED: LIVE,
-    Action.CLEARED: LIVE,
-    Action.ESCALATED: frozenset({Status.OPEN}),
-}
-# What a person may do through the API; the others are the engine's.
-BY_PEOPLE = frozenset({Action.ACKNOWLEDGED, Action.RESOLVED})
 
 
 class TransitionRefused(Exception):
@@ -65,10 +57,11 @@ class TransitionRefused(Exception):
 
 def next_status(current: Status, action: Action, note: str | None = None) -> Status:
     """The status after ``action``, or :class:`TransitionRefused` with the reason."""
-    if action not in _ALLOWED_FROM:
+    if action not in _STEPS:
         raise TransitionRefused(f"{action} is not a step an existing alert can take")
-    if current not in _ALLOWED_FROM[action]:
+    allowed_from, after = _STEPS[action]
+    if current not in allowed_from:
         raise TransitionRefused(f"alert is already {current}: it cannot be {action.value}")
     if action == Action.RESOLVED and not (note and note.strip()):
         raise TransitionRefused("resolving an alert needs a note saying what was done")
-    return _RESULT.get(action, current)
+    return after

@@ -1,6 +1,6 @@
 """The MQTT intake: a persistent MQTT 5 session, QoS 1, acknowledged only once stored.
 
-The intake speaks MQTT 5 itself (:mod:`ingest.mqtt_wire`) on an asyncio connection: each read
+The intake speaks MQTT 5 itself (:mod:`devices.mqtt_wire`) on an asyncio connection: each read
 from the socket is split into PUBLISH packets at once, and the messages wait in an inbox; the
 processing loop takes them in batches, hands each batch to the :class:`~ingest.pipeline.Pipeline`,
 and only after the batch's transaction has committed sends their PUBACKs, as one write (manual
@@ -30,8 +30,8 @@ from typing import TypeVar
 
 import psycopg
 
+from devices import mqtt_wire as wire
 from devices.topics import subscriptions
-from ingest import mqtt_wire as wire
 from ingest.pipeline import Pipeline, RawMessage
 from ingest.stats import IngestStats
 

@@ -4,14 +4,14 @@ A Python MQTT client spends tens of microseconds per message; at 20,000 QoS 1 me
 on two shared cores that alone would make the load generator the bottleneck it must never be.
 So the load generator writes pre-encoded PUBLISH packets straight to the socket and only parses
 what comes back (CONNACK, PUBACK) with the intake's reader. It speaks MQTT 3.1.1, as most
-bracelets and phone apps do; the engine's intake speaks MQTT 5 (:mod:`ingest.mqtt_wire`).
+bracelets and phone apps do; the engine's intake speaks MQTT 5 (:mod:`devices.mqtt_wire`).
 """
 
 from __future__ import annotations
 
 import struct
 
-from ingest.mqtt_wire import (
+from devices.mqtt_wire import (
     CONNACK,
     CONNECT,
     DISCONNECT_PACKET,
@@ -19,6 +19,7 @@ from ingest.mqtt_wire import (
     PUBACK,
     PUBLISH,
     PacketReader,
+    connect_payload,
     remaining_length,
     string,
 )
@@ -34,14 +35,7 @@ def connect_packet(
     keepalive: int = 60,
     clean_session: bool = True,
 ) -> bytes:
-    flags = 0x02 if clean_session else 0
-    payload = string(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += string(username)
-        if password is not None:
-            flags |= 0x40
-            payload += string(password)
+    flags, payload = connect_payload(client_id, username, password, clean_session)
     body = string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + payload
     return bytes([CONNECT]) + remaining_length(len(body)) + body
 

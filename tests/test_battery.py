@@ -7,6 +7,7 @@ from alerts.episodes import EpisodeTracker
 from alerts.evaluator import Evaluator
 from devices.fixes import Fix, FixBatch
 from devices.models import Device, Supervisee
+from tests.test_evaluator import fold_and_commit
 
 FAR = (0.05, 0.05)  # no zone anywhere near
 
@@ -24,12 +25,7 @@ def readings(device: str, start: float, *levels: float) -> FixBatch:
 
 
 def run(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch) -> list[tuple[str, str, str]]:
-    staging = tracker.stage()
-    changes = ev.evaluate(batch, staging)
-    for i, c in enumerate(changes):
-        staging.set_alert_id(c, i + 1)
-    tracker.commit(staging)
-    return [(c.action, c.key.kind, c.key.subject) for c in changes]
+    return [(c.action, c.key.kind, c.key.subject) for c in fold_and_commit(ev, tracker, batch)]
 
 
 def test_draining_battery_warns_then_turns_critical_then_charging_clears_both():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from shapely.geometry import box
 
-from alerts.episodes import EpisodeTracker
+from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Evaluator
 from devices.fixes import Fix, FixBatch
 from devices.models import Device, Supervisee
@@ -28,13 +28,18 @@ def fixes(*rows: tuple[str, float, tuple[float, float]]) -> FixBatch:
                                 for d, t, (x, y) in rows])
 
 
-def run(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch) -> list[tuple[str, str, float]]:
+def fold_and_commit(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch) -> list[AlertChange]:
+    """Evaluate a batch and commit it, as the pipeline does once it is stored."""
     staging = tracker.stage()
     changes = ev.evaluate(batch, staging)
     for i, c in enumerate(changes):
         staging.set_alert_id(c, i + 1)
     tracker.commit(staging)
-    return [(c.action, c.key.supervisee_id, c.at) for c in changes]
+    return changes
+
+
+def run(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch) -> list[tuple[str, str, float]]:
+    return [(c.action, c.key.supervisee_id, c.at) for c in fold_and_commit(ev, tracker, batch)]
 
 
 def test_fixes_of_one_person_count_together_in_fix_time_order_whatever_the_batch_order():

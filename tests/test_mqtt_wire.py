@@ -9,7 +9,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest import mqtt_wire as wire
+from devices import mqtt_wire as wire
 
 
 def _paho_publish(topic: str, payload: bytes, packet_id: int, qos: int) -> bytes:

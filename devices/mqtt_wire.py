@@ -1,13 +1,14 @@
 """The MQTT 5 packets a subscriber needs, encoded and decoded without a client library.
 
-The intake reads tens of thousands of QoS 1 PUBLISH packets a second on a core it shares with the
-broker and the database. A general client (paho-mqtt, under aiomqtt) spends tens of microseconds
-on each one — a property object per packet, a callback, one socket write per acknowledgement — and
-on this hardware that alone caps a process at a few thousand messages a second. The subscriber's
-side of MQTT 5 (OASIS standard, 2019) is small: CONNECT, SUBSCRIBE, PINGREQ and PUBACK out;
-CONNACK, SUBACK, PUBLISH, PINGRESP and DISCONNECT in. This module encodes the first and splits a
-byte stream into the second, a whole buffer at a time; acknowledgements for a batch are one
-write.
+The engine's intake (:mod:`ingest.mqtt`) reads tens of thousands of QoS 1 PUBLISH packets a
+second on a core it shares with the broker and the database. A general client (paho-mqtt, under
+aiomqtt) spends tens of microseconds on each one — a property object per packet, a callback, one
+socket write per acknowledgement — and on this hardware that alone caps a process at a few
+thousand messages a second. The subscriber's side of MQTT 5 (OASIS standard, 2019) is small:
+CONNECT, SUBSCRIBE, PINGREQ and PUBACK out; CONNACK, SUBACK, PUBLISH, PINGRESP and DISCONNECT in.
+This module encodes the first and splits a byte stream into the second, a whole buffer at a time;
+acknowledgements for a batch are one write. It lives with the devices' formats because the load
+generator, which speaks for devices, uses the same packets.
 
 Example:
 
@@ -70,6 +71,22 @@ def _packet(first_byte: int, body: bytes) -> bytes:
     return bytes([first_byte]) + remaining_length(len(body)) + body
 
 
+def connect_payload(
+    client_id: str, username: str | None, password: str | None, clean: bool
+) -> tuple[int, bytes]:
+    """The CONNECT flags and payload (client id and credentials): the same in MQTT 3.1.1
+    and 5."""
+    flags = 0x02 if clean else 0
+    payload = string(client_id)
+    if username is not None:
+        flags |= 0x80
+        payload += string(username)
+        if password is not None:
+            flags |= 0x40
+            payload += string(password)
+    return flags, payload
+
+
 def connect_packet(
     client_id: str,
     username: str | None = None,
@@ -83,14 +100,7 @@ def connect_packet(
     the session while we are away, and how many unacknowledged messages it may send us."""
     if not 1 <= receive_maximum <= 65_535:
         raise ValueError(f"receive_maximum must be 1..65535, not {receive_maximum}")
-    flags = 0x02 if clean_start else 0
-    payload = string(client_id)
-    if username is not None:
-        flags |= 0x80
-        payload += string(username)
-        if password is not None:
-            flags |= 0x40
-            payload += string(password)
+    flags, payload = connect_payload(client_id, username, password, clean_start)
     props = (bytes([SESSION_EXPIRY_INTERVAL]) + struct.pack("!I", session_expiry_s)
              + bytes([RECEIVE_MAXIMUM]) + struct.pack("!H", receive_maximum))
     body = (string("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive_s)
