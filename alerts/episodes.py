@@ -78,11 +78,14 @@ class Staging:
         """Whether the key has an episode or a streak under way (else it is at rest)."""
         return key in self.states or key in self._tracker.states
 
-    def subjects_with_state(self, kinds: frozenset[str]) -> set[str]:
-        """The subjects of every episode of these kinds that is open or has a streak under way
-        (or had one: a superset)."""
-        return {key.subject for states in (self._tracker.states, self.states)
+    def keys_of_kinds(self, kinds: frozenset[str]) -> set[EpisodeKey]:
+        """Every key of these kinds with an episode open or a streak under way (or that had
+        one: a superset)."""
+        return {key for states in (self._tracker.states, self.states)
                 for key in states if key.kind in kinds}
+
+    def keys_of_kind(self, kind: str) -> set[EpisodeKey]:
+        return self.keys_of_kinds(frozenset({kind}))
 
     def state(self, key: EpisodeKey) -> EpisodeState:
         return self.states.get(key) or self._tracker.states.get(key) or EpisodeState()
@@ -96,8 +99,13 @@ class Staging:
         lat: float,
         device_id: str,
         severity: str = "high",
+        confirm: int | None = None,
+        confirm_s: float = 0.0,
     ) -> AlertChange | None:
-        """Fold one verdict, in fix-time order; return the change it causes, if any."""
+        """Fold one verdict, in fix-time order; return the change it causes, if any.
+
+        ``confirm`` (default: the tracker's ``confirm_fixes``) consecutive certain verdicts
+        against the state change it, spanning at least ``confirm_s`` seconds."""
         if verdict == Verdict.UNKNOWN:
             return None
         st = self.state(key)
@@ -110,7 +118,8 @@ class Staging:
             st = replace(st, streak_ts=ts, streak_lon=lon, streak_lat=lat)
         st = replace(st, streak=st.streak + 1)
         change = None
-        if st.streak >= self._tracker.confirm_fixes:
+        need = self._tracker.confirm_fixes if confirm is None else confirm
+        if st.streak >= need and ts - st.streak_ts >= confirm_s:
             opened = not st.open
             change = AlertChange(
                 "opened" if opened else "cleared",

@@ -1,23 +1,45 @@
-"""The evaluation step: a batch of fixes → geofence decisions → verdicts → episode changes.
+"""The evaluation step: a batch of fixes and device events → verdicts → episode changes.
 
-Built from the registry (who wears which device, which zones apply to whom); rebuilt when the
-registry changes, while the episode state in the :class:`~alerts.episodes.EpisodeTracker` lives on.
+Built from the registry (who wears which device, which zones, pairings, protection orders and
+plans apply to whom); rebuilt when the registry changes, while the episode state in the
+:class:`~alerts.episodes.EpisodeTracker` and the device :class:`~alerts.activity.Activity` live
+on. Three entry points:
+
+- :meth:`Evaluator.decide` — the geofence decisions of a batch (pure, may run ahead);
+- :meth:`Evaluator.fold` — fold a decided batch into the staged episodes, rule by rule;
+- :meth:`Evaluator.tick` — the clock's rules: lost contact, a device that died silently, no GPS
+  fix, a curfew that begins while the person is away or silent.
+
+After a batch has been stored, :meth:`Evaluator.record` remembers what each device did last.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from alerts.activity import Activity
 from alerts.episodes import AlertChange, EpisodeKey, Staging
-from alerts.rules import ZONE_RULES
+from alerts.plans import DEFAULT_PLAN, SupervisionPlan
+from alerts.rules import ZONE_RULES, device_off, lost_contact, no_fix, pass_through, zone_rule_name
+from alerts.rules import separation as sep
+from alerts.rules import victim as vic
 from alerts.rules.battery import LowBatteryRule
+from alerts.rules.curfew import UNVERIFIED_KIND
+from alerts.rules.tamper import SEVERITY as TAMPER_SEVERITY
+from alerts.rules.tamper import TAMPER_EVENTS
+from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
+from devices.events import DeviceEvent
 from devices.fixes import FixBatch, newest_of_each
-from devices.models import Device, Supervisee
+from devices.models import Device, Pairing, ProtectionOrder, Supervisee
+from geofence import OUTSIDE
 from geofence.assignments import Assignment, AssignmentSet
+from geofence.distance import distance_m
+from geofence.schedules import Schedule
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 
@@ -34,6 +56,19 @@ class Decided:
     pair_rule: np.ndarray
     verdicts: np.ndarray
     battery_verdicts: np.ndarray  # per battery level (rows) and fix in ``rows`` (columns)
+    events: tuple[DeviceEvent, ...] = field(default=())  # by device, then time
+
+
+@dataclass(slots=True)
+class _Fold:
+    """One fold's context: the staging and the changes so far."""
+
+    staging: Staging
+    changes: list[AlertChange] = field(default_factory=list)
+
+    def add(self, change: AlertChange | None) -> None:
+        if change is not None:
+            self.changes.append(change)
 
 
 class Evaluator:
@@ -42,38 +77,95 @@ class Evaluator:
         devices: Mapping[str, Device],
         supervisees: Mapping[str, Supervisee],
         zones: Sequence[Zone],
+        *,
+        plans: Mapping[str, SupervisionPlan] | None = None,
+        pairings: Iterable[Pairing] = (),
+        orders: Iterable[ProtectionOrder] = (),
+        suppressions: Suppressions | None = None,
+        activity: Activity | None = None,
     ):
+        plans = plans or {}
         zoneset = ZoneSet(zones)
+        self.zoneset = zoneset
         self._devices = devices
+        self._supervisees = supervisees
+        self.plan_of = {s.id: plans.get(s.plan_id or "", DEFAULT_PLAN)
+                        for s in supervisees.values()}
+        self.suppressions = suppressions or Suppressions()
         self.assignments = AssignmentSet(zoneset, [
-            Assignment(s.id, z) for s in supervisees.values() for z in s.zone_ids
-            if z in zoneset.index
+            Assignment(s.id, z, zoneset.zones[zoneset.index[z]].schedule)
+            for s in supervisees.values() for z in s.zone_ids if z in zoneset.index
         ])
         # Devices are numbered; a device's supervisee by number, for the assignment set.
         self._device_ids = list(devices)
         self._device_no = {d: i for i, d in enumerate(self._device_ids)}
         self._subject_of_device = self.assignments.subject_numbers(
-            [devices[d].supervisee_id for d in self._device_ids])
+            [devices[d].supervisee_id or "" for d in self._device_ids])
         self._rules = list(ZONE_RULES.values())
-        rule_no = {kind: i for i, kind in enumerate(ZONE_RULES)}
+        rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
         self._rule_of_assignment = np.asarray(
-            [rule_no[zoneset.zones[z].kind] for z in self.assignments.zone], dtype=np.int64
-        )
+            [rule_no[zone_rule_name(zoneset.zones[z])] for z in self.assignments.zone],
+            dtype=np.int64)
+        asg = self.assignments.assignments
         self._key_of_assignment = [
             EpisodeKey(a.subject, a.zone_id, self._rules[r].alert_kind)
-            for a, r in zip(self.assignments.assignments, self._rule_of_assignment, strict=True)
+            for a, r in zip(asg, self._rule_of_assignment, strict=True)
         ]
+        plan_of_asg = [self.plan_of[a.subject] for a in asg]
+        self._enabled = np.fromiter(
+            (p.applies(k.kind) for p, k in zip(plan_of_asg, self._key_of_assignment, strict=True)),
+            dtype=bool, count=len(asg))
+        self._confirm = np.fromiter((p.confirm_fixes for p in plan_of_asg), dtype=np.int64,
+                                    count=len(asg))
+        self._pass_through = np.fromiter(
+            (zoneset.zones[z].kind == "exclusion" and p.applies(pass_through.KIND)
+             for z, p in zip(self.assignments.zone, plan_of_asg, strict=True)),
+            dtype=bool, count=len(asg))
+        self._curfews: dict[Schedule, list[int]] = {}
+        for i, a in enumerate(asg):
+            if a.schedule is not None and self._key_of_assignment[i].kind == "curfew":
+                self._curfews.setdefault(a.schedule, []).append(i)
         # Which assignments may have an episode or a streak under way (a superset): a compliant
         # verdict on any other changes nothing and is skipped without a look at the state.
         self._live: np.ndarray | None = None
         self.battery = LowBatteryRule()
-        # Devices that may have a battery episode or streak under way (a superset), likewise.
-        self._battery_watch: set[str] | None = None
+        # Subjects (devices, supervisees) that may have an episode of these kinds under way.
+        self._watch: dict[str, set[str]] | None = None
+
+        # Per device: its supervisee's number among all supervisees, interval, and the rules
+        # about pairs of devices.
+        self._supervisee_ids = sorted(supervisees)
+        sup_no = {s: i for i, s in enumerate(self._supervisee_ids)}
+        self._sup_of_device = np.fromiter(
+            (sup_no.get(devices[d].supervisee_id or "", -1) for d in self._device_ids),
+            dtype=np.int64, count=len(self._device_ids))
+        self._interval = np.fromiter(
+            (devices[d].report_interval_s or self._plan_of_device(d).report_interval_s
+             for d in self._device_ids), dtype=np.float64, count=len(self._device_ids))
+        self._pairing_of: dict[str, Pairing] = {}
+        for p in pairings:
+            if p.bracelet_id in devices and p.phone_id in devices:
+                self._pairing_of[p.bracelet_id] = p
+                self._pairing_of[p.phone_id] = p
+        self._orders_of: dict[str, list[ProtectionOrder]] = {}
+        for o in orders:
+            if o.device_id in devices and o.supervisee_id in supervisees:
+                self._orders_of.setdefault(o.supervisee_id, []).append(o)
+                self._orders_of.setdefault(o.device_id, []).append(o)
+        self.activity = (activity.renumbered(self._device_ids) if activity is not None
+                         else Activity(self._device_ids))
+        self.last_tick: float | None = None  # carried over when the registry is reloaded
+        by_sup = np.argsort(self._sup_of_device, kind="stable")
+        bounds = np.searchsorted(self._sup_of_device[by_sup], np.arange(len(supervisees) + 1))
+        # The device numbers of supervisee k: _devices_of_sup[k].
+        self._devices_of_sup = [by_sup[bounds[k]:bounds[k + 1]] for k in range(len(supervisees))]
+
+    # --- registry ----------------------------------------------------------------------------
 
     def knows(self, device_id: str) -> bool:
         return device_id in self._devices
 
-    def supervisee_of(self, device_id: str) -> str:
+    def supervisee_of(self, device_id: str) -> str | None:
         return self._devices[device_id].supervisee_id
 
     def device_numbers(self, device_ids: np.ndarray) -> np.ndarray:
@@ -81,12 +173,18 @@ class Evaluator:
         return np.fromiter(map(self._device_no.__getitem__, device_ids.tolist()),
                            dtype=np.int64, count=len(device_ids))
 
-    def evaluate(self, batch: FixBatch, staging: Staging) -> list[AlertChange]:
-        """Fold the fixes into episodes in fix-time order per supervisee: :meth:`decide`, then
-        :meth:`fold`."""
-        return self.fold(self.decide(batch), staging)
+    def _plan_of_device(self, device_id: str) -> SupervisionPlan:
+        sid = self._devices[device_id].supervisee_id
+        return self.plan_of.get(sid, DEFAULT_PLAN) if sid else DEFAULT_PLAN
 
-    def decide(self, batch: FixBatch) -> Decided:
+    # --- deciding and folding ----------------------------------------------------------------
+
+    def evaluate(self, batch: FixBatch, staging: Staging,
+                 events: Sequence[DeviceEvent] = ()) -> list[AlertChange]:
+        """:meth:`decide`, then :meth:`fold`."""
+        return self.fold(self.decide(batch, events), staging)
+
+    def decide(self, batch: FixBatch, events: Sequence[DeviceEvent] = ()) -> Decided:
         """The verdicts of a batch, ready to fold. Pure: depends on the registry only, so it
         can run while the previous batch is being stored."""
         device_no = self.device_numbers(batch.device_id)
@@ -106,8 +204,10 @@ class Evaluator:
         for i, rule in enumerate(self._rules):
             mask = pair_rule == i
             verdicts[mask] = rule.verdicts(d.decision[mask])
+        verdicts[~self._enabled[d.assignment]] = Verdict.UNKNOWN
         return Decided(batch, order, device_no, d.fix, d.assignment, pair_rule, verdicts,
-                       self.battery.verdicts(batch.battery[order]))
+                       self.battery.verdicts(batch.battery[order]),
+                       tuple(sorted(events, key=lambda e: (e.device_id, e.ts))))
 
     def fold(self, decided: Decided, staging: Staging) -> list[AlertChange]:
         """Fold decided verdicts into the staged episodes.
@@ -115,66 +215,458 @@ class Evaluator:
         Fixes no newer than the last one already evaluated for their device (late or repeated)
         are skipped: they are stored, but cannot reopen or clear a settled episode.
         """
+        f = _Fold(staging)
         batch, rows = decided.batch, decided.rows
-        if not len(rows):
-            return []
-        devices = batch.device_id.tolist()
-        ts = batch.ts[rows]
-        clock = np.fromiter((staging.device_clock(devices[r]) for r in rows.tolist()),
-                            dtype=np.float64, count=len(rows))
-        fresh = ts > clock
-        if not fresh.any():
-            return []
-        self._advance_clocks(staging, decided.device_no[fresh], ts[fresh])
+        fresh = np.zeros(len(rows), dtype=bool)
+        if len(rows):
+            devices = batch.device_id.tolist()
+            ts = batch.ts[rows]
+            clock = np.fromiter((staging.device_clock(devices[r]) for r in rows.tolist()),
+                                dtype=np.float64, count=len(rows))
+            fresh = ts > clock
+        if fresh.any():
+            self._advance_clocks(staging, decided.device_no[fresh], batch.ts[rows][fresh])
+            self._fold_zones(decided, fresh, f)
+            self._fold_pass_through(decided, fresh, f)
+            self._fold_battery(decided, fresh, f)
+            self._fold_pairs(decided, fresh, f)
+            self._fold_victims(decided, fresh, f)
+        if decided.events:
+            self._fold_events(decided.events, f)
+        self._fold_heard_from(decided, fresh, f)
+        return f.changes
 
-        verdicts, assignment = decided.verdicts, decided.pair_assignment
-        live = self._live_assignments(staging)
+    def _fold_zones(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
+        batch, rows = decided.batch, decided.rows
+        verdicts, assignment = decided.verdicts.copy(), decided.pair_assignment
+        if self.suppressions:
+            for k in np.flatnonzero(verdicts == Verdict.VIOLATING).tolist():
+                key = self._key_of_assignment[assignment[k]]
+                if self.suppressions.covers(key.supervisee_id, key.kind,
+                                            float(batch.ts[rows[decided.pair_fix[k]]])):
+                    verdicts[k] = Verdict.COMPLIANT
+        live = self._live_assignments(f.staging)
         live[assignment[verdicts == Verdict.VIOLATING]] = True
         foldable = (verdicts != Verdict.UNKNOWN) & live[assignment] & fresh[decided.pair_fix]
-        changes: list[AlertChange] = []
+        devices = batch.device_id
         for k in np.flatnonzero(foldable).tolist():
             row = int(rows[decided.pair_fix[k]])
-            rule = self._rules[decided.pair_rule[k]]
-            change = staging.fold(
-                self._key_of_assignment[assignment[k]], Verdict(int(verdicts[k])),
-                float(batch.ts[row]), float(batch.lon[row]), float(batch.lat[row]),
-                devices[row], rule.severity,
-            )
-            if change is not None:
-                changes.append(change)
-        changes += self._fold_battery(decided, staging, fresh)
-        return changes
+            a = int(assignment[k])
+            f.add(f.staging.fold(
+                self._key_of_assignment[a], Verdict(int(verdicts[k])), float(batch.ts[row]),
+                float(batch.lon[row]), float(batch.lat[row]), devices[row],
+                self._rules[decided.pair_rule[k]].severity, int(self._confirm[a]),
+            ))
 
-    def _fold_battery(
-        self, decided: Decided, staging: Staging, fresh: np.ndarray
-    ) -> list[AlertChange]:
+    def _fold_pass_through(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
+        """Segments from each fix's predecessor (same device) crossing an exclusion zone."""
+        batch, rows = decided.batch, decided.rows
+        k = np.flatnonzero(self._pass_through[decided.pair_assignment]
+                           & (decided.verdicts == Verdict.COMPLIANT) & fresh[decided.pair_fix])
+        if not len(k):
+            return
+        ts, lon, lat = batch.ts[rows], batch.lon[rows], batch.lat[rows]
+        acc, dev = batch.accuracy_m[rows], decided.device_no
+        # Each fix's predecessor: the previous fix of its device in this batch, else the
+        # newest one before it.
+        by_dev = np.lexsort((ts, dev))
+        prev = np.full(len(rows), -1, dtype=np.int64)
+        same = dev[by_dev][1:] == dev[by_dev][:-1]
+        prev[by_dev[1:][same]] = by_dev[:-1][same]
+        fix = decided.pair_fix[k]
+        p = prev[fix]
+        act = self.activity
+        d = dev[fix]
+        p_ts = np.where(p >= 0, ts[np.maximum(p, 0)], act.fix_ts[d])
+        p_lon = np.where(p >= 0, lon[np.maximum(p, 0)], act.lon[d])
+        p_lat = np.where(p >= 0, lat[np.maximum(p, 0)], act.lat[d])
+        p_acc = np.where(p >= 0, acc[np.maximum(p, 0)], act.acc[d])
+        near = (ts[fix] - p_ts <= pass_through.MAX_GAP_S) & (ts[fix] > p_ts)  # NaN: False
+        k, fix, p_ts, p_lon, p_lat, p_acc = (x[near] for x in (k, fix, p_ts, p_lon, p_lat, p_acc))
+        if not len(k):
+            return
+        zone = self.assignments.zone[decided.pair_assignment[k]]
+        hits = pass_through.passes(self.zoneset, p_lon, p_lat, p_acc, lon[fix], lat[fix],
+                                   acc[fix], zone)
+        for j in np.flatnonzero(hits).tolist():
+            a = int(decided.pair_assignment[k[j]])
+            zone_key = self._key_of_assignment[a]
+            if f.staging.has_state(zone_key) and f.staging.state(zone_key).open:
+                continue  # already in an episode about this zone
+            key = EpisodeKey(zone_key.supervisee_id, zone_key.subject, pass_through.KIND)
+            row = int(rows[fix[j]])
+            device = batch.device_id[row]
+            for verdict, t, x, y in ((Verdict.VIOLATING, p_ts[j], p_lon[j], p_lat[j]),
+                                     (Verdict.COMPLIANT, ts[fix[j]], lon[fix[j]], lat[fix[j]])):
+                f.add(f.staging.fold(key, verdict, float(t), float(x), float(y), device,
+                                     pass_through.SEVERITY, 1))
+
+    def _fold_battery(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
         """Fold battery readings into each device's low-battery episodes (see
         :mod:`alerts.rules.battery`). Only low readings, and the readings of devices that had
         one, can change anything; the rest are skipped."""
-        if self._battery_watch is None:
-            self._battery_watch = staging.subjects_with_state(self.battery.alert_kinds)
         verdicts = decided.battery_verdicts
         low = (verdicts == Verdict.VIOLATING).any(axis=0) & fresh
         batch, rows = decided.batch, decided.rows
         devices = batch.device_id[rows]
-        watch = self._battery_watch
+        watch = self._watched(f.staging, "battery")
         if watch:
             low |= fresh & np.fromiter(map(watch.__contains__, devices.tolist()), dtype=bool,
                                        count=len(rows))
-        changes: list[AlertChange] = []
         for i in np.flatnonzero(low).tolist():
-            device, row = devices[i], int(rows[i])
-            watch.add(device)
-            supervisee = self._devices[device].supervisee_id
-            for level, verdict in zip(self.battery.levels, verdicts[:, i].tolist(), strict=True):
-                change = staging.fold(
-                    EpisodeKey(supervisee, device, level.alert_kind), Verdict(verdict),
-                    float(batch.ts[row]), float(batch.lon[row]), float(batch.lat[row]), device,
-                    level.severity,
-                )
-                if change is not None:
-                    changes.append(change)
-        return changes
+            row = int(rows[i])
+            self._fold_battery_reading(devices[i], float(batch.ts[row]), float(batch.lon[row]),
+                                       float(batch.lat[row]), verdicts[:, i].tolist(), f)
+
+    def _fold_battery_reading(self, device: str, ts: float, lon: float, lat: float,
+                              verdicts: list[int], f: _Fold) -> None:
+        supervisee = self._devices[device].supervisee_id
+        if supervisee is None:
+            return
+        self._watched(f.staging, "battery").add(device)
+        plan = self.plan_of[supervisee]
+        for level, verdict in zip(self.battery.levels, verdicts, strict=True):
+            if plan.applies(level.alert_kind):
+                f.add(f.staging.fold(EpisodeKey(supervisee, device, level.alert_kind),
+                                     self._suppressed(supervisee, level.alert_kind, ts, verdict),
+                                     ts, lon, lat, device, level.severity))
+
+    def _fold_pairs(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
+        """Bracelet–phone distance of each pairing with a fix in the batch, at its newest."""
+        if not self._pairing_of:
+            return
+        batch, rows = decided.batch, decided.rows
+        touched = {self._pairing_of[d] for d in set(batch.device_id[rows[fresh]].tolist())
+                   if d in self._pairing_of}
+        newest = self._newest_fixes(decided, fresh)
+        for p in touched:
+            b, ph = newest.get(p.bracelet_id), newest.get(p.phone_id)
+            if b is None or ph is None:
+                continue
+            plan = self.plan_of[p.supervisee_id]
+            if not plan.applies(sep.KIND):
+                continue
+            skew = b[0] - ph[0]
+            v = int(sep.separation_verdicts(
+                distance_m([b[1]], [b[2]], [ph[1]], [ph[2]]), np.array([b[3] + ph[3]]),
+                np.array([skew]), plan.separation_m)[0])
+            key = EpisodeKey(p.supervisee_id, p.bracelet_id, sep.KIND)
+            if v == Verdict.COMPLIANT and p.bracelet_id in self._watched(f.staging, "link"):
+                continue  # the bracelet says the link is lost: positions do not clear it
+            t = max(b[0], ph[0])
+            f.add(f.staging.fold(
+                key, self._suppressed(p.supervisee_id, sep.KIND, t, v), t, b[1], b[2],
+                p.bracelet_id, sep.SEVERITY, 1,
+                plan.separation_s if v == Verdict.VIOLATING else 0.0))
+
+    def _newest_fixes(self, decided: Decided, fresh: np.ndarray
+                      ) -> dict[str, tuple[float, float, float, float]]:
+        """(ts, lon, lat, accuracy) of the newest known fix of each device, this batch
+        included (devices of this batch and of their pairs)."""
+        batch, rows = decided.batch, decided.rows
+        out: dict[str, tuple[float, float, float, float]] = {}
+        act = self.activity
+        for d in set(batch.device_id[rows].tolist()):
+            p = self._pairing_of.get(d)
+            for other in (p.bracelet_id, p.phone_id) if p else (d,):
+                n = self._device_no[other]
+                if not np.isnan(act.fix_ts[n]):
+                    out[other] = (float(act.fix_ts[n]), float(act.lon[n]), float(act.lat[n]),
+                                  float(act.acc[n]))
+        sel = np.flatnonzero(fresh)
+        if len(sel):
+            last = sel[newest_of_each(decided.device_no[sel], batch.ts[rows[sel]])]
+            for i in last.tolist():
+                r = int(rows[i])
+                d = batch.device_id[r]
+                if d not in out or batch.ts[r] > out[d][0]:
+                    out[d] = (float(batch.ts[r]), float(batch.lon[r]), float(batch.lat[r]),
+                              float(batch.accuracy_m[r]))
+        return out
+
+    def _fold_victims(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
+        """Distance to each protected victim, at every fix of either side, in time order."""
+        if not self._orders_of:
+            return
+        batch, rows = decided.batch, decided.rows
+        sel = [int(i) for i in np.flatnonzero(fresh).tolist()
+               if self._orders_for_fix(batch.device_id[rows[i]])]
+        if not sel:
+            return
+        act = self.activity
+        by_order: dict[ProtectionOrder, list[int]] = {}
+        for i in sel:
+            for o in self._orders_for_fix(batch.device_id[rows[i]]):
+                by_order.setdefault(o, []).append(int(rows[i]))
+        for o, order_rows in by_order.items():
+            plan = self.plan_of[o.supervisee_id]
+            if not plan.applies(vic.KIND):
+                continue
+            vn = self._device_no[o.device_id]
+            victim = (float(act.fix_ts[vn]), float(act.lon[vn]), float(act.lat[vn]),
+                      float(act.acc[vn]))
+            person = self._newest_of_supervisee(o.supervisee_id)
+            key = EpisodeKey(o.supervisee_id, o.victim_id, vic.KIND)
+            for r in sorted(order_rows, key=lambda r: batch.ts[r]):
+                here = (float(batch.ts[r]), float(batch.lon[r]), float(batch.lat[r]),
+                        float(batch.accuracy_m[r]))
+                if batch.device_id[r] == o.device_id:
+                    victim = here
+                else:
+                    person = here
+                if math.isnan(victim[0]) or person is None or math.isnan(person[0]):
+                    continue
+                v = int(vic.proximity_verdicts(
+                    distance_m([person[1]], [person[2]], [victim[1]], [victim[2]]),
+                    np.array([person[3] + victim[3]]), np.array([person[0] - victim[0]]),
+                    o.enter_m, o.exit_m)[0])
+                t = max(person[0], victim[0])
+                f.add(f.staging.fold(key, self._suppressed(o.supervisee_id, vic.KIND, t, v), t,
+                                     person[1], person[2], batch.device_id[r], vic.SEVERITY,
+                                     plan.confirm_fixes))
+
+    def _orders_for_fix(self, device_id: str) -> list[ProtectionOrder]:
+        if device_id in self._orders_of:  # a victim's phone
+            return self._orders_of[device_id]
+        sid = self._devices[device_id].supervisee_id
+        return self._orders_of.get(sid, []) if sid else []
+
+    def _newest_of_supervisee(self, supervisee_id: str
+                              ) -> tuple[float, float, float, float] | None:
+        act = self.activity
+        best = None
+        for d, dev in self._devices.items():  # small: only for supervisees with orders
+            if dev.supervisee_id != supervisee_id:
+                continue
+            n = self._device_no[d]
+            if not np.isnan(act.fix_ts[n]) and (best is None or act.fix_ts[n] > best[0]):
+                best = (float(act.fix_ts[n]), float(act.lon[n]), float(act.lat[n]),
+                        float(act.acc[n]))
+        return best
+
+    def _fold_events(self, events: Sequence[DeviceEvent], f: _Fold) -> None:
+        for e in events:
+            sid = self._devices[e.device_id].supervisee_id
+            if sid is None:
+                continue
+            plan = self.plan_of[sid]
+            if e.event in TAMPER_EVENTS:
+                kind, verdict = TAMPER_EVENTS[e.event]
+                if plan.applies(kind):
+                    f.add(f.staging.fold(EpisodeKey(sid, e.device_id, kind),
+                                         self._suppressed(sid, kind, e.ts, verdict), e.ts,
+                                         math.nan, math.nan, e.device_id, TAMPER_SEVERITY, 1))
+            elif e.event in device_off.POWER_EVENTS and plan.applies(device_off.KIND):
+                verdict = device_off.POWER_EVENTS[e.event]
+                if verdict == Verdict.VIOLATING:
+                    self._watched(f.staging, "device_off").add(e.device_id)
+                f.add(f.staging.fold(EpisodeKey(sid, e.device_id, device_off.KIND),
+                                     self._suppressed(sid, device_off.KIND, e.ts, verdict), e.ts,
+                                     math.nan, math.nan, e.device_id, device_off.SEVERITY, 1))
+            elif e.event in sep.LINK_EVENTS and plan.applies(sep.KIND):
+                verdict = sep.LINK_EVENTS[e.event]
+                link = self._watched(f.staging, "link")
+                (link.add if verdict == Verdict.VIOLATING else link.discard)(e.device_id)
+                f.add(f.staging.fold(EpisodeKey(sid, e.device_id, sep.KIND),
+                                     self._suppressed(sid, sep.KIND, e.ts, verdict), e.ts,
+                                     math.nan, math.nan, e.device_id, sep.SEVERITY, 1))
+            if not math.isnan(e.battery):
+                v = self.battery.verdicts(np.array([e.battery]))[:, 0].tolist()
+                if Verdict.VIOLATING in v or e.device_id in self._watched(f.staging, "battery"):
+                    self._fold_battery_reading(e.device_id, e.ts, math.nan, math.nan, v, f)
+
+    def _fold_heard_from(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
+        """Any message clears lost contact; a fix clears no-fix and an unverified curfew;
+        anything but ``power_off`` after it clears device-off."""
+        batch, rows = decided.batch, decided.rows
+        heard: dict[str, float] = {}  # device → newest instant heard
+        fixed: dict[str, float] = {}
+        for i in np.flatnonzero(fresh).tolist():
+            r = int(rows[i])
+            d, t = batch.device_id[r], float(batch.ts[r])
+            heard[d] = max(heard.get(d, t), t)
+            fixed[d] = heard[d]
+        for e in decided.events:
+            if e.event != "power_off":
+                heard[e.device_id] = max(heard.get(e.device_id, e.ts), e.ts)
+        if not heard:
+            return
+        watch = self._watched(f.staging, "heard")
+        for d, t in heard.items():
+            sid = self._devices[d].supervisee_id
+            if sid is None:
+                continue
+            if d in watch:
+                f.add(f.staging.fold(EpisodeKey(sid, d, device_off.KIND), Verdict.COMPLIANT, t,
+                                     math.nan, math.nan, d, device_off.SEVERITY, 1))
+                if d in fixed:
+                    f.add(f.staging.fold(EpisodeKey(sid, d, no_fix.KIND), Verdict.COMPLIANT, t,
+                                         math.nan, math.nan, d, no_fix.SEVERITY, 1))
+            if sid in watch:
+                f.add(f.staging.fold(EpisodeKey(sid, sid, lost_contact.KIND), Verdict.COMPLIANT,
+                                     t, math.nan, math.nan, d, lost_contact.SEVERITY, 1))
+                if d in fixed:
+                    for a in self.assignments.of_subject(sid).tolist():
+                        key = self._key_of_assignment[a]
+                        if key.kind == "curfew":
+                            f.add(f.staging.fold(
+                                EpisodeKey(sid, key.subject, UNVERIFIED_KIND),
+                                Verdict.COMPLIANT, t, math.nan, math.nan, d, "high", 1))
+
+    # --- the clock's rules ---------------------------------------------------------------------
+
+    def tick(self, now: float, staging: Staging) -> list[AlertChange]:
+        """The rules that fire on time passing, not on a message (see :mod:`alerts.timers`)."""
+        f = _Fold(staging)
+        act = self.activity
+        n_sup = len(self._supervisee_ids)
+        grace = np.fromiter((self.plan_of[s].lost_contact_grace_s for s in self._supervisee_ids),
+                            dtype=np.float64, count=n_sup)
+        silent, last = lost_contact.out_of_contact(
+            self._sup_of_device, act.last_message, self._interval, grace, n_sup, now)
+        off_now = self._fold_device_off(now, f)
+        watch = self._watched(staging, "heard")
+        for s in np.flatnonzero(silent).tolist():
+            sid = self._supervisee_ids[s]
+            mine = self._devices_of_sup[s]
+            heard = mine[~np.isnan(act.last_message[mine])]
+            if all(self._device_ids[d] in off_now for d in heard.tolist()):
+                continue  # every silent device is known to be off: that alert says it all
+            plan = self.plan_of[sid]
+            if not plan.applies(lost_contact.KIND):
+                continue
+            watch.add(sid)
+            at = float(last[s])
+            f.add(staging.fold(EpisodeKey(sid, sid, lost_contact.KIND),
+                               self._suppressed(sid, lost_contact.KIND, at, Verdict.VIOLATING),
+                               at, math.nan, math.nan, self._device_ids[int(heard[-1])],
+                               lost_contact.SEVERITY, 1))
+        self._fold_no_fix(now, f)
+        self._fold_curfew_starts(now, silent, f)
+        self.last_tick = now
+        return f.changes
+
+    def _fold_device_off(self, now: float, f: _Fold) -> set[str]:
+        """Devices silent after a low battery reading; returns every device known to be off."""
+        act = self.activity
+        threshold = np.fromiter((self._plan_of_device(d).device_off_battery_pct
+                                 for d in self._device_ids), dtype=np.float64,
+                                count=len(self._device_ids))
+        dead = device_off.silent_after_low_battery(act.last_message, act.battery, self._interval,
+                                                   threshold, now)
+        watch = self._watched(f.staging, "heard")
+        for n in np.flatnonzero(dead & (self._sup_of_device >= 0)).tolist():
+            d = self._device_ids[n]
+            sid = self._devices[d].supervisee_id
+            assert sid is not None
+            if not self.plan_of[sid].applies(device_off.KIND):
+                continue
+            watch.add(d)
+            at = float(act.last_message[n])
+            f.add(f.staging.fold(EpisodeKey(sid, d, device_off.KIND),
+                                 self._suppressed(sid, device_off.KIND, at, Verdict.VIOLATING),
+                                 at, math.nan, math.nan, d, device_off.SEVERITY, 1))
+        return {k.subject for k in f.staging.keys_of_kind(device_off.KIND)
+                if f.staging.state(k).open}
+
+    def _fold_no_fix(self, now: float, f: _Fold) -> None:
+        act = self.activity
+        after = np.fromiter((self._plan_of_device(d).no_fix_after_s for d in self._device_ids),
+                            dtype=np.float64, count=len(self._device_ids))
+        stuck = no_fix.no_position(act.last_message, act.last_fix_message, self._interval,
+                                   after, now)
+        watch = self._watched(f.staging, "heard")
+        for n in np.flatnonzero(stuck & (self._sup_of_device >= 0)).tolist():
+            d = self._device_ids[n]
+            sid = self._devices[d].supervisee_id
+            assert sid is not None
+            if not self.plan_of[sid].applies(no_fix.KIND):
+                continue
+            watch.add(d)
+            at = act.last_fix_message[n]
+            at = float(act.last_message[n] if np.isnan(at) else at)
+            f.add(f.staging.fold(EpisodeKey(sid, d, no_fix.KIND),
+                                 self._suppressed(sid, no_fix.KIND, at, Verdict.VIOLATING), at,
+                                 math.nan, math.nan, d, no_fix.SEVERITY, 1))
+
+    def _fold_curfew_starts(self, now: float, silent: np.ndarray, f: _Fold) -> None:
+        """A curfew that began since the last tick: the person already away (their last fix,
+        if recent, certainly outside home) or silent."""
+        since = self.last_tick if self.last_tick is not None else self.started_at(now)
+        if since >= now:
+            return
+        sup_no = {s: i for i, s in enumerate(self._supervisee_ids)}
+        act = self.activity
+        for schedule, members in self._curfews.items():
+            begun = [a for a, _b in schedule.intervals(since, now) if a > since]
+            ended = not schedule.is_active(now)
+            for a in members:
+                key = self._key_of_assignment[a]
+                sid = key.supervisee_id
+                plan = self.plan_of[sid]
+                unverified = EpisodeKey(sid, key.subject, UNVERIFIED_KIND)
+                if ended and f.staging.has_state(unverified):
+                    f.add(f.staging.fold(unverified, Verdict.COMPLIANT, now, math.nan, math.nan,
+                                         sid, "high", 1))
+                if not begun:
+                    continue
+                start = begun[-1]
+                s = sup_no.get(sid, -1)
+                if s >= 0 and silent[s] and plan.applies(UNVERIFIED_KIND):
+                    self._watched(f.staging, "heard").add(sid)
+                    f.add(f.staging.fold(
+                        unverified, self._suppressed(sid, UNVERIFIED_KIND, start,
+                                                     Verdict.VIOLATING),
+                        start, math.nan, math.nan, sid, "high", 1))
+                    continue
+                mine = self._devices_of_sup[s] if s >= 0 else np.zeros(0, dtype=np.int64)
+                if not len(mine) or np.isnan(act.fix_ts[mine]).all():
+                    continue
+                n = int(mine[np.nanargmax(act.fix_ts[mine])])
+                recent = start - act.fix_ts[n] <= self._interval[n] + plan.lost_contact_grace_s
+                if not recent or not plan.applies("curfew"):
+                    continue
+                zone = self.assignments.zone[a]
+                decision = self.zoneset.classify(act.lon[n:n + 1], act.lat[n:n + 1],
+                                                 act.acc[n:n + 1], np.zeros(1, dtype=np.int64),
+                                                 np.array([zone]))[0]
+                if decision == OUTSIDE:
+                    f.add(f.staging.fold(
+                        key, self._suppressed(sid, "curfew", start, Verdict.VIOLATING), start,
+                        float(act.lon[n]), float(act.lat[n]), self._device_ids[n],
+                        self._rules[self._rule_of_assignment[a]].severity, 1))
+
+    def started_at(self, now: float) -> float:
+        """Where the curfew clock starts on the first tick: the last instant any device was
+        heard from before this evaluator (curfews that began while the engine was down are
+        caught up), or now."""
+        heard = self.activity.last_message
+        return float(np.nanmax(heard)) if np.isfinite(heard).any() else now
+
+    # --- after commit ------------------------------------------------------------------------
+
+    def record(self, decided: Decided) -> None:
+        """Remember what each device did last (call once the batch is stored)."""
+        batch, rows = decided.batch, decided.rows
+        if len(rows):
+            self.activity.record_fixes(
+                decided.device_no, batch.ts[rows], batch.lon[rows], batch.lat[rows],
+                batch.accuracy_m[rows], batch.battery[rows], batch.received_at[rows])
+        if decided.events:
+            ev = [e for e in decided.events if e.device_id in self._device_no]
+            self.activity.record_messages(
+                np.fromiter((self._device_no[e.device_id] for e in ev), dtype=np.int64,
+                            count=len(ev)),
+                np.fromiter((e.ts for e in ev), dtype=np.float64, count=len(ev)),
+                np.fromiter((e.battery for e in ev), dtype=np.float64, count=len(ev)),
+                np.fromiter((e.received_at for e in ev), dtype=np.float64, count=len(ev)))
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _suppressed(self, supervisee: str, kind: str, ts: float, verdict: int) -> Verdict:
+        if verdict == Verdict.VIOLATING and self.suppressions.covers(supervisee, kind, ts):
+            return Verdict.COMPLIANT
+        return Verdict(verdict)
 
     def _advance_clocks(self, staging: Staging, device_no: np.ndarray, ts: np.ndarray) -> None:
         """Set each device's clock to its newest fix in the batch."""
@@ -182,11 +674,27 @@ class Evaluator:
         for no, t in zip(device_no[last].tolist(), ts[last].tolist(), strict=True):
             staging.advance_clock(self._device_ids[no], t)
 
+    _WATCH_KINDS = {
+        "battery": frozenset({"low_battery_warning", "low_battery_critical"}),
+        "link": frozenset(),  # the link's state is not kept across restarts
+        "heard": frozenset({device_off.KIND, no_fix.KIND, lost_contact.KIND, UNVERIFIED_KIND}),
+    }
+
+    def _watched(self, staging: Staging, name: str) -> set[str]:
+        """Subjects (and supervisees) that may have an episode of the named family under way
+        (a superset, rebuilt from the episode state when it is forgotten)."""
+        if self._watch is None:
+            self._watch = {}
+        if name not in self._watch:
+            keys = staging.keys_of_kinds(self._WATCH_KINDS[name])
+            self._watch[name] = {k.subject for k in keys} | {k.supervisee_id for k in keys}
+        return self._watch[name]
+
     def forget_live(self) -> None:
         """Episode state changed behind this evaluator's back (another evaluator folded into
         it): recompute which assignments are live at the next fold."""
         self._live = None
-        self._battery_watch = None
+        self._watch = None
 
     def _live_assignments(self, staging: Staging) -> np.ndarray:
         if self._live is None:

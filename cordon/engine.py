@@ -23,6 +23,7 @@ from cordon.consumers import run_consumers
 from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
 from devices.formats import Limits
+from ingest.clock import parse_clock
 from ingest.http import osmand_router
 from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
@@ -99,6 +100,10 @@ async def run_engine(
         stats = IngestStats(database_ok=True)
         receiver = (RelayReceiver(host, port, username, password, bus, stats)
                     if api and consumers > 1 else None)
+        try:
+            clock = parse_clock(settings.clock)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         pipeline = Pipeline(
             pool,
             bus,
@@ -108,6 +113,7 @@ async def run_engine(
             partitions=partitions,
             owned=frozenset(k for k in owned if k is not None) if partitions > 1 else None,
             forward=receiver.forward if receiver else None,
+            clock=clock,
         )
         await pipeline.start()
         intakes = [
@@ -141,7 +147,17 @@ async def run_engine(
 
         essential = [asyncio.create_task(i.run(), name=f"mqtt-intake-{i.config.partition}")
                      for i in intakes]
+        async def run_timers() -> None:
+            await asyncio.sleep(settings.timers_start_after_s)
+            while True:
+                try:
+                    await pipeline.tick()
+                except Exception:  # noqa: BLE001 — the database may be down: the next tick retries
+                    log.warning("timer tick failed", exc_info=True)
+                await asyncio.sleep(settings.timer_tick_s)
+
         essential.append(asyncio.create_task(refresh_registry(), name="registry-refresh"))
+        essential.append(asyncio.create_task(run_timers(), name="timers"))
         others: list[asyncio.Task] = []
         server = None
         http: asyncio.Task | None = None

@@ -50,6 +50,14 @@ class Settings:
     fix_chunk_interval: str = "1 day"
     fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit
     registry_refresh_s: float = 2.0  # how often to check whether the registry changed
+    # The timers (lost contact, device off, no fix, curfew starts, escalation): how often they
+    # are checked, and how long after start they wait for the broker's backlog of queued
+    # messages, so that an engine restart does not take every device for silent.
+    timer_tick_s: float = 1.0
+    timers_start_after_s: float = 60.0
+    # "wall", or "accelerated:<sim start>@<wall start>x<rate>" to replay a simulated fleet
+    # (see ingest.clock).
+    clock: str = "wall"
     map_tile_url: str | None = None
     log_level: str = "INFO"
 

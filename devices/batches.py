@@ -24,12 +24,13 @@ reason, to it. Rejections come out in message order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
+from devices.events import DeviceEvent
 from devices.fixes import FixBatch
 from devices.formats import Decoded, Limits, Rejection, decode_message
 from devices.topics import TopicKind, parse_topic
@@ -49,6 +50,7 @@ class DecodedBatch:
     fixes: FixBatch
     rejections: list[Rejection]
     newest: np.ndarray  # newest fix time of each message that contributed fixes
+    events: list[DeviceEvent] = field(default_factory=list)  # in message order
 
 
 _NUMBERS = frozenset((int, float))
@@ -79,7 +81,7 @@ def decode_batch(
     for i, m in enumerate(messages):
         topic, payload, received_at = _fields(m)
         kind, device = parse_topic(topic)
-        if (kind is TopicKind.UNKNOWN or device is None
+        if (kind is TopicKind.UNKNOWN or kind is TopicKind.EVENTS or device is None
                 or len(payload) > limits.max_payload_bytes
                 or (known is not None and not known(device))
                 or not fast.add(i, kind, device, payload, received_at, limits)):
@@ -90,9 +92,18 @@ def decode_batch(
     rejections: list[Rejection] = []
     slow_batches: list[FixBatch] = []
     slow_newest: list[float] = []
+    events: list[DeviceEvent] = []
     for i in slow:
         decoded = decode_message(*_fields(messages[i]), limits)
         rejections.extend(decoded.rejections)
+        if decoded.events:
+            if known is not None and not known(decoded.events[0].device_id):
+                e = decoded.events[0]
+                rejections.append(Rejection(decoded.topic, decoded.payload,
+                                            f"unknown device {e.device_id!r}", e.device_id,
+                                            e.received_at))
+            else:
+                events.extend(decoded.events)
         if not decoded.fixes:
             continue
         if known is not None and not known(decoded.fixes[0].device_id):
@@ -104,6 +115,7 @@ def decode_batch(
         FixBatch.concat([fixes, *slow_batches]),
         rejections,
         np.concatenate([newest, np.asarray(slow_newest, dtype=np.float64)]),
+        events,
     )
 
 

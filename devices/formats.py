@@ -68,6 +68,7 @@ class Rejection:
 @dataclass(slots=True)
 class Decoded:
     fixes: list[Fix] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)  # devices.events.DeviceEvent
     rejections: list[Rejection] = field(default_factory=list)
     topic: str = ""  # where it came from (an MQTT topic, or "http/osmand")
     payload: bytes = b""
@@ -95,6 +96,14 @@ def decode_message(topic: str, payload: bytes, received_at: float, limits: Limit
     except orjson.JSONDecodeError as exc:
         return reject(f"not valid JSON: {exc}")
 
+    if kind is TopicKind.EVENTS:
+        from devices.events import InvalidEvent, decode_event
+
+        try:
+            out.events.append(decode_event(device_id, payload, received_at, limits))
+        except InvalidEvent as exc:
+            return reject(str(exc))
+        return out
     if kind is TopicKind.OWNTRACKS:
         if not isinstance(doc, dict):
             return reject("OwnTracks message is not a JSON object")
@@ -156,6 +165,24 @@ def _fix_from(
         if not 0.0 <= battery <= 100.0:
             raise _Invalid(f"batt {battery} out of range [0, 100]")
     return Fix(device_id, ts, lon, lat, acc, battery, received_at, source)
+
+
+def event_fields(item: dict[str, Any], received_at: float, limits: Limits
+                 ) -> tuple[float, float]:
+    """``ts`` and ``batt`` of a device event, checked as a fix's are (raises ValueError)."""
+    if "ts" not in item:
+        raise _Invalid("missing field ts")
+    ts = _timestamp(item["ts"], "ts")
+    if ts > received_at + limits.max_future_s:
+        raise _Invalid(f"ts is {ts - received_at:.0f} s in the future")
+    if ts < received_at - limits.max_age_s:
+        raise _Invalid(f"ts is older than {limits.max_age_s / 86400:.0f} days")
+    battery = math.nan
+    if item.get("batt") is not None:
+        battery = _number(item, "batt")
+        if not 0.0 <= battery <= 100.0:
+            raise _Invalid(f"batt {battery} out of range [0, 100]")
+    return ts, battery
 
 
 def _number(item: dict[str, Any], key: str) -> float:

@@ -18,18 +18,48 @@ class Jurisdiction:
 
 @dataclass(frozen=True, slots=True)
 class Supervisee:
-    """A person under supervision, with the zones whose rules apply to them."""
+    """A person under supervision, with the zones whose rules apply to them and their plan
+    (see :mod:`alerts.plans`; None: the default plan)."""
 
     id: str
     name: str
     jurisdiction_id: str
     zone_ids: tuple[str, ...] = field(default=())
+    plan_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Device:
-    """A bracelet, phone or beacon worn or carried by a supervisee."""
+    """A bracelet, phone or beacon worn or carried by a supervisee — or the phone of a protected
+    victim, whose position is the centre of a moving exclusion zone (``victim_id`` set,
+    ``supervisee_id`` None).
+
+    ``report_interval_s`` is how often the device sends: a buffered bracelet uploads every few
+    minutes (None: the supervisee's plan says)."""
 
     id: str
-    supervisee_id: str
+    supervisee_id: str | None
     kind: str = "phone"
+    victim_id: str | None = None
+    report_interval_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """A supervisee's bracelet and phone, which must stay together."""
+
+    supervisee_id: str
+    bracelet_id: str
+    phone_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionOrder:
+    """The supervisee must keep away from the victim carrying ``device_id``: an episode opens
+    within ``enter_m`` and clears only beyond ``exit_m`` (farther, so it does not flap)."""
+
+    supervisee_id: str
+    victim_id: str
+    device_id: str
+    enter_m: float = 500.0
+    exit_m: float = 700.0

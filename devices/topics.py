@@ -6,6 +6,8 @@ never from the payload.
 - ``owntracks/<user>/<device>``: the OwnTracks phone app. ``<device>`` is the Cordon device id;
   ``<user>`` is the MQTT user the app logs in as.
 - ``cordon/devices/<device>/fixes``: Cordon's native format (one fix or a batch).
+- ``cordon/devices/<device>/events``: a device's own events (tamper, power, charger, the link
+  to its paired phone, heartbeats without a position; see :mod:`devices.events`).
 
 Partitions. One engine process keeps the episode state of the supervisees it evaluates, so all
 the fixes of one supervisee must reach the same process. MQTT shared subscriptions on Mosquitto
@@ -20,6 +22,8 @@ by exactly one MQTT session. With one partition (the default) there is no prefix
 (<TopicKind.NATIVE: 'native'>, 'br-7')
 >>> topic_partition("p3/cordon/devices/br-7/fixes"), topic_partition("owntracks/alice/ph-001")
 (3, None)
+>>> parse_topic("cordon/devices/br-7/events")
+(<TopicKind.EVENTS: 'events'>, 'br-7')
 >>> parse_topic("weather/today")
 (<TopicKind.UNKNOWN: 'unknown'>, None)
 >>> native_topic("br-7", partition_of("P-001", 4))
@@ -34,12 +38,14 @@ from enum import StrEnum
 
 OWNTRACKS_SUBSCRIPTION = "owntracks/+/+"
 NATIVE_SUBSCRIPTION = "cordon/devices/+/fixes"
-SUBSCRIPTIONS = (OWNTRACKS_SUBSCRIPTION, NATIVE_SUBSCRIPTION)
+EVENTS_SUBSCRIPTION = "cordon/devices/+/events"
+SUBSCRIPTIONS = (OWNTRACKS_SUBSCRIPTION, NATIVE_SUBSCRIPTION, EVENTS_SUBSCRIPTION)
 
 
 class TopicKind(StrEnum):
     OWNTRACKS = "owntracks"
     NATIVE = "native"
+    EVENTS = "events"
     UNKNOWN = "unknown"
 
 
@@ -63,6 +69,10 @@ def native_topic(device_id: str, partition: int | None = None) -> str:
     return f"{_prefix(partition)}cordon/devices/{device_id}/fixes"
 
 
+def events_topic(device_id: str, partition: int | None = None) -> str:
+    return f"{_prefix(partition)}cordon/devices/{device_id}/events"
+
+
 def owntracks_topic(user: str, device_id: str, partition: int | None = None) -> str:
     return f"{_prefix(partition)}owntracks/{user}/{device_id}"
 
@@ -83,6 +93,9 @@ def parse_topic(topic: str) -> tuple[TopicKind, str | None]:
         parts = parts[1:]
     if len(parts) == 3 and parts[0] == "owntracks" and parts[1] and parts[2]:
         return TopicKind.OWNTRACKS, parts[2]
-    if len(parts) == 4 and parts[:2] == ["cordon", "devices"] and parts[2] and parts[3] == "fixes":
-        return TopicKind.NATIVE, parts[2]
+    if len(parts) == 4 and parts[:2] == ["cordon", "devices"] and parts[2]:
+        if parts[3] == "fixes":
+            return TopicKind.NATIVE, parts[2]
+        if parts[3] == "events":
+            return TopicKind.EVENTS, parts[2]
     return TopicKind.UNKNOWN, None

@@ -8,7 +8,9 @@ A zone is a GeoJSON Feature in WGS 84 lon/lat:
   it is within ``width_m / 2`` of the line).
 
 ``properties.kind`` is ``exclusion`` (the wearer must not be inside) or ``inclusion`` (the wearer
-must be inside, such as the county they may not leave).
+must be inside, such as the county they may not leave). ``properties.schedule`` (a
+:class:`~geofence.schedules.Schedule` as JSON) makes the zone's rule apply only while the
+schedule is active: an inclusion zone on a schedule is a *curfew* (be home at night).
 
 Invalid polygons are repaired with :func:`shapely.make_valid`, keeping the polygonal part, and a
 warning names the zone; so are rings left unclosed. What cannot be repaired is rejected with a
@@ -33,6 +35,8 @@ from typing import Any, Literal
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
 
+from geofence.schedules import Schedule, ScheduleError
+
 log = logging.getLogger(__name__)
 
 ZoneKind = Literal["exclusion", "inclusion"]
@@ -53,6 +57,12 @@ class Zone:
     radius_m: float = 0.0
     jurisdiction_id: str | None = None
     width_m: float = 0.0
+    schedule: Schedule | None = None  # None: always in force
+
+    @property
+    def is_curfew(self) -> bool:
+        """An inclusion zone in force on a schedule: be inside (at home) at those times."""
+        return self.kind == "inclusion" and self.schedule is not None
 
     @classmethod
     def from_feature(cls, feature: dict[str, Any], zone_id: str | None = None) -> Zone:
@@ -70,13 +80,20 @@ class Zone:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ZoneError(f"zone {zid}: geometry is not valid GeoJSON ({exc})") from None
         jurisdiction_id = props.get("jurisdiction_id")
+        schedule = None
+        if props.get("schedule") is not None:
+            try:
+                schedule = Schedule.from_dict(props["schedule"])
+            except ScheduleError as exc:
+                raise ZoneError(f"zone {zid}: schedule: {exc}") from None
 
         if isinstance(geom, Point):
             radius = props.get("radius_m")
             if not isinstance(radius, int | float) or not radius > 0:
                 raise ZoneError(f"zone {zid}: a circle needs a positive properties.radius_m")
             _check_lonlat(zid, geom)
-            return cls(zid, name, kind, "circle", geom, float(radius), jurisdiction_id)
+            return cls(zid, name, kind, "circle", geom, float(radius), jurisdiction_id,
+                       schedule=schedule)
 
         if isinstance(geom, LineString):
             width = props.get("width_m")
@@ -85,7 +102,8 @@ class Zone:
             if geom.length == 0:
                 raise ZoneError(f"zone {zid}: a corridor's line has no length")
             _check_lonlat(zid, geom)
-            return cls(zid, name, kind, "corridor", geom, 0.0, jurisdiction_id, float(width))
+            return cls(zid, name, kind, "corridor", geom, 0.0, jurisdiction_id, float(width),
+                       schedule)
 
         if not isinstance(geom, Polygon | MultiPolygon):
             raise ZoneError(
@@ -94,7 +112,7 @@ class Zone:
             )
         geom = _repaired(zid, geom)
         _check_lonlat(zid, geom)
-        return cls(zid, name, kind, "polygon", geom, 0.0, jurisdiction_id)
+        return cls(zid, name, kind, "polygon", geom, 0.0, jurisdiction_id, schedule=schedule)
 
     def to_feature(self) -> dict[str, Any]:
         props: dict[str, Any] = {"name": self.name, "kind": self.kind}
@@ -104,6 +122,8 @@ class Zone:
             props["width_m"] = self.width_m
         if self.jurisdiction_id:
             props["jurisdiction_id"] = self.jurisdiction_id
+        if self.schedule is not None:
+            props["schedule"] = self.schedule.to_dict()
         return {
             "type": "Feature",
             "id": self.id,

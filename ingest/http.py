@@ -8,7 +8,6 @@ quarantined like any other and answered ``400`` with the reason.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qsl
 
 import psycopg
@@ -24,7 +23,7 @@ def osmand_router(pipeline: Pipeline) -> APIRouter:
     @router.api_route("/osmand", methods=["GET", "POST"], include_in_schema=True,
                       summary="OsmAnd / Traccar Client position report")
     async def osmand(request: Request) -> Response:
-        received_at = time.time()
+        received_at = pipeline.clock()
         params = dict(request.query_params)
         body = await request.body()
         if body and request.headers.get("content-type", "").startswith(

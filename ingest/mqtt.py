@@ -208,7 +208,7 @@ class MqttIntake:
 
     def _received(self, conn: _Connection, publishes: list[tuple[int, bytes, bytes]]) -> None:
         """Called from the connection for each read: the messages go to the inbox."""
-        now = time.time()
+        now = self.pipeline.clock()
         inbox = self._inbox
         was_empty = not inbox
         inbox.extend([(conn, packet_id, RawMessage(topic.decode("utf-8", "replace"), payload, now))

@@ -21,13 +21,16 @@ from psycopg_pool import AsyncConnectionPool
 from alerts.bus import LiveBus
 from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Decided, Evaluator
+from alerts.plans import DEFAULT_PLAN
 from devices.batches import DecodedBatch, decode_batch, unknown_device
 from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
+from ingest.clock import Clock
 from ingest.stats import IngestStats
-from store.alerts import apply_change, live_episodes
-from store.fixes import copy_buffer, device_clocks, insert_copy
+from store.alerts import apply_change, escalate_overdue, live_episodes
+from store.events import insert_events
+from store.fixes import copy_buffer, device_activity, device_clocks, insert_copy, restored_activity
 from store.quarantine import insert_rejections
 from store.registry import Registry, load_registry, registry_version
 
@@ -66,6 +69,7 @@ class Pipeline:
         partitions: int = 1,
         owned: frozenset[int] | None = None,
         forward: Callable[[str, bytes], Awaitable[None]] | None = None,
+        clock: Clock = time.time,
     ):
         """``partitions``: of the device topics (see :mod:`devices.topics`); ``owned``: the
         ones this process evaluates (None: all); ``forward``: publishes an HTTP fix of a
@@ -74,6 +78,7 @@ class Pipeline:
         self.partitions = partitions
         self.owned = owned
         self.forward = forward
+        self.clock = clock
         self._device_partition: dict[str, int | None] = {}
         self.bus = bus
         self.stats = stats
@@ -94,6 +99,10 @@ class Pipeline:
                 self.tracker.restore_open(key, alert_id)
             # A redelivered fix is then recognised as already evaluated.
             self.tracker.clocks.update(await device_clocks(conn))
+            # What each device did last: the timers (lost contact, curfew starts) go on from
+            # there.
+            activity = await device_activity(conn)
+        self.evaluator.activity = restored_activity(self.evaluator.activity, activity)
         log.info("restored %d live alert episodes, %d device clocks",
                  self.tracker.open_count(), len(self.tracker.clocks))
 
@@ -102,7 +111,12 @@ class Pipeline:
             version = await registry_version(conn)
             registry = await load_registry(conn)
         self.registry_version = version
-        self.evaluator = Evaluator(registry.devices, registry.supervisees, registry.zones)
+        old = self.evaluator
+        self.evaluator = Evaluator(
+            registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
+            pairings=registry.pairings, orders=registry.orders,
+            suppressions=registry.suppressions, activity=old.activity)
+        self.evaluator.last_tick = old.last_tick
         self._device_partition = {d.id: partition_of(d.supervisee_id, self.partitions)
                                   for d in registry.devices.values()}
         self.registry = registry
@@ -150,7 +164,8 @@ class Pipeline:
     def _prepared(self, decoded: DecodedBatch, n_messages: int) -> Prepared:
         t0 = time.perf_counter()
         evaluator = self.evaluator
-        prepared = Prepared(decoded, n_messages, evaluator, evaluator.decide(decoded.fixes),
+        prepared = Prepared(decoded, n_messages, evaluator,
+                            evaluator.decide(decoded.fixes, decoded.events),
                             copy_buffer(decoded.fixes) if len(decoded.fixes) else b"")
         self.stats.decide_s += time.perf_counter() - t0
         return prepared
@@ -216,10 +231,14 @@ class Pipeline:
             async with self.pool.connection() as conn, conn.transaction():
                 stored = await insert_copy(conn, prepared.copy) if prepared.copy else 0
                 await insert_rejections(conn, rejections)
+                if batch.events:
+                    await insert_events(conn, batch.events)
+                now = self.clock()
                 for change in changes:
-                    staging.set_alert_id(change, await apply_change(conn, change))
+                    staging.set_alert_id(change, await apply_change(conn, change, now))
             self.tracker.commit(staging)
-        committed = time.time()
+            self.evaluator.record(prepared.decided)
+        committed = self.clock()
         self.stats.fold_s += t1 - t0
         self.stats.store_s += time.perf_counter() - t1
 
@@ -228,6 +247,7 @@ class Pipeline:
             s.commit_lag.add((committed - batch.newest) * 1000)
         s.batches += 1
         s.messages_received += n_messages
+        s.events_received += len(batch.events)
         s.fixes_received += len(fixes)
         s.fixes_stored += stored
         s.fixes_duplicate += len(fixes) - stored
@@ -237,6 +257,37 @@ class Pipeline:
         s.alerts_cleared += sum(c.action == "cleared" for c in changes)
         s.last_batch_ms = (time.perf_counter() - t0) * 1000
         self._publish(fixes, changes)
+
+    async def tick(self) -> None:
+        """Run the clock's rules (lost contact, device off, no fix, curfew starts) and escalate
+        alerts nobody acknowledged in time; store and publish what changed."""
+        now = self.clock()
+        async with self._commit_lock:
+            staging = self.tracker.stage()
+            changes = self.evaluator.tick(now, staging)
+            escalated: list[dict[str, Any]] = []
+            async with self.pool.connection() as conn, conn.transaction():
+                for change in changes:
+                    staging.set_alert_id(change, await apply_change(conn, change, now))
+                for after_s, supervisees in self._escalation_groups():
+                    escalated += await escalate_overdue(conn, now, after_s, supervisees)
+            self.tracker.commit(staging)
+        self.stats.alerts_opened += sum(c.action == "opened" for c in changes)
+        self.stats.alerts_cleared += sum(c.action == "cleared" for c in changes)
+        for change in changes:
+            self.bus.publish(alert_event(change, self.registry))
+        for alert in escalated:
+            self.bus.publish({"type": "alert", "action": "escalated", "alert": alert})
+
+    def _escalation_groups(self) -> list[tuple[float, list[str] | None]]:
+        """(escalate_after_s, its supervisees — None: everyone) per distinct setting."""
+        groups: dict[float, list[str]] = {}
+        plan_of = self.evaluator.plan_of
+        for sid, plan in plan_of.items():
+            groups.setdefault(plan.escalate_after_s, []).append(sid)
+        if len(groups) <= 1:
+            return [(next(iter(groups), DEFAULT_PLAN.escalate_after_s), None)]
+        return list(groups.items())
 
     async def quarantine(self, messages: Sequence[RawMessage], reason: str) -> None:
         """Put whole messages in the quarantine (when a batch cannot be processed at all)."""
@@ -288,6 +339,8 @@ def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:
             "severity": change.severity,
             "status": "open" if change.action == "opened" else "cleared",
             "supervisee_id": change.key.supervisee_id,
+            "supervisee_name": (registry.supervisees[change.key.supervisee_id].name
+                                if change.key.supervisee_id in registry.supervisees else None),
             "device_id": change.device_id,
             "subject": change.key.subject,
             "subject_name": zone_names.get(change.key.subject, change.key.subject),

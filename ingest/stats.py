@@ -42,6 +42,7 @@ class IngestStats:
     fixes_duplicate: int = 0
     quarantined: int = 0
     batches: int = 0
+    events_received: int = 0
     alerts_opened: int = 0
     alerts_cleared: int = 0
     last_batch_ms: float = 0.0

@@ -17,7 +17,8 @@ The model, module by module:
   home (a 75 m home zone for the curfew), maybe a job, errand places, and a daily routine;
 - :mod:`simulators.scenarios` — violators of one kind each; the episodes they act out;
 - :mod:`simulators.paths` — the true path of each person, and exact boundary crossings;
-- :mod:`simulators.labels` — the ground truth computed from true paths and device states;
+- :mod:`simulators.labels` — the ground truth computed from true paths and device states
+  (``low_battery`` from each supervisee device's battery, so after the devices are made);
 - :mod:`simulators.battery`, :mod:`simulators.gps`, :mod:`simulators.reporting` — batteries,
   positioning errors, and when and how each device sends;
 - :mod:`simulators.wire` — the bytes: Cordon's native format, OwnTracks, device events, OsmAnd.
@@ -54,6 +55,7 @@ from simulators.labels import (
     VICTIM_ENTER_M,
     VICTIM_EXIT_M,
     Label,
+    battery_labels,
     sort_labels,
     spatial_labels,
     write_labels,
@@ -165,10 +167,13 @@ class Fleet:
         self._device_role: dict[str, dict[str, Any]] = {}
         for m in self.members:
             m.labels = self._labels_of(m)
-            if m.life.kind == COMPLIANT and m.labels:
-                raise RuntimeError(f"compliant {m.id} has labels {m.labels[:3]}: a planning bug")
         for m in self.members:
             self._add_devices(m)
+        # Battery labels need the devices' batteries; they do not change how devices report.
+        for m in self.members:
+            m.labels = sort_labels([*m.labels, *self._battery_labels_of(m)])
+            if m.life.kind == COMPLIANT and m.labels:
+                raise RuntimeError(f"compliant {m.id} has labels {m.labels[:3]}: a planning bug")
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -317,6 +322,8 @@ class Fleet:
                       f"ph-{num}" if phone else None, victim)
 
     def _labels_of(self, m: Member) -> list[Label]:
+        """Labels from the person's path and script (every kind but ``low_battery``, which
+        needs the devices: :meth:`_battery_labels_of`)."""
         life, person = m.life, m.life.person
         assert person.curfew is not None
         both = m.bracelet is not None and m.phone is not None
@@ -332,6 +339,15 @@ class Fleet:
         for t0, t1 in life.silences:
             out.append(Label(m.id, "silent", t0, min(t1, self.end)))
         return sort_labels(out)
+
+    def _battery_labels_of(self, m: Member) -> list[Label]:
+        """``low_battery`` labels of the supervisee's own devices (not their victim's phone)."""
+        out: list[Label] = []
+        for did in (m.bracelet, m.phone):
+            if did is not None:
+                battery = self._device_by_id[did].battery
+                out += battery_labels(m.id, battery.t, battery.level, self.start, self.end)
+        return out
 
     def _add_devices(self, m: Member) -> None:
         num = m.id.split("-")[1]

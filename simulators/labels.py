@@ -37,6 +37,13 @@ Per kind:
 ``silent``
     from the instant every device of the person stops reporting to the instant they resume: no
     fix of theirs has a fix time and no message a delivery time inside the label.
+``low_battery``
+    per device of the supervisee (bracelet, phone; not the victim's phone), the hysteresis of
+    Cordon's low-battery warning: from the instant the device's true level first falls to
+    ``LOW_BATTERY_ENTER_PCT`` or below to the instant it next rises above
+    ``LOW_BATTERY_EXIT_PCT``. Being off (flat) does not end it: the level is still low. Nobody
+    is scripted for it — it comes with ``battery_dead`` — and compliant devices never fall
+    below 30 % (see :mod:`simulators.battery`).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from simulators.intervals import Interval, clip, complement, intersect, normalize
@@ -52,12 +61,15 @@ from simulators.paths import Path, inside_polygon, within_radius
 from simulators.world import StaticZone
 
 KINDS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation",
-         "tamper", "battery_dead", "silent")
+         "tamper", "battery_dead", "silent", "low_battery")
 HOME_RADIUS_M = 75.0
 VICTIM_ENTER_M = 500.0
 VICTIM_EXIT_M = 700.0
 SEPARATION_M = 200.0
 SEPARATION_MIN_S = 600.0
+# Cordon's low-battery warning (alerts.rules.battery): opens at or below, clears above.
+LOW_BATTERY_ENTER_PCT = 20.0
+LOW_BATTERY_EXIT_PCT = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +142,49 @@ def spatial_labels(sid: str, path: Path, county: StaticZone, exclusions: Sequenc
         apart = complement(within_radius(bracelet, phone, SEPARATION_M, lo, hi), lo, hi)
         add("separation", [(a, b) for a, b in apart if b - a >= SEPARATION_MIN_S])
     return out
+
+
+def at_or_below(t: npt.NDArray[np.float64], level: npt.NDArray[np.float64], threshold: float
+                ) -> list[Interval]:
+    """When the piecewise linear ``level`` (knots ``t``, increasing) is ``<= threshold``.
+
+    Crossings are solved on each linear piece. A level that only touches the threshold gives an
+    interval of length zero: kept, because an ``at or below`` rule fires on it.
+
+    >>> at_or_below(np.array([0.0, 10.0, 20.0]), np.array([30.0, 10.0, 30.0]), 20.0)
+    [(5.0, 15.0)]
+    >>> at_or_below(np.array([0.0, 10.0, 20.0]), np.array([30.0, 20.0, 30.0]), 20.0)
+    [(10.0, 10.0)]
+    """
+    out: list[Interval] = []
+    for t0, t1, v0, v1 in zip(t[:-1].tolist(), t[1:].tolist(), level[:-1].tolist(),
+                              level[1:].tolist(), strict=True):
+        if v0 > threshold and v1 > threshold:
+            continue
+        a = t0 if v0 <= threshold else t0 + (v0 - threshold) / (v0 - v1) * (t1 - t0)
+        b = t1 if v1 <= threshold else t0 + (threshold - v0) / (v1 - v0) * (t1 - t0)
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
+        else:
+            out.append((a, b))
+    if len(t) == 1 and level[0] <= threshold:
+        out.append((float(t[0]), float(t[0])))
+    return out
+
+
+def battery_labels(sid: str, t: npt.NDArray[np.float64], level: npt.NDArray[np.float64],
+                   lo: float, hi: float) -> list[Label]:
+    """``low_battery`` labels of one device's battery (knots ``t``, ``level`` in %).
+
+    The hysteresis runs over the whole battery history, so an episode already under way when
+    the window opens starts at ``lo``.
+
+    >>> h = 3600.0
+    >>> [(lb.start / h, lb.end / h) for lb in battery_labels(
+    ...     "S-1", np.array([0, 10, 11, 12, 20]) * h, np.array([40.0, 20.0, 24.0, 10.0, 30.0]),
+    ...     0.0, 19 * h)]
+    [(10.0, 18.0)]
+    """
+    near = at_or_below(t, level, LOW_BATTERY_ENTER_PCT)
+    not_far = at_or_below(t, level, LOW_BATTERY_EXIT_PCT)
+    return [Label(sid, "low_battery", a, b) for a, b in clip(hysteresis(near, not_far), lo, hi)]

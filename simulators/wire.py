@@ -26,7 +26,7 @@ refitted), ``case_open`` / ``case_closed``, ``charger_connected`` / ``charger_di
 silence) / ``power_on``, ``lost_link`` / ``link_restored`` (the Bluetooth link to the paired
 phone, field ``peer``, is lost beyond ~30 m / comes back).
 
-``devices.topics`` does not know the events topic yet; :func:`event_topic` builds it.
+Cordon reads them as :mod:`devices.events` describes.
 
 OsmAnd / Traccar Client (HTTP) renders a fix as a query string, see :func:`osmand_query`.
 """
@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from devices.topics import TopicKind, parse_topic
+from devices.topics import TopicKind, events_topic, parse_topic
 
 EVENTS = ("strap_tamper", "strap_restored", "case_open", "case_closed", "charger_connected",
           "charger_disconnected", "low_battery", "power_off", "power_on", "lost_link",
@@ -60,7 +60,7 @@ class SimMessage(NamedTuple):
 
 
 def event_topic(device_id: str) -> str:
-    return f"cordon/devices/{device_id}/{EVENTS_SUFFIX}"
+    return events_topic(device_id)
 
 
 def is_event_topic(topic: str) -> bool:
@@ -112,7 +112,7 @@ def osmand_query(device_id: str, ts: float, lon: float, lat: float, acc: float |
 def osmand_queries(message: SimMessage) -> list[str]:
     """The OsmAnd rendering of every fix a simulated fix message carries (none for events)."""
     kind, device_id = parse_topic(message.topic)
-    if kind is TopicKind.UNKNOWN or device_id is None:
+    if kind not in (TopicKind.OWNTRACKS, TopicKind.NATIVE) or device_id is None:
         return []
     doc = orjson.loads(message.payload)
     items = doc if isinstance(doc, list) else [doc]

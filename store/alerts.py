@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +20,8 @@ class AlertNotFound(LookupError):
 _ALERT_COLUMNS = (
     "a.id, a.kind, a.severity, a.status, a.supervisee_id, a.device_id, a.subject, "
     "extract(epoch FROM a.started_at)::float8, extract(epoch FROM a.ended_at)::float8, "
-    "a.lon, a.lat, coalesce(z.name, a.subject)"
+    "a.lon, a.lat, coalesce(z.name, a.subject), extract(epoch FROM a.raised_at)::float8, "
+    "extract(epoch FROM a.escalated_at)::float8"
 )
 _ALERTS_FROM = "alerts a LEFT JOIN zones z ON z.id = a.subject"
 
@@ -36,16 +40,22 @@ def _row(r: tuple) -> dict[str, Any]:
         "lon": r[9],
         "lat": r[10],
         "subject_name": r[11],
+        "raised_at": r[12],
+        "escalated_at": r[13],
     }
 
 
-async def apply_change(conn: psycopg.AsyncConnection, change: AlertChange) -> int:
-    """Record an opened or cleared episode; return the alert's id."""
+async def apply_change(conn: psycopg.AsyncConnection, change: AlertChange,
+                       now: float | None = None) -> int:
+    """Record an opened or cleared episode; return the alert's id. ``now``: the engine's clock
+    (default: the wall clock), stored as when the alert was raised."""
     at = datetime.fromtimestamp(change.at, UTC)
+    raised = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     if change.action == "opened":
         cur = await conn.execute(
             "INSERT INTO alerts (kind, severity, status, supervisee_id, device_id, subject,"
-            " started_at, lon, lat) VALUES (%s, %s, 'open', %s, %s, %s, %s, %s, %s) RETURNING id",
+            " started_at, lon, lat, raised_at) VALUES (%s, %s, 'open', %s, %s, %s, %s, %s, %s, %s)"
+            " RETURNING id",
             (
                 change.key.kind,
                 change.severity,
@@ -53,8 +63,9 @@ async def apply_change(conn: psycopg.AsyncConnection, change: AlertChange) -> in
                 change.device_id,
                 change.key.subject,
                 at,
-                change.lon,
-                change.lat,
+                None if math.isnan(change.lon) else change.lon,
+                None if math.isnan(change.lat) else change.lat,
+                raised,
             ),
         )
         alert_id = (await cur.fetchone())[0]
@@ -154,3 +165,39 @@ async def alert_history(conn: psycopg.AsyncConnection, alert_id: int) -> list[di
     )
     return [{"action": r[0], "actor": r[1], "at": r[2], "note": r[3]}
             for r in await cur.fetchall()]
+
+
+ESCALATED_SEVERITY = {"low": "medium", "medium": "high", "high": "critical",
+                      "critical": "critical"}
+
+
+async def escalate_overdue(
+    conn: psycopg.AsyncConnection, now: float, after_s: float,
+    supervisees: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Escalate every alert still open (nobody acknowledged it) ``after_s`` seconds after it
+    was raised — of these supervisees, or of all: its severity goes up a level, once, and the
+    step is recorded. Returns the escalated alerts. Driven by the database, so an engine that
+    restarts escalates what fell due while it was down."""
+    when = datetime.fromtimestamp(now, UTC)
+    due = datetime.fromtimestamp(now - after_s, UTC)
+    case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ESCALATED_SEVERITY.items())
+    where = "" if supervisees is None else "AND supervisee_id = ANY(%s) "
+    params: tuple[Any, ...] = (when, due) if supervisees is None else (
+        when, due, list(supervisees))
+    cur = await conn.execute(
+        f"UPDATE alerts SET escalated_at = %s, severity = CASE severity {case} ELSE severity END,"
+        " updated_at = now() WHERE status = 'open' AND escalated_at IS NULL AND raised_at <= %s "
+        f"{where}RETURNING id",
+        params,
+    )
+    ids = [r[0] for r in await cur.fetchall()]
+    if not ids:
+        return []
+    async with conn.cursor() as c:
+        await c.executemany(
+            "INSERT INTO alert_events (alert_id, action, actor, at) VALUES (%s, 'escalated', "
+            "'engine', %s)", [(i, when) for i in ids])
+    cur = await conn.execute(f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.id = ANY(%s)",
+                             (ids,))
+    return [_row(r) for r in await cur.fetchall()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from alerts.activity import Activity
 from devices.fixes import Fix, FixBatch
 
 _STAGING = (
@@ -169,6 +171,47 @@ async def device_clocks(
         (since_s,),
     )
     return {device: ts for device, ts in await cur.fetchall()}
+
+
+async def device_activity(
+    conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0
+) -> dict[str, tuple[float, float, float, float, float, float, float, float]]:
+    """Per device seen in the last ``since_s`` seconds: (last message received, last fix
+    received, newest fix time, its lon, lat, accuracy, last battery reading, its time) — what
+    :class:`~alerts.activity.Activity` holds, rebuilt at start."""
+    cur = await conn.execute(
+        "SELECT DISTINCT ON (device_id) device_id, extract(epoch FROM ts)::float8, lon, lat, "
+        "accuracy_m, coalesce(battery, 'NaN'::real), "
+        "extract(epoch FROM max(received_at) OVER (PARTITION BY device_id))::float8 "
+        "FROM fixes WHERE ts > now() - make_interval(secs => %s) ORDER BY device_id, ts DESC",
+        (since_s,),
+    )
+    out = {}
+    for d, ts, lon, lat, acc, batt, received in await cur.fetchall():
+        out[d] = (received, received, ts, lon, lat, acc, batt, ts if batt == batt else math.nan)
+    cur = await conn.execute(
+        "SELECT device_id, extract(epoch FROM max(received_at))::float8 FROM device_events "
+        "WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id", (since_s,))
+    for d, received in await cur.fetchall():
+        row = out.get(d, (math.nan,) * 8)
+        out[d] = (max(received, row[0]) if row[0] == row[0] else received, *row[1:])
+    return out
+
+
+def restored_activity(
+    activity: Activity,
+    rows: dict[str, tuple[float, float, float, float, float, float, float, float]],
+) -> Activity:
+    """``activity`` with what :func:`device_activity` read filled in."""
+    no = {d: i for i, d in enumerate(activity.device_ids)}
+    for d, row in rows.items():
+        i = no.get(d)
+        if i is None:
+            continue
+        (activity.last_message[i], activity.last_fix_message[i], activity.fix_ts[i],
+         activity.lon[i], activity.lat[i], activity.acc[i], activity.battery[i],
+         activity.battery_ts[i]) = row
+    return activity
 
 
 async def latest_positions(

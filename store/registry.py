@@ -1,4 +1,10 @@
-"""The registry: jurisdictions, supervisees, devices, zones and which zones apply to whom."""
+"""The registry: jurisdictions, supervisees, victims, devices, pairings, protection orders,
+zones, zone groups, supervision plans, leave and maintenance windows — who is supervised, with
+what, under which rules.
+
+:func:`import_registry` loads a whole registry document (the JSON ``cordon simulate
+--registry`` writes, see :meth:`simulators.fleet.Fleet.registry`) in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from devices.models import Device, Jurisdiction, Supervisee
+from alerts.plans import PlanError, SupervisionPlan
+from alerts.suppressions import Suppression, Suppressions
+from devices.models import Device, Jurisdiction, Pairing, ProtectionOrder, Supervisee
 from geofence.zones import Zone, ZoneError
 
 log = logging.getLogger(__name__)
@@ -24,6 +32,11 @@ class Registry:
     devices: dict[str, Device] = field(default_factory=dict)
     zones: list[Zone] = field(default_factory=list)
     rejected_zones: dict[str, str] = field(default_factory=dict)
+    plans: dict[str, SupervisionPlan] = field(default_factory=dict)
+    rejected_plans: dict[str, str] = field(default_factory=dict)
+    pairings: list[Pairing] = field(default_factory=list)
+    orders: list[ProtectionOrder] = field(default_factory=list)
+    suppressions: Suppressions = field(default_factory=Suppressions)
 
 
 async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
@@ -39,18 +52,46 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
             # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
             log.error("zone %s not loaded: %s", zone_id, exc)
             reg.rejected_zones[zone_id] = str(exc)
+    cur = await conn.execute("SELECT id, settings FROM supervision_plans")
+    for plan_id, settings in await cur.fetchall():
+        try:
+            reg.plans[plan_id] = SupervisionPlan.from_settings(plan_id, settings)
+        except PlanError as exc:
+            # Its supervisees fall back to the default plan rather than to no rules at all.
+            log.error("plan %s not loaded: %s", plan_id, exc)
+            reg.rejected_plans[plan_id] = str(exc)
+    cur = await conn.execute("SELECT group_id, zone_id FROM zone_group_zones")
+    groups: dict[str, list[str]] = {}
+    for group_id, zone_id in await cur.fetchall():
+        groups.setdefault(group_id, []).append(zone_id)
     cur = await conn.execute(
-        "SELECT s.id, s.name, s.jurisdiction_id, "
+        "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
         "FILTER (WHERE sz.zone_id IS NOT NULL), '{}') "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
         "GROUP BY s.id"
     )
-    for sid, name, jid, zone_ids in await cur.fetchall():
-        reg.supervisees[sid] = Supervisee(sid, name, jid, tuple(zone_ids))
-    cur = await conn.execute("SELECT id, supervisee_id, kind FROM devices")
+    for sid, name, jid, plan_id, zone_ids in await cur.fetchall():
+        plan = reg.plans.get(plan_id or "")
+        from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
+        zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
+        reg.supervisees[sid] = Supervisee(sid, name, jid, zones, plan_id)
+    cur = await conn.execute(
+        "SELECT id, supervisee_id, kind, victim_id, report_interval_s FROM devices")
     for r in await cur.fetchall():
-        reg.devices[r[0]] = Device(r[0], r[1], r[2])
+        reg.devices[r[0]] = Device(r[0], r[1], r[2], r[3], r[4])
+    cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings")
+    reg.pairings = [Pairing(*r) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT supervisee_id, victim_id, device_id, enter_m, exit_m FROM protection_orders")
+    reg.orders = [ProtectionOrder(*r) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT supervisee_id, extract(epoch FROM starts_at)::float8, "
+        "extract(epoch FROM ends_at)::float8, reason, kinds FROM suppressions "
+        "WHERE ends_at > now() - interval '1 day'")
+    reg.suppressions = Suppressions(
+        Suppression(r[0], r[1], r[2], r[3], frozenset(r[4]) if r[4] is not None else None)
+        for r in await cur.fetchall())
     return reg
 
 
@@ -77,10 +118,10 @@ async def upsert_jurisdiction(
 
 async def upsert_supervisee(conn: psycopg.AsyncConnection, s: Supervisee) -> None:
     await conn.execute(
-        "INSERT INTO supervisees (id, name, jurisdiction_id) VALUES (%s, %s, %s) "
+        "INSERT INTO supervisees (id, name, jurisdiction_id, plan_id) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
-        "jurisdiction_id = excluded.jurisdiction_id",
-        (s.id, s.name, s.jurisdiction_id),
+        "jurisdiction_id = excluded.jurisdiction_id, plan_id = excluded.plan_id",
+        (s.id, s.name, s.jurisdiction_id, s.plan_id),
     )
     await conn.execute("DELETE FROM supervisee_zones WHERE supervisee_id = %s", (s.id,))
     async with conn.cursor() as cur:
@@ -92,11 +133,67 @@ async def upsert_supervisee(conn: psycopg.AsyncConnection, s: Supervisee) -> Non
 
 async def upsert_device(conn: psycopg.AsyncConnection, d: Device) -> None:
     await conn.execute(
-        "INSERT INTO devices (id, supervisee_id, kind) VALUES (%s, %s, %s) "
+        "INSERT INTO devices (id, supervisee_id, kind, victim_id, report_interval_s) "
+        "VALUES (%s, %s, %s, %s, %s) "
         "ON CONFLICT (id) DO UPDATE SET supervisee_id = excluded.supervisee_id, "
-        "kind = excluded.kind",
-        (d.id, d.supervisee_id, d.kind),
+        "kind = excluded.kind, victim_id = excluded.victim_id, "
+        "report_interval_s = excluded.report_interval_s",
+        (d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s),
     )
+
+
+async def upsert_victim(conn: psycopg.AsyncConnection, victim_id: str, name: str,
+                        jurisdiction_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO victims (id, name, jurisdiction_id) VALUES (%s, %s, %s) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+        "jurisdiction_id = excluded.jurisdiction_id", (victim_id, name, jurisdiction_id))
+
+
+async def upsert_order(conn: psycopg.AsyncConnection, o: ProtectionOrder) -> None:
+    await conn.execute(
+        "INSERT INTO protection_orders (supervisee_id, victim_id, device_id, enter_m, exit_m) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (supervisee_id, victim_id) DO UPDATE SET "
+        "device_id = excluded.device_id, enter_m = excluded.enter_m, exit_m = excluded.exit_m",
+        (o.supervisee_id, o.victim_id, o.device_id, o.enter_m, o.exit_m))
+
+
+async def upsert_pairing(conn: psycopg.AsyncConnection, p: Pairing) -> None:
+    await conn.execute(
+        "INSERT INTO pairings (supervisee_id, bracelet_id, phone_id) VALUES (%s, %s, %s) "
+        "ON CONFLICT (bracelet_id) DO UPDATE SET supervisee_id = excluded.supervisee_id, "
+        "phone_id = excluded.phone_id", (p.supervisee_id, p.bracelet_id, p.phone_id))
+
+
+async def upsert_plan(conn: psycopg.AsyncConnection, plan: SupervisionPlan,
+                      name: str | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO supervision_plans (id, name, settings) VALUES (%s, %s, %s) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings",
+        (plan.id, name or plan.id, Jsonb(plan.to_settings())))
+
+
+async def upsert_zone_group(conn: psycopg.AsyncConnection, group_id: str, name: str,
+                            zone_ids: list[str]) -> None:
+    await conn.execute(
+        "INSERT INTO zone_groups (id, name) VALUES (%s, %s) "
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name", (group_id, name))
+    await conn.execute("DELETE FROM zone_group_zones WHERE group_id = %s", (group_id,))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO zone_group_zones (group_id, zone_id) VALUES (%s, %s)",
+            [(group_id, z) for z in zone_ids])
+
+
+async def add_suppression(conn: psycopg.AsyncConnection, s: Suppression,
+                          note: str | None = None, created_by: str | None = None) -> int:
+    cur = await conn.execute(
+        "INSERT INTO suppressions (supervisee_id, starts_at, ends_at, reason, kinds, note, "
+        "created_by) VALUES (%s, to_timestamp(%s), to_timestamp(%s), %s, %s, %s, %s) "
+        "RETURNING id",
+        (s.supervisee_id, s.starts_at, s.ends_at, s.reason,
+         sorted(s.kinds) if s.kinds is not None else None, note, created_by))
+    return (await cur.fetchone())[0]
 
 
 async def upsert_zone(conn: psycopg.AsyncConnection, zone: Zone) -> None:
@@ -129,3 +226,47 @@ async def jurisdiction_features(conn: psycopg.AsyncConnection) -> list[dict[str,
     ]
 
 
+
+
+async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) -> dict[str, int]:
+    """Load a registry document — ``jurisdictions``, ``zones`` (GeoJSON Features),
+    ``supervisees`` (with ``zone_ids``, ``home_zone_id``, ``plan_id``), ``victims``,
+    ``devices``, ``pairings``, and optionally ``plans`` and ``zone_groups`` — upserting each
+    entry. Run it in a transaction: a bad entry raises ``ValueError`` naming it, and nothing is
+    kept. Returns how many of each were loaded."""
+    for j in sorted(doc.get("jurisdictions", []), key=lambda j: j.get("parent_id") is not None):
+        await upsert_jurisdiction(conn, Jurisdiction(j["id"], j["name"], j["kind"],
+                                                     j.get("parent_id"), j.get("timezone", "UTC")),
+                                  j.get("boundary"))
+    for feature in doc.get("zones", []):
+        try:
+            await upsert_zone(conn, Zone.from_feature(feature))
+        except ZoneError as exc:
+            raise ValueError(f"zones: {exc}") from None
+    for p in doc.get("plans", []):
+        try:
+            plan = SupervisionPlan.from_settings(p["id"], p.get("settings", {}))
+        except PlanError as exc:
+            raise ValueError(f"plans: {exc}") from None
+        await upsert_plan(conn, plan, p.get("name"))
+    for g in doc.get("zone_groups", []):
+        await upsert_zone_group(conn, g["id"], g.get("name", g["id"]), list(g["zone_ids"]))
+    for s in doc.get("supervisees", []):
+        zone_ids = [*s.get("zone_ids", []), *([s["home_zone_id"]] if s.get("home_zone_id")
+                                               else [])]
+        await upsert_supervisee(conn, Supervisee(s["id"], s["name"], s["jurisdiction_id"],
+                                                 tuple(dict.fromkeys(zone_ids)),
+                                                 s.get("plan_id")))
+    for v in doc.get("victims", []):
+        await upsert_victim(conn, v["id"], v["name"], v["jurisdiction_id"])
+    for d in doc.get("devices", []):
+        await upsert_device(conn, Device(d["id"], d.get("supervisee_id"), d.get("kind", "phone"),
+                                         d.get("victim_id"), d.get("report_interval_s")))
+    for v in doc.get("victims", []):
+        await upsert_order(conn, ProtectionOrder(v["protected_from"], v["id"], v["device_id"],
+                                                 v.get("enter_m", 500.0), v.get("exit_m", 700.0)))
+    for p in doc.get("pairings", []):
+        await upsert_pairing(conn, Pairing(p["supervisee_id"], p["bracelet_id"], p["phone_id"]))
+    return {key: len(doc.get(key, [])) for key in (
+        "jurisdictions", "zones", "plans", "zone_groups", "supervisees", "victims", "devices",
+        "pairings")}

@@ -4,6 +4,7 @@ schedules parsed from the registry's own GeoJSON and JSON by Cordon's readers)."
 
 from __future__ import annotations
 
+import doctest
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -16,12 +17,14 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import shape
 
+import simulators.labels
 from devices.formats import Limits, decode_message
 from devices.topics import TopicKind, parse_topic
 from geofence.schedules import Schedule
 from geofence.zones import Zone
 from simulators.fleet import Fleet, FleetConfig, write_labels
 from simulators.labels import KINDS, read_labels
+from simulators.scenarios import KINDS as SCRIPTED
 from simulators.wire import EVENTS, is_event_topic, osmand_queries
 
 GEOD = Geod(ellps="WGS84")
@@ -82,9 +85,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes():
 
 def test_a_person_does_not_depend_on_fleet_size():
     few = Fleet(FleetConfig(supervisees=5, seed=8, days=0.5, **{f"{k}_fraction": 0.0
-                                                                  for k in KINDS}))
+                                                                  for k in SCRIPTED}))
     more = Fleet(FleetConfig(supervisees=9, seed=8, days=0.5, **{f"{k}_fraction": 0.0
-                                                                   for k in KINDS}))
+                                                                   for k in SCRIPTED}))
     ts = np.linspace(few.start, few.end, 50)
     for sid in ("S-0001", "S-0005"):
         assert np.array_equal(few.supervisee_truth(sid, ts)[0], more.supervisee_truth(sid, ts)[0])
@@ -144,7 +147,7 @@ def test_event_messages(small):
     seen = Counter()
     for m in events:
         assert m.topic == f"cordon/devices/{m.device_id}/events"
-        assert parse_topic(m.topic) == (TopicKind.UNKNOWN, None)  # not a fix topic
+        assert parse_topic(m.topic)[0] is TopicKind.EVENTS  # not a fix topic
         doc = orjson.loads(m.payload)
         assert {"ts", "event", "batt"} <= set(doc)
         assert doc["event"] in EVENTS and 0 <= doc["batt"] <= 100
@@ -201,6 +204,51 @@ def test_every_kind_occurs_and_compliant_people_have_no_labels(big):
         if kind != "compliant":
             assert any(lb.supervisee == sid and lb.kind == kind for lb in labels), (sid, kind)
     assert all(big.start <= lb.start < lb.end <= big.end for lb in labels)
+
+
+def test_low_battery_comes_before_battery_dead_and_never_to_the_compliant(big):
+    labels = big.labels()
+    kinds = big.scenarios()
+    low = defaultdict(list)
+    for lb in labels:
+        if lb.kind == "low_battery":
+            low[lb.supervisee].append(lb)
+    assert low
+    assert not [s for s in low if kinds[s] == "compliant"]
+    dead = [lb for lb in labels if lb.kind == "battery_dead"]
+    assert dead
+    for d in dead:
+        # The warning opens while the device still runs, and outlasts the flat spell: it
+        # clears only once the charger has lifted the level above 25 %.
+        [lb] = [lb for lb in low[d.supervisee] if lb.start <= d.start < lb.end]
+        assert lb.start < d.start and (lb.end > d.end or lb.end == big.end)
+
+
+def test_low_battery_labels_agree_with_the_reported_levels(small):
+    fleet, messages = small
+    owner = {d["id"]: d["supervisee_id"] for d in fleet.registry()["devices"]}
+    low = defaultdict(list)
+    for lb in fleet.labels():
+        if lb.kind == "low_battery":
+            low[lb.supervisee].append((lb.start, lb.end))
+    assert low
+    checked = 0
+    for m in messages:
+        sid = owner[m.device_id]
+        if sid is None or is_event_topic(m.topic):
+            continue
+        doc = orjson.loads(m.payload)
+        for f in doc if isinstance(doc, list) else [doc]:
+            if f["batt"] <= 19:  # reported as floor(level): the true level is below 20 %
+                t = f.get("ts", f.get("tst"))
+                assert any(a - 1.0 <= t <= b for a, b in low[sid]), (m.device_id, t, f["batt"])
+                checked += 1
+    assert checked
+
+
+def test_labels_doctests():
+    failed, tried = doctest.testmod(simulators.labels)
+    assert tried and not failed
 
 
 def test_labels_round_trip_as_jsonl(big, tmp_path):

@@ -1,11 +1,14 @@
-"""Exclusion-zone entry: the wearer must not be inside the zone (a victim's home, a school)."""
+"""Exclusion-zone entry: the wearer must not be inside the zone (a victim's home, a school).
+
+Outside the zone's schedule (if it has one) the rule does not apply: compliant.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from alerts.verdict import Verdict
-from geofence import INSIDE, OUTSIDE
+from geofence import INACTIVE, INSIDE, OUTSIDE
 
 
 class ExclusionZoneRule:
@@ -15,5 +18,5 @@ class ExclusionZoneRule:
     def verdicts(self, decisions: np.ndarray) -> np.ndarray:
         out = np.full(decisions.shape, Verdict.UNKNOWN, dtype=np.int8)
         out[decisions == INSIDE] = Verdict.VIOLATING
-        out[decisions == OUTSIDE] = Verdict.COMPLIANT
+        out[(decisions == OUTSIDE) | (decisions == INACTIVE)] = Verdict.COMPLIANT
         return out

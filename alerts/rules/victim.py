@@ -1,0 +1,34 @@
+"""Victim proximity: a moving exclusion circle around a protected person's phone.
+
+The episode opens when the supervisee is *certainly* within ``enter_m`` of the victim and clears
+only when they are certainly beyond ``exit_m`` (farther: a person lingering at the edge raises one
+alert, not many). Both positions are uncertain — each fix's accuracy — and the two fixes are not
+taken at the same instant: the gap is allowed for at :data:`DRIFT_M_PER_S` (a walking pace; over
+:data:`MAX_SKEW_S` apart, the pair says nothing). Verdicts are made at every fix of either side,
+against the other side's newest fix.
+
+>>> proximity_verdicts(np.array([300.0, 600.0, 800.0]), np.array([20.0, 20.0, 20.0]),
+...                    np.array([0.0, 0.0, 0.0]), 500.0, 700.0).tolist()
+[1, 2, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alerts.verdict import Verdict
+
+KIND = "victim_proximity"
+SEVERITY = "critical"
+DRIFT_M_PER_S = 1.5
+MAX_SKEW_S = 180.0
+
+
+def proximity_verdicts(distance_m: np.ndarray, accuracy_sum_m: np.ndarray, skew_s: np.ndarray,
+                       enter_m: float, exit_m: float) -> np.ndarray:
+    slack = accuracy_sum_m + DRIFT_M_PER_S * np.abs(skew_s)
+    out = np.full(len(distance_m), Verdict.UNKNOWN, dtype=np.int8)
+    out[distance_m + slack < enter_m] = Verdict.VIOLATING
+    out[distance_m - slack > exit_m] = Verdict.COMPLIANT
+    out[np.abs(skew_s) > MAX_SKEW_S] = Verdict.UNKNOWN
+    return out
