@@ -4,6 +4,13 @@ An episode opens after ``confirm_fixes`` consecutive certain VIOLATING verdicts 
 as many consecutive certain COMPLIANT ones. UNKNOWN verdicts (uncertain fixes) change nothing:
 they neither confirm nor break a streak. So jitter at a boundary cannot open or clear an alert.
 
+A streak must also be *continuous*: a certain verdict more than ``max_gap_s`` after the previous
+one of the streak starts a new streak. A receiver's outliers — a multipath fix 200 m off that
+claims 10 m — are rare and isolated; two or three of them hours apart, with only uncertain fixes
+between, are not a person who left. And verdicts are folded in fix-time order per episode: one
+older than a verdict already folded (a buffered upload arriving after the phone's newer fixes)
+is stored, but changes nothing.
+
 Changes are staged: :meth:`EpisodeTracker.stage` returns a :class:`Staging` that the caller folds
 verdicts into, persists, and only then :meth:`~EpisodeTracker.commit` s — a batch whose storage
 fails leaves the tracker as it was, and its redelivery is judged afresh.
@@ -18,6 +25,7 @@ fails leaves the tracker as it was, and its redelivery is judged afresh.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -40,6 +48,8 @@ class EpisodeState:
     streak_ts: float = 0.0  # fix time of the first of them
     streak_lon: float = 0.0
     streak_lat: float = 0.0
+    streak_last: float = 0.0  # fix time of the newest of them
+    last_ts: float = -math.inf  # fix time of the newest certain verdict folded
 
 
 @dataclass(slots=True)
@@ -101,22 +111,27 @@ class Staging:
         severity: str = "high",
         confirm: int | None = None,
         confirm_s: float = 0.0,
+        max_gap_s: float | None = None,
     ) -> AlertChange | None:
         """Fold one verdict, in fix-time order; return the change it causes, if any.
 
         ``confirm`` (default: the tracker's ``confirm_fixes``) consecutive certain verdicts
-        against the state change it, spanning at least ``confirm_s`` seconds."""
+        against the state, none more than ``max_gap_s`` (default: the tracker's) after the one
+        before, spanning at least ``confirm_s`` seconds, change it."""
         if verdict == Verdict.UNKNOWN:
             return None
         st = self.state(key)
+        if ts < st.last_ts:
+            return None  # late: a newer verdict has been folded
         against = (verdict == Verdict.VIOLATING) != st.open
         if not against:
-            if st.streak:
-                self.states[key] = replace(st, streak=0)
+            if st.streak or ts != st.last_ts:
+                self.states[key] = replace(st, streak=0, last_ts=ts)
             return None
-        if st.streak == 0:
-            st = replace(st, streak_ts=ts, streak_lon=lon, streak_lat=lat)
-        st = replace(st, streak=st.streak + 1)
+        gap = self._tracker.max_gap_s if max_gap_s is None else max_gap_s
+        if st.streak == 0 or ts - st.streak_last > gap:
+            st = replace(st, streak=0, streak_ts=ts, streak_lon=lon, streak_lat=lat)
+        st = replace(st, streak=st.streak + 1, streak_last=ts, last_ts=ts)
         change = None
         need = self._tracker.confirm_fixes if confirm is None else confirm
         if st.streak >= need and ts - st.streak_ts >= confirm_s:
@@ -132,7 +147,7 @@ class Staging:
                 None if opened else st.alert_id,
             )
             self.changes.append(change)
-            st = EpisodeState(open=opened)
+            st = EpisodeState(open=opened, last_ts=ts)
         self.states[key] = st
         return change
 
@@ -145,10 +160,11 @@ class Staging:
 class EpisodeTracker:
     """The committed episode state of every (supervisee, subject, kind)."""
 
-    def __init__(self, confirm_fixes: int = 2):
+    def __init__(self, confirm_fixes: int = 2, max_gap_s: float = math.inf):
         if confirm_fixes < 1:
             raise ValueError("confirm_fixes must be at least 1")
         self.confirm_fixes = confirm_fixes
+        self.max_gap_s = max_gap_s
         self.states: dict[EpisodeKey, EpisodeState] = {}
         self.clocks: dict[str, float] = {}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -83,10 +83,15 @@ class Evaluator:
         orders: Iterable[ProtectionOrder] = (),
         suppressions: Suppressions | None = None,
         activity: Activity | None = None,
+        accuracy_factor: float = 1.0,
     ):
+        """``accuracy_factor`` scales each fix's reported accuracy before any rule reads it:
+        devices report radii of different confidence (Android: 68 %), and a rule that calls a
+        fix certain trusts that radius."""
         plans = plans or {}
         zoneset = ZoneSet(zones)
         self.zoneset = zoneset
+        self.accuracy_factor = accuracy_factor
         self._devices = devices
         self._supervisees = supervisees
         self.plan_of = {s.id: plans.get(s.plan_id or "", DEFAULT_PLAN)
@@ -115,8 +120,12 @@ class Evaluator:
         self._enabled = np.fromiter(
             (p.applies(k.kind) for p, k in zip(plan_of_asg, self._key_of_assignment, strict=True)),
             dtype=bool, count=len(asg))
-        self._confirm = np.fromiter((p.confirm_fixes for p in plan_of_asg), dtype=np.int64,
-                                    count=len(asg))
+        # Confirmation per assignment; 0 and NaN: the tracker's (the engine's settings).
+        self._confirm = np.fromiter((p.confirm_fixes or 0 for p in plan_of_asg),
+                                    dtype=np.int64, count=len(asg))
+        self._confirm_gap = np.fromiter(
+            (np.nan if p.confirm_gap_s is None else p.confirm_gap_s for p in plan_of_asg),
+            dtype=np.float64, count=len(asg))
         self._pass_through = np.fromiter(
             (zoneset.zones[z].kind == "exclusion" and p.applies(pass_through.KIND)
              for z, p in zip(self.assignments.zone, plan_of_asg, strict=True)),
@@ -187,6 +196,8 @@ class Evaluator:
     def decide(self, batch: FixBatch, events: Sequence[DeviceEvent] = ()) -> Decided:
         """The verdicts of a batch, ready to fold. Pure: depends on the registry only, so it
         can run while the previous batch is being stored."""
+        if self.accuracy_factor != 1.0:
+            batch = replace(batch, accuracy_m=batch.accuracy_m * self.accuracy_factor)
         device_no = self.device_numbers(batch.device_id)
         subject = self._subject_of_device[device_no]
         order = np.lexsort((device_no, batch.ts, subject))
@@ -255,7 +266,8 @@ class Evaluator:
             f.add(f.staging.fold(
                 self._key_of_assignment[a], Verdict(int(verdicts[k])), float(batch.ts[row]),
                 float(batch.lon[row]), float(batch.lat[row]), devices[row],
-                self._rules[decided.pair_rule[k]].severity, int(self._confirm[a]),
+                self._rules[decided.pair_rule[k]].severity, int(self._confirm[a]) or None,
+                max_gap_s=None if np.isnan(self._confirm_gap[a]) else float(self._confirm_gap[a]),
             ))
 
     def _fold_pass_through(self, decided: Decided, fresh: np.ndarray, f: _Fold) -> None:
@@ -357,7 +369,7 @@ class Evaluator:
             f.add(f.staging.fold(
                 key, self._suppressed(p.supervisee_id, sep.KIND, t, v), t, b[1], b[2],
                 p.bracelet_id, sep.SEVERITY, 1,
-                plan.separation_s if v == Verdict.VIOLATING else 0.0))
+                plan.separation_s if v == Verdict.VIOLATING else 0.0, plan.confirm_gap_s))
 
     def _newest_fixes(self, decided: Decided, fresh: np.ndarray
                       ) -> dict[str, tuple[float, float, float, float]]:
@@ -403,15 +415,18 @@ class Evaluator:
             if not plan.applies(vic.KIND):
                 continue
             vn = self._device_no[o.device_id]
-            victim = (float(act.fix_ts[vn]), float(act.lon[vn]), float(act.lat[vn]),
-                      float(act.acc[vn]))
+            victim = (float(act.best_ts[vn]), float(act.best_lon[vn]), float(act.best_lat[vn]),
+                      float(act.best_acc[vn]))
             person = self._newest_of_supervisee(o.supervisee_id)
             key = EpisodeKey(o.supervisee_id, o.victim_id, vic.KIND)
             for r in sorted(order_rows, key=lambda r: batch.ts[r]):
                 here = (float(batch.ts[r]), float(batch.lon[r]), float(batch.lat[r]),
                         float(batch.accuracy_m[r]))
                 if batch.device_id[r] == o.device_id:
-                    victim = here
+                    # The victim's best recent fix (see Activity): a stale precise fix beats a
+                    # fresh vague one.
+                    if not here[3] > victim[3] + vic.DRIFT_M_PER_S * (here[0] - victim[0]):
+                        victim = here
                 else:
                     person = here
                 if math.isnan(victim[0]) or person is None or math.isnan(person[0]):
@@ -423,7 +438,7 @@ class Evaluator:
                 t = max(person[0], victim[0])
                 f.add(f.staging.fold(key, self._suppressed(o.supervisee_id, vic.KIND, t, v), t,
                                      person[1], person[2], batch.device_id[r], vic.SEVERITY,
-                                     plan.confirm_fixes))
+                                     plan.confirm_fixes, max_gap_s=plan.confirm_gap_s))
 
     def _orders_for_fix(self, device_id: str) -> list[ProtectionOrder]:
         if device_id in self._orders_of:  # a victim's phone
@@ -459,7 +474,7 @@ class Evaluator:
             elif e.event in device_off.POWER_EVENTS and plan.applies(device_off.KIND):
                 verdict = device_off.POWER_EVENTS[e.event]
                 if verdict == Verdict.VIOLATING:
-                    self._watched(f.staging, "device_off").add(e.device_id)
+                    self._watched(f.staging, "heard").add(e.device_id)
                 f.add(f.staging.fold(EpisodeKey(sid, e.device_id, device_off.KIND),
                                      self._suppressed(sid, device_off.KIND, e.ts, verdict), e.ts,
                                      math.nan, math.nan, e.device_id, device_off.SEVERITY, 1))
@@ -522,7 +537,7 @@ class Evaluator:
         n_sup = len(self._supervisee_ids)
         grace = np.fromiter((self.plan_of[s].lost_contact_grace_s for s in self._supervisee_ids),
                             dtype=np.float64, count=n_sup)
-        silent, last = lost_contact.out_of_contact(
+        silent, _last = lost_contact.out_of_contact(
             self._sup_of_device, act.last_message, self._interval, grace, n_sup, now)
         off_now = self._fold_device_off(now, f)
         watch = self._watched(staging, "heard")
@@ -531,18 +546,19 @@ class Evaluator:
             mine = self._devices_of_sup[s]
             heard = mine[~np.isnan(act.last_message[mine])]
             if all(self._device_ids[d] in off_now for d in heard.tolist()):
-                continue  # every silent device is known to be off: that alert says it all
+                silent[s] = False  # every silent device is known to be off: that alert says it
+                continue
             plan = self.plan_of[sid]
             if not plan.applies(lost_contact.KIND):
                 continue
             watch.add(sid)
-            at = float(last[s])
+            at = float(np.nanmax(act.heard_ts[heard]))  # the device's clock, as fixes are
             f.add(staging.fold(EpisodeKey(sid, sid, lost_contact.KIND),
                                self._suppressed(sid, lost_contact.KIND, at, Verdict.VIOLATING),
                                at, math.nan, math.nan, self._device_ids[int(heard[-1])],
                                lost_contact.SEVERITY, 1))
         self._fold_no_fix(now, f)
-        self._fold_curfew_starts(now, silent, f)
+        self._fold_curfew_starts(now, silent, f)  # silent: and not explained by devices off
         self.last_tick = now
         return f.changes
 
@@ -562,7 +578,7 @@ class Evaluator:
             if not self.plan_of[sid].applies(device_off.KIND):
                 continue
             watch.add(d)
-            at = float(act.last_message[n])
+            at = float(act.heard_ts[n])
             f.add(f.staging.fold(EpisodeKey(sid, d, device_off.KIND),
                                  self._suppressed(sid, device_off.KIND, at, Verdict.VIOLATING),
                                  at, math.nan, math.nan, d, device_off.SEVERITY, 1))
@@ -573,8 +589,8 @@ class Evaluator:
         act = self.activity
         after = np.fromiter((self._plan_of_device(d).no_fix_after_s for d in self._device_ids),
                             dtype=np.float64, count=len(self._device_ids))
-        stuck = no_fix.no_position(act.last_message, act.last_fix_message, self._interval,
-                                   after, now)
+        stuck = no_fix.no_position(act.last_message, act.first_blind, self._interval, after,
+                                   now)
         watch = self._watched(f.staging, "heard")
         for n in np.flatnonzero(stuck & (self._sup_of_device >= 0)).tolist():
             d = self._device_ids[n]
@@ -583,8 +599,7 @@ class Evaluator:
             if not self.plan_of[sid].applies(no_fix.KIND):
                 continue
             watch.add(d)
-            at = act.last_fix_message[n]
-            at = float(act.last_message[n] if np.isnan(at) else at)
+            at = float(act.heard_ts[n] if np.isnan(act.fix_ts[n]) else act.fix_ts[n])
             f.add(f.staging.fold(EpisodeKey(sid, d, no_fix.KIND),
                                  self._suppressed(sid, no_fix.KIND, at, Verdict.VIOLATING), at,
                                  math.nan, math.nan, d, no_fix.SEVERITY, 1))

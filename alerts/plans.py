@@ -10,8 +10,10 @@ Settings (JSON keys of ``supervision_plans.settings`` and of a supervisee's over
 ``rules``                      all       alert kinds that apply; the others are never raised
 ``report_interval_s``          60        how often a live device reports
 ``lost_contact_grace_s``       1800      silence beyond the interval before ``lost_contact``
-``confirm_fixes``              2         consecutive certain fixes that open or clear a zone
-                                         episode
+``confirm_fixes``              engine    consecutive certain fixes that open or clear an
+                                         episode (zones, victim proximity) …
+``confirm_gap_s``              engine    … none more than this after the one before (the
+                                         engine's settings, 3 and 180 s, unless set)
 ``no_fix_after_s``             900       messages but no position this long → ``no_fix``
 ``device_off_battery_pct``     5         a device silent after a reading this low is ``off``
 ``separation_m``               200       bracelet–phone distance …
@@ -54,7 +56,8 @@ class SupervisionPlan:
     rules: frozenset[str] = field(default=frozenset(ALERT_KINDS))
     report_interval_s: float = 60.0
     lost_contact_grace_s: float = 1800.0
-    confirm_fixes: int = 2
+    confirm_fixes: int | None = None  # None: the engine's setting
+    confirm_gap_s: float | None = None
     no_fix_after_s: float = 900.0
     device_off_battery_pct: float = 5.0
     separation_m: float = 200.0
@@ -87,6 +90,8 @@ class SupervisionPlan:
             if f.name == "id":
                 continue
             value = getattr(self, f.name)
+            if value is None:
+                continue
             out[f.name] = sorted(value) if isinstance(value, frozenset) else (
                 list(value) if isinstance(value, tuple) else value)
         return out

@@ -76,6 +76,7 @@ ALERT_LABEL_KIND: dict[str, str] = {
     "case_tamper": "tamper",
     "device_off": "battery_dead",
     "lost_contact": "silent",
+    "curfew_unverified": "silent",
     "low_battery_warning": "low_battery",
     "low_battery_critical": "low_battery",
 }

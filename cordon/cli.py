@@ -4,7 +4,7 @@
     cordon serve    the production engine against a configured broker and database
     cordon migrate  bring the database schema up to date and exit
     cordon simulate drive a simulated fleet into a broker (load or accelerated time)
-    cordon bench    run a benchmark: cordon bench kernel [--fixes N] …, cordon bench e2e …
+    cordon bench    run a benchmark: cordon bench kernel|e2e|detection [its options]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate_arguments(simulate)
 
     bench = sub.add_parser("bench", help="run a benchmark (python -m benchmarks.NAME)")
-    bench.add_argument("name", choices=["kernel", "e2e"], help="which benchmark")
+    bench.add_argument("name", choices=["kernel", "e2e", "detection"], help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
     for sp in (demo, serve, sub.choices["migrate"]):  # bench passes its options through
         sp.add_argument("--config", type=Path, help="TOML settings file (or CORDON_CONFIG)")

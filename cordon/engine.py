@@ -110,6 +110,8 @@ async def run_engine(
             stats,
             Limits(default_accuracy_m=settings.default_accuracy_m),
             confirm_fixes=settings.confirm_fixes,
+            confirm_gap_s=settings.confirm_gap_s,
+            accuracy_factor=settings.accuracy_factor,
             partitions=partitions,
             owned=frozenset(k for k in owned if k is not None) if partitions > 1 else None,
             forward=receiver.forward if receiver else None,

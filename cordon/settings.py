@@ -43,7 +43,14 @@ class Settings:
     http_port: int = 8080
     batch_max: int = 2000
     batch_ms: float = 20.0
-    confirm_fixes: int = 2
+    # An episode opens (clears) after this many consecutive certain fixes against it, none
+    # more than confirm_gap_s after the one before (see alerts.episodes; plans may override).
+    confirm_fixes: int = 3
+    confirm_gap_s: float = 180.0
+    # Reported accuracy radii are multiplied by this before a rule calls a fix certain: devices
+    # report radii of 68 % (Android) to 95 % confidence, and a 95 % radius is still wrong once
+    # in twenty fixes (see alerts.evaluator).
+    accuracy_factor: float = 1.5
     gil_switch_ms: float = 0.5  # see cordon.engine
     kernel_threads: int = 1  # threads of the Numba kernels in each engine process; 0: all cores
     default_accuracy_m: float = 50.0

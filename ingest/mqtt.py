@@ -120,6 +120,7 @@ class MqttIntake:
     def __init__(self, config: MqttConfig, pipeline: Pipeline, stats: IngestStats):
         self.config = config
         self.pipeline = pipeline
+        pipeline.backlogs.append(lambda: len(self._inbox))
         self.stats = stats
         self._inbox: collections.deque[tuple[_Connection, int, RawMessage]] = collections.deque()
         self._wake = asyncio.Event()

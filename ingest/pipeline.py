@@ -35,6 +35,7 @@ from store.quarantine import insert_rejections
 from store.registry import Registry, load_registry, registry_version
 
 log = logging.getLogger(__name__)
+BACKLOG_LIMIT = 500  # messages waiting in the intake beyond which timers wait (see tick)
 
 
 class RawMessage(NamedTuple):
@@ -64,7 +65,9 @@ class Pipeline:
         bus: LiveBus,
         stats: IngestStats,
         limits: Limits,
-        confirm_fixes: int = 2,
+        confirm_fixes: int = 3,
+        confirm_gap_s: float = 180.0,
+        accuracy_factor: float = 1.5,
         registry_min_reload_s: float = 2.0,
         partitions: int = 1,
         owned: frozenset[int] | None = None,
@@ -83,7 +86,11 @@ class Pipeline:
         self.bus = bus
         self.stats = stats
         self.limits = limits
-        self.tracker = EpisodeTracker(confirm_fixes)
+        self.tracker = EpisodeTracker(confirm_fixes, confirm_gap_s)
+        self.accuracy_factor = accuracy_factor
+        # Messages received but not yet processed, per intake. While there is a backlog the
+        # clock's rules wait: a silence is only a silence once what the devices sent is in.
+        self.backlogs: list[Callable[[], int]] = []
         self.registry = Registry()
         self.registry_version = -1
         self.evaluator = Evaluator({}, {}, [])
@@ -115,7 +122,8 @@ class Pipeline:
         self.evaluator = Evaluator(
             registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
             pairings=registry.pairings, orders=registry.orders,
-            suppressions=registry.suppressions, activity=old.activity)
+            suppressions=registry.suppressions, activity=old.activity,
+            accuracy_factor=self.accuracy_factor)
         self.evaluator.last_tick = old.last_tick
         self._device_partition = {d.id: partition_of(d.supervisee_id, self.partitions)
                                   for d in registry.devices.values()}
@@ -261,8 +269,10 @@ class Pipeline:
     async def tick(self) -> None:
         """Run the clock's rules (lost contact, device off, no fix, curfew starts) and escalate
         alerts nobody acknowledged in time; store and publish what changed."""
-        now = self.clock()
+        if sum(backlog() for backlog in self.backlogs) > BACKLOG_LIMIT:
+            return
         async with self._commit_lock:
+            now = self.clock()
             staging = self.tracker.stage()
             changes = self.evaluator.tick(now, staging)
             escalated: list[dict[str, Any]] = []

@@ -445,7 +445,8 @@ class Fleet:
             alt_m=float(rng.uniform(150.0, 260.0)))
         self.devices.append(dev)
         self._device_by_id[did] = dev
-        self._device_role[did] = role | {"batched": dev.batched}
+        interval = clock.upload_s if dev.batched else clock.interval_s
+        self._device_role[did] = role | {"batched": dev.batched, "report_interval_s": interval}
 
 
 def _name(rng: np.random.Generator) -> str:

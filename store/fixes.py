@@ -211,6 +211,7 @@ def restored_activity(
         (activity.last_message[i], activity.last_fix_message[i], activity.fix_ts[i],
          activity.lon[i], activity.lat[i], activity.acc[i], activity.battery[i],
          activity.battery_ts[i]) = row
+        activity.heard_ts[i] = row[2]
     return activity
 
 

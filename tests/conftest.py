@@ -63,6 +63,9 @@ class EngineProcess:
             "CORDON_MQTT_CLIENT_ID": f"cordon-test-{uuid.uuid4().hex[:8]}",
             "CORDON_REGISTRY_REFRESH_S": "1",
             "CORDON_BATCH_MS": "5",
+            # The engine tests script their fixes for two confirming fixes (the rules' own tests,
+            # tests/test_rules.py, use the default of three).
+            "CORDON_CONFIRM_FIXES": "2",
         } | {f"CORDON_{k.upper()}": v for k, v in env.items()}
         self.proc: subprocess.Popen | None = None
 

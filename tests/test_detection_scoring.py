@@ -92,7 +92,7 @@ def test_kinds_without_labels_or_alerts_have_no_score():
     alerts = [AlertRecord("S-1", "strap_tamper", 10.0, 10.0, 20.0),
               AlertRecord("S-1", "no_fix", 10.0, 10.0, 20.0),
               AlertRecord("S-1", "no_fix", 30.0, 30.0, 40.0),
-              AlertRecord("S-1", "curfew_unverified", 10.0, 10.0, None)]
+              AlertRecord("S-1", "fire_alarm", 10.0, 10.0, None)]
     r = score([], alerts, {"S-1": "compliant"}, 0.0, DAY)
     assert set(r["kinds"]) == set(KINDS)
     silent = r["kinds"]["silent"]
@@ -100,7 +100,7 @@ def test_kinds_without_labels_or_alerts_have_no_score():
     assert (silent["labels"], silent["alerts"], silent["detected"]) == (0, 0, 0)
     tamper = r["kinds"]["tamper"]
     assert tamper["precision"] == 0.0 and tamper["recall"] is None
-    assert r["unlabelled_kinds"] == {"curfew_unverified": 1, "no_fix": 2}
+    assert r["unlabelled_kinds"] == {"fire_alarm": 1, "no_fix": 2}
     assert r["false_alerts"] == 4
     json.dumps(r, allow_nan=False)  # JSON-able: None, not NaN
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from shapely.geometry import box
 
 from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Evaluator
+from devices.events import DeviceEvent
 from devices.fixes import Fix, FixBatch
 from devices.models import Device, Supervisee
 from geofence.zones import Zone
@@ -28,12 +31,25 @@ def fixes(*rows: tuple[str, float, tuple[float, float]]) -> FixBatch:
                                 for d, t, (x, y) in rows])
 
 
-def fold_and_commit(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch) -> list[AlertChange]:
+def fold_and_commit(ev: Evaluator, tracker: EpisodeTracker, batch: FixBatch,
+                    events: Sequence[DeviceEvent] = ()) -> list[AlertChange]:
     """Evaluate a batch and commit it, as the pipeline does once it is stored."""
     staging = tracker.stage()
-    changes = ev.evaluate(batch, staging)
+    decided = ev.decide(batch, events)
+    changes = ev.fold(decided, staging)
     for i, c in enumerate(changes):
         staging.set_alert_id(c, i + 1)
+    tracker.commit(staging)
+    ev.record(decided)
+    return changes
+
+
+def tick_and_commit(ev: Evaluator, tracker: EpisodeTracker, now: float) -> list[AlertChange]:
+    """Run the clock's rules and commit, as the pipeline's timer does."""
+    staging = tracker.stage()
+    changes = ev.tick(now, staging)
+    for i, c in enumerate(changes):
+        staging.set_alert_id(c, 1000 + i)
     tracker.commit(staging)
     return changes
 

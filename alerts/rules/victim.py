@@ -5,7 +5,9 @@ only when they are certainly beyond ``exit_m`` (farther: a person lingering at t
 alert, not many). Both positions are uncertain — each fix's accuracy — and the two fixes are not
 taken at the same instant: the gap is allowed for at :data:`DRIFT_M_PER_S` (a walking pace; over
 :data:`MAX_SKEW_S` apart, the pair says nothing). Verdicts are made at every fix of either side,
-against the other side's newest fix.
+against the supervisee's newest fix and the victim's *best* recent one (a phone lying indoors
+reports Wi-Fi positions of a few hundred metres; the GPS fix of some minutes before, aged at a
+walking pace, says more — see :class:`alerts.activity.Activity`).
 
 >>> proximity_verdicts(np.array([300.0, 600.0, 800.0]), np.array([20.0, 20.0, 20.0]),
 ...                    np.array([0.0, 0.0, 0.0]), 500.0, 700.0).tolist()
@@ -21,7 +23,7 @@ from alerts.verdict import Verdict
 KIND = "victim_proximity"
 SEVERITY = "critical"
 DRIFT_M_PER_S = 1.5
-MAX_SKEW_S = 180.0
+MAX_SKEW_S = 900.0
 
 
 def proximity_verdicts(distance_m: np.ndarray, accuracy_sum_m: np.ndarray, skew_s: np.ndarray,
