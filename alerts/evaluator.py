@@ -144,10 +144,18 @@ class Evaluator:
         # Per device: its supervisee's number among all supervisees, interval, and the rules
         # about pairs of devices.
         self._supervisee_ids = sorted(supervisees)
-        sup_no = {s: i for i, s in enumerate(self._supervisee_ids)}
+        self._sup_no = sup_no = {s: i for i, s in enumerate(self._supervisee_ids)}
         self._sup_of_device = np.fromiter(
             (sup_no.get(devices[d].supervisee_id or "", -1) for d in self._device_ids),
             dtype=np.int64, count=len(self._device_ids))
+        plans_of_device = [self._plan_of_device(d) for d in self._device_ids]
+        self._device_off_pct = np.fromiter((p.device_off_battery_pct for p in plans_of_device),
+                                           dtype=np.float64, count=len(plans_of_device))
+        self._no_fix_after = np.fromiter((p.no_fix_after_s for p in plans_of_device),
+                                         dtype=np.float64, count=len(plans_of_device))
+        self._grace = np.fromiter((self.plan_of[s].lost_contact_grace_s
+                                   for s in self._supervisee_ids), dtype=np.float64,
+                                  count=len(self._supervisee_ids))
         self._interval = np.fromiter(
             (devices[d].report_interval_s or self._plan_of_device(d).report_interval_s
              for d in self._device_ids), dtype=np.float64, count=len(self._device_ids))
@@ -449,15 +457,13 @@ class Evaluator:
     def _newest_of_supervisee(self, supervisee_id: str
                               ) -> tuple[float, float, float, float] | None:
         act = self.activity
-        best = None
-        for d, dev in self._devices.items():  # small: only for supervisees with orders
-            if dev.supervisee_id != supervisee_id:
-                continue
-            n = self._device_no[d]
-            if not np.isnan(act.fix_ts[n]) and (best is None or act.fix_ts[n] > best[0]):
-                best = (float(act.fix_ts[n]), float(act.lon[n]), float(act.lat[n]),
-                        float(act.acc[n]))
-        return best
+        k = self._sup_no.get(supervisee_id, -1)
+        mine = self._devices_of_sup[k] if k >= 0 else np.zeros(0, dtype=np.int64)
+        mine = mine[~np.isnan(act.fix_ts[mine])]
+        if not len(mine):
+            return None
+        n = int(mine[np.argmax(act.fix_ts[mine])])
+        return float(act.fix_ts[n]), float(act.lon[n]), float(act.lat[n]), float(act.acc[n])
 
     def _fold_events(self, events: Sequence[DeviceEvent], f: _Fold) -> None:
         for e in events:
@@ -534,11 +540,9 @@ class Evaluator:
         """The rules that fire on time passing, not on a message (see :mod:`alerts.timers`)."""
         f = _Fold(staging)
         act = self.activity
-        n_sup = len(self._supervisee_ids)
-        grace = np.fromiter((self.plan_of[s].lost_contact_grace_s for s in self._supervisee_ids),
-                            dtype=np.float64, count=n_sup)
         silent, _last = lost_contact.out_of_contact(
-            self._sup_of_device, act.last_message, self._interval, grace, n_sup, now)
+            self._sup_of_device, act.last_message, self._interval, self._grace,
+            len(self._supervisee_ids), now)
         off_now = self._fold_device_off(now, f)
         watch = self._watched(staging, "heard")
         for s in np.flatnonzero(silent).tolist():
@@ -565,44 +569,35 @@ class Evaluator:
     def _fold_device_off(self, now: float, f: _Fold) -> set[str]:
         """Devices silent after a low battery reading; returns every device known to be off."""
         act = self.activity
-        threshold = np.fromiter((self._plan_of_device(d).device_off_battery_pct
-                                 for d in self._device_ids), dtype=np.float64,
-                                count=len(self._device_ids))
         dead = device_off.silent_after_low_battery(act.last_message, act.battery, self._interval,
-                                                   threshold, now)
-        watch = self._watched(f.staging, "heard")
-        for n in np.flatnonzero(dead & (self._sup_of_device >= 0)).tolist():
-            d = self._device_ids[n]
-            sid = self._devices[d].supervisee_id
-            assert sid is not None
-            if not self.plan_of[sid].applies(device_off.KIND):
-                continue
-            watch.add(d)
-            at = float(act.heard_ts[n])
-            f.add(f.staging.fold(EpisodeKey(sid, d, device_off.KIND),
-                                 self._suppressed(sid, device_off.KIND, at, Verdict.VIOLATING),
-                                 at, math.nan, math.nan, d, device_off.SEVERITY, 1))
+                                                   self._device_off_pct, now)
+        self._raise_per_device(dead, device_off.KIND, device_off.SEVERITY, act.heard_ts, f)
         return {k.subject for k in f.staging.keys_of_kind(device_off.KIND)
                 if f.staging.state(k).open}
 
     def _fold_no_fix(self, now: float, f: _Fold) -> None:
         act = self.activity
-        after = np.fromiter((self._plan_of_device(d).no_fix_after_s for d in self._device_ids),
-                            dtype=np.float64, count=len(self._device_ids))
-        stuck = no_fix.no_position(act.last_message, act.first_blind, self._interval, after,
-                                   now)
+        stuck = no_fix.no_position(act.last_message, act.first_blind, self._interval,
+                                   self._no_fix_after, now)
+        since = np.where(np.isnan(act.fix_ts), act.heard_ts, act.fix_ts)  # positions stopped
+        self._raise_per_device(stuck, no_fix.KIND, no_fix.SEVERITY, since, f)
+
+    def _raise_per_device(self, due: np.ndarray, kind: str, severity: str, at: np.ndarray,
+                          f: _Fold) -> None:
+        """Open (once) a ``kind`` episode on each supervisee device where ``due``, dated ``at``;
+        the next message from the device clears it (see :meth:`_fold_heard_from`)."""
         watch = self._watched(f.staging, "heard")
-        for n in np.flatnonzero(stuck & (self._sup_of_device >= 0)).tolist():
+        for n in np.flatnonzero(due & (self._sup_of_device >= 0)).tolist():
             d = self._device_ids[n]
             sid = self._devices[d].supervisee_id
             assert sid is not None
-            if not self.plan_of[sid].applies(no_fix.KIND):
+            if not self.plan_of[sid].applies(kind):
                 continue
             watch.add(d)
-            at = float(act.heard_ts[n] if np.isnan(act.fix_ts[n]) else act.fix_ts[n])
-            f.add(f.staging.fold(EpisodeKey(sid, d, no_fix.KIND),
-                                 self._suppressed(sid, no_fix.KIND, at, Verdict.VIOLATING), at,
-                                 math.nan, math.nan, d, no_fix.SEVERITY, 1))
+            t = float(at[n])
+            f.add(f.staging.fold(EpisodeKey(sid, d, kind),
+                                 self._suppressed(sid, kind, t, Verdict.VIOLATING), t, math.nan,
+                                 math.nan, d, severity, 1))
 
     def _fold_curfew_starts(self, now: float, silent: np.ndarray, f: _Fold) -> None:
         """A curfew that began since the last tick: the person already away (their last fix,
@@ -610,7 +605,7 @@ class Evaluator:
         since = self.last_tick if self.last_tick is not None else self.started_at(now)
         if since >= now:
             return
-        sup_no = {s: i for i, s in enumerate(self._supervisee_ids)}
+        sup_no = self._sup_no
         act = self.activity
         for schedule, members in self._curfews.items():
             begun = [a for a, _b in schedule.intervals(since, now) if a > since]

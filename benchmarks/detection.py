@@ -23,26 +23,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from benchmarks.detection_scoring import AlertRecord, score
 from benchmarks.naive_baseline import NaiveDetector
+from benchmarks.serve import engine_process, health
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import DEFAULT_START, Fleet, FleetConfig
 from simulators.loadgen import publish_load
 from store.database import migrate
 from store.registry import import_registry
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINE_BOOT_S = 20.0
 ENCODE_S_PER_MESSAGE = 12e-6
 
@@ -66,10 +63,6 @@ def stored_alerts(db_url: str) -> list[AlertRecord]:
     return [AlertRecord(s, k, opened, raised, cleared) for s, k, opened, raised, cleared in rows]
 
 
-def health(base: str) -> dict:
-    return httpx.get(f"{base}/api/v1/health", timeout=10).json()
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="benchmarks.detection", description=__doc__.split("\n")[0])
     ap.add_argument("--supervisees", type=int, default=500)
@@ -77,12 +70,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--accel", type=float, default=600.0,
                     help="simulated seconds per wall second (600: a week in 17 minutes)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", type=float, default=DEFAULT_START,
+                    help="simulated start, Unix seconds (default: Monday 2026-11-16 00:00 in "
+                         "Texas: the same seed and start give the same fleet, labels and "
+                         "messages)")
     ap.add_argument("--alerts-out", help="also write the engine's alerts here (JSON Lines)")
     ap.add_argument("--tick", type=float, default=0.05,
                     help="wall seconds between timer checks of the engine")
     args = ap.parse_args(argv)
 
-    sim_start = float(int(time.time() - args.days * 86400))
+    sim_start = float(args.start)
     fleet = Fleet(FleetConfig(supervisees=args.supervisees, seed=args.seed, start=sim_start,
                               days=args.days))
     t0 = time.perf_counter()
@@ -104,28 +101,12 @@ def main(argv: list[str] | None = None) -> dict:
         # span at the same wall instant, far enough ahead for the engine to boot and the
         # generator to encode every message.
         wall_start = time.time() + ENGINE_BOOT_S + len(messages) * ENCODE_S_PER_MESSAGE
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = os.environ | {
+        env = {
             "CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
-            "CORDON_HTTP_PORT": str(port), "CORDON_LOG_LEVEL": "WARNING",
             "CORDON_MQTT_CLIENT_ID": "cordon-detection",
             "CORDON_CLOCK": f"accelerated:{sim_start}@{wall_start}x{args.accel}",
             "CORDON_TIMER_TICK_S": str(args.tick), "CORDON_TIMERS_START_AFTER_S": "0"}
-        log = open(work / "engine.log", "wb")  # noqa: SIM115
-        engine = subprocess.Popen([sys.executable, "-m", "cordon", "serve"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if health(base)["broker"]["connected"]:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if engine.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "engine.log").read_text())
-                time.sleep(0.2)
+        with engine_process(work, env, lambda h: h["broker"]["connected"]) as (_engine, base):
             progress(f"replaying {args.days:g} simulated days in {duration:,.0f} s "
                      f"({args.accel:g}x)")
             report = asyncio.run(publish_load(
@@ -158,10 +139,6 @@ def main(argv: list[str] | None = None) -> dict:
                             "convert_from(payload, 'UTF8') AS payload FROM quarantine LIMIT 20"
                             ") q").fetchall():
                         out.write(json.dumps({"quarantine": row[0]}) + "\n")
-        finally:
-            engine.terminate()
-            engine.wait(30)
-            log.close()
     end = fleet.end
     scenarios = fleet.scenarios()
     after_end = sum(a.raised_at > end for a in alerts)

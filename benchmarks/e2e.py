@@ -23,16 +23,15 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import psycopg
 
+from benchmarks.serve import engine_process, health
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
 from devices.models import Device, Jurisdiction, Supervisee
 from devices.topics import native_topic, partition_of
@@ -40,8 +39,6 @@ from ingest.stats import LagHistogram
 from simulators.loadgen import publish_load
 from store.database import migrate
 from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee, upsert_zone
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def progress(msg: str) -> None:
@@ -119,10 +116,6 @@ def engine_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
 
 
-def health(base: str) -> dict:
-    return httpx.get(f"{base}/api/v1/health", timeout=10).json()
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="benchmarks.e2e", description=__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=["single", "batch"], default="single")
@@ -152,29 +145,11 @@ def main(argv: list[str] | None = None) -> dict:
             PrivatePostgres(free_port(), work / "pg") as pg:
         progress(f"registering {args.devices:,} devices")
         asyncio.run(register(pg.url, args.devices))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = os.environ | {"CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
-                            "CORDON_HTTP_PORT": str(port), "CORDON_LOG_LEVEL": "WARNING",
-                            "CORDON_MQTT_CLIENT_ID": "cordon-e2e",
-                            "CORDON_CONSUMERS": str(args.consumers),
-                            "CORDON_MQTT_PARTITIONS": str(partitions)}
-        log = open(work / "engine.log", "wb")  # noqa: SIM115
-        engine = subprocess.Popen([sys.executable, "-m", "cordon", "serve"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    h = health(base)
-                    if (h["broker"]["connected"]
-                            and h["counters"]["consumers"] == args.consumers):
-                        break
-                except httpx.HTTPError:
-                    pass
-                if engine.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "engine.log").read_text())
-                time.sleep(0.2)
+        env = {"CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
+               "CORDON_MQTT_CLIENT_ID": "cordon-e2e", "CORDON_CONSUMERS": str(args.consumers),
+               "CORDON_MQTT_PARTITIONS": str(partitions)}
+        with engine_process(work, env, lambda h: h["broker"]["connected"]
+                            and h["counters"]["consumers"] == args.consumers) as (engine, base):
             before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
             cpu0 = engine_cpu_seconds(engine.pid)
             db0, broker0 = cpu_of("postgres"), cpu_of("mosquitto")
@@ -212,10 +187,6 @@ def main(argv: list[str] | None = None) -> dict:
             with psycopg.connect(pg.url) as conn:
                 total, distinct = conn.execute(
                     "SELECT count(*), count(DISTINCT (device_id, ts)) FROM fixes").fetchone()
-        finally:
-            engine.terminate()
-            engine.wait(30)
-            log.close()
     elapsed = finished - start
     stored_messages = total / per_message
     result = {

@@ -20,12 +20,3 @@ async def insert_events(conn: psycopg.AsyncConnection, events: Sequence[DeviceEv
               datetime.fromtimestamp(e.received_at, UTC), e.event,
               None if e.battery != e.battery else e.battery, e.peer) for e in events])
 
-
-async def recent_events(conn: psycopg.AsyncConnection, device_id: str, limit: int = 100
-                        ) -> list[dict[str, object]]:
-    """A device's newest events, newest first."""
-    cur = await conn.execute(
-        "SELECT extract(epoch FROM ts)::float8, event, battery, peer FROM device_events "
-        "WHERE device_id = %s ORDER BY ts DESC LIMIT %s", (device_id, limit))
-    return [{"ts": r[0], "event": r[1], "battery": r[2], "peer": r[3]}
-            for r in await cur.fetchall()]

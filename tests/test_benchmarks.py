@@ -24,3 +24,23 @@ def test_kernel_benchmark_prints_its_result_with_no_mismatch():
     assert result["mismatches"] == 0
     assert result["pairs"] > 20000 * 0.9
     assert "[kernel] cordon:" in out.stderr
+
+
+def test_detection_benchmark_scores_the_engine_and_the_naive_detector():
+    out = subprocess.run(
+        [sys.executable, "-m", "cordon", "bench", "detection", "--supervisees", "40", "--days",
+         "0.5", "--accel", "1200"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result) >= {"kinds", "false_alerts_per_supervisee_day",
+                           "naive_false_alerts_per_supervisee_day"}
+    assert set(result["kinds"]) >= {"exclusion_entry", "inclusion_exit", "curfew",
+                                    "victim_proximity", "separation", "tamper", "battery_dead",
+                                    "silent"}
+    for kind in result["kinds"].values():
+        assert set(kind) >= {"precision", "recall", "delay_median_s", "delay_p99_s"}
+    assert result["published"] == result["messages"]
+    assert result["engine_quarantined"] == 0
+    # The naive detector alerts on GPS jitter at home; the point of the comparison.
+    assert result["naive_false_alerts_per_supervisee_day"] > 0
