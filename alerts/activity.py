@@ -10,6 +10,11 @@ position since the last fix; NaN while the last message was a fix) are arrival i
 engine's clock; ``fix_ts`` is the newest fix time and ``heard_ts`` the newest fix or event time
 (the device's clock). NaN: never.
 
+The newest :data:`RECENT_FIXES` fixes of each device are kept too (``recent_ts``, ``recent_lon``,
+``recent_lat``, ``recent_acc``, oldest first): a rule that must judge a person from what they
+sent before a curfew began asks for a confirmed streak, not a single fix. ``fix_ts``, ``lon``,
+``lat`` and ``acc`` are views of their newest column.
+
 >>> a = Activity(["br-1", "ph-1"])
 >>> a.record_fixes(np.array([0]), np.array([100.0]), np.array([1.0]), np.array([2.0]),
 ...                np.array([10.0]), np.array([55.0]), np.array([101.0]))
@@ -18,6 +23,10 @@ engine's clock; ``fix_ts`` is the newest fix time and ``heard_ts`` the newest fi
 >>> b = a.renumbered(["ph-1", "br-1", "br-2"])
 >>> float(b.fix_ts[1]), bool(np.isnan(b.fix_ts[2]))
 (100.0, True)
+>>> b.record_fixes(np.array([1, 1, 1]), np.array([160.0, 130.0, 100.0]), np.zeros(3), np.zeros(3),
+...                np.zeros(3), np.full(3, np.nan), np.full(3, 161.0))
+>>> b.recent_ts[1].tolist(), float(b.fix_ts[1])
+([100.0, 130.0, 160.0], 160.0)
 """
 
 from __future__ import annotations
@@ -28,8 +37,10 @@ import numpy as np
 
 from devices.fixes import newest_of_each
 
-_FIELDS = ("last_message", "last_fix_message", "first_blind", "fix_ts", "heard_ts", "lon",
-           "lat", "acc", "battery", "battery_ts", "best_ts", "best_lon", "best_lat", "best_acc")
+_FIELDS = ("last_message", "last_fix_message", "first_blind", "heard_ts", "battery", "battery_ts",
+           "best_ts", "best_lon", "best_lat", "best_acc")
+_RECENT = ("recent_ts", "recent_lon", "recent_lat", "recent_acc")
+RECENT_FIXES = 3  # the engine's default confirmation
 DRIFT_M_PER_S = 1.5  # how fast a best fix ages (walking pace): see best_fix
 
 
@@ -39,14 +50,21 @@ class Activity:
         n = len(self.device_ids)
         for name in _FIELDS:
             setattr(self, name, np.full(n, np.nan))
+        for name in _RECENT:
+            setattr(self, name, np.full((n, RECENT_FIXES), np.nan))
         self.last_message: np.ndarray
         self.last_fix_message: np.ndarray
         self.first_blind: np.ndarray
-        self.fix_ts: np.ndarray
         self.heard_ts: np.ndarray
-        self.lon: np.ndarray
-        self.lat: np.ndarray
-        self.acc: np.ndarray
+        self.recent_ts: np.ndarray
+        self.recent_lon: np.ndarray
+        self.recent_lat: np.ndarray
+        self.recent_acc: np.ndarray
+        # The newest fix: views, written through the recent fixes.
+        self.fix_ts = self.recent_ts[:, -1]
+        self.lon = self.recent_lon[:, -1]
+        self.lat = self.recent_lat[:, -1]
+        self.acc = self.recent_acc[:, -1]
         self.battery: np.ndarray
         self.battery_ts: np.ndarray
         # The *best* recent fix: the one whose accuracy, grown by DRIFT_M_PER_S for its age, is
@@ -64,7 +82,7 @@ class Activity:
         pairs = [(j, old[d]) for j, d in enumerate(device_ids) if d in old]
         if pairs:
             new_ix, old_ix = (np.asarray(x, dtype=np.int64) for x in zip(*pairs, strict=True))
-            for name in _FIELDS:
+            for name in _FIELDS + _RECENT:
                 getattr(out, name)[new_ix] = getattr(self, name)[old_ix]
         return out
 
@@ -82,13 +100,44 @@ class Activity:
         d = device_no[last]
         newer = ~(ts[last] <= self.fix_ts[d])  # NaN (never) compares False: newer
         d, rows = d[newer], last[newer]
-        self.fix_ts[d], self.lon[d], self.lat[d], self.acc[d] = ts[rows], lon[rows], lat[rows], \
-            acc[rows]
+        self._push_recent(device_no, ts, lon, lat, acc)
         better = ~(acc[rows] > self.best_acc[d] + DRIFT_M_PER_S * (ts[rows] - self.best_ts[d]))
         d, rows = d[better], rows[better]
         self.best_ts[d], self.best_lon[d], self.best_lat[d], self.best_acc[d] = (
             ts[rows], lon[rows], lat[rows], acc[rows])
         self._record_battery(device_no, ts, battery)
+
+    def recent(self, n: int, count: int) -> tuple[np.ndarray, ...]:
+        """(ts, lon, lat, acc) of device ``n``'s newest ``count`` fixes (at most
+        :data:`RECENT_FIXES`), oldest first; fewer if it sent fewer."""
+        count = min(count, RECENT_FIXES)
+        ts = self.recent_ts[n, RECENT_FIXES - count:]
+        have = ~np.isnan(ts)
+        return tuple(getattr(self, name)[n, RECENT_FIXES - count:][have] for name in _RECENT)
+
+    def _push_recent(self, device_no: np.ndarray, ts: np.ndarray, lon: np.ndarray,
+                     lat: np.ndarray, acc: np.ndarray) -> None:
+        """Merge a batch's fixes into each device's newest :data:`RECENT_FIXES` (a late fix
+        older than them all changes nothing; a repeated one counts once)."""
+        k = RECENT_FIXES
+        touched = np.unique(device_no)
+        dev = np.concatenate([np.repeat(touched, k), device_no])
+        cols = [np.concatenate([getattr(self, name)[touched].ravel(), new])
+                for name, new in zip(_RECENT, (ts, lon, lat, acc), strict=True)]
+        known = ~np.isnan(cols[0])
+        dev, cols = dev[known], [c[known] for c in cols]
+        order = np.lexsort((cols[0], dev))  # stable: of equal times, the stored one first
+        dev, cols = dev[order], [c[order] for c in cols]
+        unique = np.ones(len(dev), dtype=bool)
+        unique[1:] = (dev[1:] != dev[:-1]) | (cols[0][1:] != cols[0][:-1])
+        dev, cols = dev[unique], [c[unique] for c in cols]
+        from_end = np.searchsorted(dev, dev, side="right") - 1 - np.arange(len(dev))
+        keep = from_end < k
+        column = k - 1 - from_end[keep]
+        for name, values in zip(_RECENT, cols, strict=True):
+            target = getattr(self, name)
+            target[touched] = np.nan
+            target[dev[keep], column] = values[keep]
 
     def record_messages(self, device_no: np.ndarray, ts: np.ndarray, battery: np.ndarray,
                         received: np.ndarray) -> None:

@@ -75,6 +75,16 @@ class Staging:
         self.changes: list[AlertChange] = []
         self.clocks: dict[str, float] = {}
 
+    @property
+    def confirm_fixes(self) -> int:
+        """The tracker's confirmation (certain verdicts in a row) where a rule sets none."""
+        return self._tracker.confirm_fixes
+
+    @property
+    def max_gap_s(self) -> float:
+        """The tracker's continuity: the longest gap between the verdicts of a streak."""
+        return self._tracker.max_gap_s
+
     def device_clock(self, device_id: str) -> float:
         """Fix time of the newest fix already evaluated for a device (-inf if none)."""
         clock = self.clocks.get(device_id)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from alerts.activity import Activity
+from alerts.activity import RECENT_FIXES, Activity
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.plans import DEFAULT_PLAN, SupervisionPlan
 from alerts.rules import ZONE_RULES, device_off, lost_contact, no_fix, pass_through, zone_rule_name
@@ -633,18 +633,34 @@ class Evaluator:
                 if not len(mine) or np.isnan(act.fix_ts[mine]).all():
                     continue
                 n = int(mine[np.nanargmax(act.fix_ts[mine])])
-                recent = start - act.fix_ts[n] <= self._interval[n] + plan.lost_contact_grace_s
-                if not recent or not plan.applies("curfew"):
+                if not plan.applies("curfew") or not self._away_at(n, a, start, plan, f.staging):
                     continue
-                zone = self.assignments.zone[a]
-                decision = self.zoneset.classify(act.lon[n:n + 1], act.lat[n:n + 1],
-                                                 act.acc[n:n + 1], np.zeros(1, dtype=np.int64),
-                                                 np.array([zone]))[0]
-                if decision == OUTSIDE:
-                    f.add(f.staging.fold(
-                        key, self._suppressed(sid, "curfew", start, Verdict.VIOLATING), start,
-                        float(act.lon[n]), float(act.lat[n]), self._device_ids[n],
-                        self._rules[self._rule_of_assignment[a]].severity, 1))
+                f.add(f.staging.fold(
+                    key, self._suppressed(sid, "curfew", start, Verdict.VIOLATING), start,
+                    float(act.lon[n]), float(act.lat[n]), self._device_ids[n],
+                    self._rules[self._rule_of_assignment[a]].severity, 1))
+
+    def _away_at(self, n: int, assignment: int, start: float, plan: SupervisionPlan,
+                 staging: Staging) -> bool:
+        """Whether device ``n``'s fixes before ``start`` confirm its wearer away from the zone
+        of ``assignment``: as many certainly-outside fixes in a row as an episode needs to open
+        (at most the :data:`~alerts.activity.RECENT_FIXES` kept), none further apart than the
+        plan's continuity, the newest recent enough to still speak for the person. One stray
+        fix — a cold start, a multipath jump — is not a person out after curfew."""
+        need = int(self._confirm[assignment]) or staging.confirm_fixes
+        gap = staging.max_gap_s if np.isnan(self._confirm_gap[assignment]) else float(
+            self._confirm_gap[assignment])
+        ts, lon, lat, acc = self.activity.recent(n, need)
+        if len(ts) < min(need, RECENT_FIXES):
+            return False
+        if start - ts[-1] > self._interval[n] + plan.lost_contact_grace_s:
+            return False
+        if len(ts) > 1 and np.diff(ts).max() > gap:
+            return False
+        zone = self.assignments.zone[assignment]
+        decisions = self.zoneset.classify(lon, lat, acc, np.arange(len(ts)),
+                                          np.full(len(ts), zone))
+        return bool((decisions == OUTSIDE).all())
 
     def started_at(self, now: float) -> float:
         """Where the curfew clock starts on the first tick: the last instant any device was

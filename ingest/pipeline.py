@@ -109,7 +109,8 @@ class Pipeline:
             # What each device did last: the timers (lost contact, curfew starts) go on from
             # there.
             activity = await device_activity(conn)
-        self.evaluator.activity = restored_activity(self.evaluator.activity, activity)
+        self.evaluator.activity = restored_activity(self.evaluator.activity, activity,
+                                                     self.accuracy_factor)
         log.info("restored %d live alert episodes, %d device clocks",
                  self.tracker.open_count(), len(self.tracker.clocks))
 

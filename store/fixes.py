@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
 
-from alerts.activity import Activity
+from alerts.activity import RECENT_FIXES, Activity
 from devices.fixes import Fix, FixBatch
 
 _STAGING = (
@@ -173,45 +172,60 @@ async def device_clocks(
     return {device: ts for device, ts in await cur.fetchall()}
 
 
-async def device_activity(
-    conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0
-) -> dict[str, tuple[float, float, float, float, float, float, float, float]]:
-    """Per device seen in the last ``since_s`` seconds: (last message received, last fix
-    received, newest fix time, its lon, lat, accuracy, last battery reading, its time) — what
-    :class:`~alerts.activity.Activity` holds, rebuilt at start."""
+class StoredActivity(NamedTuple):
+    """What :func:`device_activity` read: each device's newest fixes (``device_id``, ``ts``,
+    ``lon``, ``lat``, ``accuracy_m``, ``battery``, with ``received`` the newest arrival of any of
+    its fixes), and the newest arrival of each device's events."""
+
+    device_id: list[str]
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    accuracy_m: np.ndarray
+    battery: np.ndarray
+    received: np.ndarray
+    events_received: dict[str, float]
+
+
+async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0,
+                          fixes_per_device: int = RECENT_FIXES) -> StoredActivity:
+    """Per device seen in the last ``since_s`` seconds, its newest ``fixes_per_device`` fixes
+    and when it was last heard from — what :class:`~alerts.activity.Activity` holds, rebuilt
+    at start."""
     cur = await conn.execute(
-        "SELECT DISTINCT ON (device_id) device_id, extract(epoch FROM ts)::float8, lon, lat, "
-        "accuracy_m, coalesce(battery, 'NaN'::real), "
-        "extract(epoch FROM max(received_at) OVER (PARTITION BY device_id))::float8 "
-        "FROM fixes WHERE ts > now() - make_interval(secs => %s) ORDER BY device_id, ts DESC",
-        (since_s,),
+        "SELECT device_id, ts, lon, lat, accuracy_m, battery, received FROM ("
+        " SELECT device_id, extract(epoch FROM ts)::float8 AS ts, lon, lat, accuracy_m, "
+        " coalesce(battery, 'NaN'::real)::float8 AS battery, "
+        " extract(epoch FROM max(received_at) OVER (PARTITION BY device_id))::float8 "
+        " AS received, row_number() OVER (PARTITION BY device_id ORDER BY ts DESC) AS newest "
+        " FROM fixes WHERE ts > now() - make_interval(secs => %s)) f WHERE newest <= %s",
+        (since_s, fixes_per_device),
     )
-    out = {}
-    for d, ts, lon, lat, acc, batt, received in await cur.fetchall():
-        out[d] = (received, received, ts, lon, lat, acc, batt, ts if batt == batt else math.nan)
+    rows = await cur.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 7
     cur = await conn.execute(
         "SELECT device_id, extract(epoch FROM max(received_at))::float8 FROM device_events "
         "WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id", (since_s,))
-    for d, received in await cur.fetchall():
-        row = out.get(d, (math.nan,) * 8)
-        out[d] = (max(received, row[0]) if row[0] == row[0] else received, *row[1:])
-    return out
+    return StoredActivity(list(columns[0]),
+                          *(np.asarray(c, dtype=np.float64) for c in columns[1:]),
+                          dict(await cur.fetchall()))
 
 
-def restored_activity(
-    activity: Activity,
-    rows: dict[str, tuple[float, float, float, float, float, float, float, float]],
-) -> Activity:
-    """``activity`` with what :func:`device_activity` read filled in."""
+def restored_activity(activity: Activity, stored: StoredActivity,
+                      accuracy_factor: float = 1.0) -> Activity:
+    """``activity`` with what :func:`device_activity` read filled in; accuracies scaled by
+    ``accuracy_factor`` as the evaluator scales those of live fixes."""
     no = {d: i for i, d in enumerate(activity.device_ids)}
-    for d, row in rows.items():
+    known = np.fromiter((d in no for d in stored.device_id), dtype=bool,
+                        count=len(stored.device_id))
+    device_no = np.fromiter((no[d] for d in stored.device_id if d in no), dtype=np.int64)
+    activity.record_fixes(device_no, stored.ts[known], stored.lon[known], stored.lat[known],
+                          stored.accuracy_m[known] * accuracy_factor, stored.battery[known],
+                          stored.received[known])
+    for d, received in stored.events_received.items():
         i = no.get(d)
-        if i is None:
-            continue
-        (activity.last_message[i], activity.last_fix_message[i], activity.fix_ts[i],
-         activity.lon[i], activity.lat[i], activity.acc[i], activity.battery[i],
-         activity.battery_ts[i]) = row
-        activity.heard_ts[i] = row[2]
+        if i is not None and not received <= activity.last_message[i]:
+            activity.last_message[i] = received
     return activity
 
 

@@ -128,11 +128,29 @@ def test_curfew_jitter_at_home_raises_nothing():
 
 
 def test_already_away_when_the_curfew_begins_opens_at_its_start_without_waiting():
-    ev, tr = evaluator(), EpisodeTracker(3)
-    changes(ev, tr, walk("br-1", at(2026, 11, 18, 21, 50), east(800), n=2, step=60))
-    ticks(ev, tr, at(2026, 11, 18, 21, 55))
+    ev, tr = evaluator(), EpisodeTracker(3, 180.0)
+    changes(ev, tr, walk("br-1", at(2026, 11, 18, 21, 55), east(800), n=3, step=60))
+    ticks(ev, tr, at(2026, 11, 18, 21, 58))
     start = at(2026, 11, 18, 22, 0)
     assert ticks(ev, tr, start + 20) == [("opened", "curfew", start)]
+
+
+def test_one_stray_fix_away_as_the_curfew_begins_is_not_a_person_out():
+    # At home, then a cold-start jump 400 m off claiming 20 m just before 22:00: one certain
+    # fix is not the confirmed streak an episode needs, so nothing opens at the start, and the
+    # honest fixes that follow at home keep it so.
+    ev, tr = evaluator(), EpisodeTracker(3, 180.0)
+    changes(ev, tr, walk("br-1", at(2026, 11, 18, 21, 55), HOME, n=2, step=60))
+    changes(ev, tr, fixes("br-1", (at(2026, 11, 18, 21, 58), east(400)), acc=20.0))
+    start = at(2026, 11, 18, 22, 0)
+    assert ticks(ev, tr, start + 20) == []
+    assert changes(ev, tr, walk("br-1", start + 60, HOME, n=3, step=60)) == []
+    # Away in a streak with a gap longer than the continuity allows: not confirmed either.
+    ev, tr = evaluator(), EpisodeTracker(3, 180.0)
+    changes(ev, tr, fixes("br-1", (at(2026, 11, 18, 21, 40), east(800)),
+                          (at(2026, 11, 18, 21, 57), east(800)),
+                          (at(2026, 11, 18, 21, 58), east(800))))
+    assert ticks(ev, tr, start + 20) == []
 
 
 def test_silent_when_the_curfew_begins_is_an_unverified_curfew_cleared_by_a_fix():
