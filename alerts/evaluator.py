@@ -441,7 +441,8 @@ class Evaluator:
                     continue
                 v = int(vic.proximity_verdicts(
                     distance_m([person[1]], [person[2]], [victim[1]], [victim[2]]),
-                    np.array([person[3] + victim[3]]), np.array([person[0] - victim[0]]),
+                    np.array([person[3]]), np.array([victim[3]]),
+                    np.array([person[0] - victim[0]]),
                     o.enter_m, o.exit_m)[0])
                 t = max(person[0], victim[0])
                 f.add(f.staging.fold(key, self._suppressed(o.supervisee_id, vic.KIND, t, v), t,

@@ -9,9 +9,18 @@ against the supervisee's newest fix and the victim's *best* recent one (a phone 
 reports Wi-Fi positions of a few hundred metres; the GPS fix of some minutes before, aged at a
 walking pace, says more — see :class:`alerts.activity.Activity`).
 
+The two positions err independently, so their separation errs by the root sum of squares of the
+two radii (for two Gaussian errors with 95 % radii *a* and *b*, the 95 % radius of their
+difference is √(a² + b²)), not by their plain sum; the walking allowance for the time between
+them is added on top.
+
 >>> proximity_verdicts(np.array([300.0, 600.0, 800.0]), np.array([20.0, 20.0, 20.0]),
-...                    np.array([0.0, 0.0, 0.0]), 500.0, 700.0).tolist()
+...                    np.array([20.0, 20.0, 20.0]), np.array([0.0, 0.0, 0.0]), 500.0,
+...                    700.0).tolist()
 [1, 2, 0]
+>>> proximity_verdicts(np.array([400.0]), np.array([60.0]), np.array([60.0]), np.array([0.0]),
+...                    500.0, 700.0).tolist()  # 400 + 85 < 500: certainly within
+[1]
 """
 
 from __future__ import annotations
@@ -26,9 +35,10 @@ DRIFT_M_PER_S = 1.5
 MAX_SKEW_S = 900.0
 
 
-def proximity_verdicts(distance_m: np.ndarray, accuracy_sum_m: np.ndarray, skew_s: np.ndarray,
-                       enter_m: float, exit_m: float) -> np.ndarray:
-    slack = accuracy_sum_m + DRIFT_M_PER_S * np.abs(skew_s)
+def proximity_verdicts(distance_m: np.ndarray, person_acc_m: np.ndarray,
+                       victim_acc_m: np.ndarray, skew_s: np.ndarray, enter_m: float,
+                       exit_m: float) -> np.ndarray:
+    slack = np.hypot(person_acc_m, victim_acc_m) + DRIFT_M_PER_S * np.abs(skew_s)
     out = np.full(len(distance_m), Verdict.UNKNOWN, dtype=np.int8)
     out[distance_m + slack < enter_m] = Verdict.VIOLATING
     out[distance_m - slack > exit_m] = Verdict.COMPLIANT
