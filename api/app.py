@@ -9,7 +9,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.routes import alerts, geo, health, live, positions
+from api.routes import (
+    alerts,
+    audit,
+    auth,
+    devices,
+    health,
+    jurisdictions,
+    live,
+    metrics,
+    plans,
+    positions,
+    supervisees,
+    tracks,
+    users,
+    zones,
+)
 from api.state import ApiState
 
 STATIC_DIR = resources.files("api") / "static"
@@ -22,8 +37,10 @@ def create_app(state: ApiState) -> FastAPI:
         description="Real-time GPS supervision engine for community corrections.",
     )
     app.state.cordon = state
-    for module in (health, geo, positions, alerts, live):
+    for module in (health, auth, users, jurisdictions, supervisees, devices, zones, plans,
+                   positions, tracks, alerts, audit, live):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(metrics.router)
 
     @app.get("/api/v1/ui-config", include_in_schema=False)
     async def ui_config(request: Request) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.bus import LiveBus
+from api.auth import TokenKeys
 from ingest.stats import IngestStats
 
 
@@ -18,3 +20,5 @@ class ApiState:
     timescaledb: str | None = None
     map_tile_url: str | None = None
     position_interval_s: float = 1.0
+    token_keys: TokenKeys = field(default_factory=TokenKeys)
+    metrics_registry: Any = None  # made at the first scrape (api/routes/metrics.py)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import shutil
 import tempfile
 from dataclasses import replace
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import psycopg
 
+from api.auth import hash_password
 from cordon.demo_data import DemoWorld, build_demo_world
 from cordon.engine import run_engine
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port, require_free
 from cordon.settings import Settings
 from simulators.demo_fleet import FleetStats, run_fleet
+from store.accounts import grant, upsert_user
 from store.database import migrate
 from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee, upsert_zone
 
@@ -37,6 +40,21 @@ async def load_world(database_url: str, world: DemoWorld) -> None:
             await upsert_supervisee(conn, s)
         for d in world.devices:
             await upsert_device(conn, d)
+
+
+DEMO_USER = "demo"
+
+
+async def demo_account(database_url: str, world: DemoWorld) -> str:
+    """(Re)make the demo account — admin of the demo's top jurisdiction — with a fresh random
+    password, and return the password."""
+    password = secrets.token_urlsafe(12)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn, conn.transaction():
+        user_id = await upsert_user(conn, DEMO_USER, hash_password(password), "Demo admin")
+        for j, _boundary in world.jurisdictions:
+            if j.parent_id is None:
+                await grant(conn, user_id, j.id, "admin")
+    return password
 
 
 async def run_demo(
@@ -74,6 +92,7 @@ async def run_demo(
         await migrate(settings.database_url, settings.fix_chunk_interval)
         world = build_demo_world(supervisees)
         await load_world(settings.database_url, world)
+        password = await demo_account(settings.database_url, world)
         print(
             f"  demo jurisdiction     {len(world.jurisdictions) - 1} Texas counties, "
             f"{len(world.zones)} zones, {len(world.supervisees)} supervisees "
@@ -86,9 +105,9 @@ async def run_demo(
 
         def ready() -> None:
             base = f"http://{settings.http_host}:{settings.http_port}"
-            print(f"\nCordon demo is running.\n  live map   {base}/\n  health     "
-                  f"{base}/api/v1/health\n  API docs   {base}/docs\nPress Ctrl-C to stop.",
-                  flush=True)
+            print(f"\nCordon demo is running.\n  live map   {base}/\n  sign in    "
+                  f"{DEMO_USER} / {password}\n  health     {base}/api/v1/health\n  API docs   "
+                  f"{base}/docs\nPress Ctrl-C to stop.", flush=True)
 
         async with asyncio.TaskGroup() as tg:
             engine = tg.create_task(run_engine(settings, stop, on_ready=ready))

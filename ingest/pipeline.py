@@ -323,13 +323,18 @@ class Pipeline:
         # The newest fix of each device in the batch.
         newest = newest_of_each(self.evaluator.device_numbers(fixes.device_id), fixes.ts)
         sent_at = time.time()
+        supervisees = self.registry.supervisees
         for i in newest.tolist():
             device = fixes.device_id[i]
+            sid = self.evaluator.supervisee_of(device)
             self.bus.publish(
                 {
                     "type": "position",
                     "device_id": device,
-                    "supervisee_id": self.evaluator.supervisee_of(device),
+                    "supervisee_id": sid,
+                    # Who may see it (see api/routes/live.py); None: no supervisee's device.
+                    "jurisdiction_id": supervisees[sid].jurisdiction_id
+                    if sid in supervisees else None,
                     "ts": float(fixes.ts[i]),
                     "lon": float(fixes.lon[i]),
                     "lat": float(fixes.lat[i]),
@@ -341,6 +346,7 @@ class Pipeline:
 
 def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:
     zone_names = {z.id: z.name for z in registry.zones}
+    person = registry.supervisees.get(change.key.supervisee_id)
     return {
         "type": "alert",
         "action": change.action,
@@ -350,8 +356,8 @@ def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:
             "severity": change.severity,
             "status": "open" if change.action == "opened" else "cleared",
             "supervisee_id": change.key.supervisee_id,
-            "supervisee_name": (registry.supervisees[change.key.supervisee_id].name
-                                if change.key.supervisee_id in registry.supervisees else None),
+            "supervisee_name": person.name if person else None,
+            "jurisdiction_id": person.jurisdiction_id if person else None,
             "device_id": change.device_id,
             "subject": change.key.subject,
             "subject_name": zone_names.get(change.key.subject, change.key.subject),

@@ -21,9 +21,10 @@ _ALERT_COLUMNS = (
     "a.id, a.kind, a.severity, a.status, a.supervisee_id, a.device_id, a.subject, "
     "extract(epoch FROM a.started_at)::float8, extract(epoch FROM a.ended_at)::float8, "
     "a.lon, a.lat, coalesce(z.name, a.subject), extract(epoch FROM a.raised_at)::float8, "
-    "extract(epoch FROM a.escalated_at)::float8"
+    "extract(epoch FROM a.escalated_at)::float8, s.jurisdiction_id"
 )
-_ALERTS_FROM = "alerts a LEFT JOIN zones z ON z.id = a.subject"
+_ALERTS_FROM = ("alerts a JOIN supervisees s ON s.id = a.supervisee_id "
+                "LEFT JOIN zones z ON z.id = a.subject")
 
 
 def _row(r: tuple) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def _row(r: tuple) -> dict[str, Any]:
         "subject_name": r[11],
         "raised_at": r[12],
         "escalated_at": r[13],
+        "jurisdiction_id": r[14],
     }
 
 
@@ -97,21 +99,32 @@ async def live_episodes(conn: psycopg.AsyncConnection) -> list[tuple[EpisodeKey,
 
 
 async def list_alerts(
-    conn: psycopg.AsyncConnection, status: str | None = None, limit: int = 200
+    conn: psycopg.AsyncConnection,
+    status: str | None = None,
+    limit: int = 200,
+    *,
+    jurisdictions: Sequence[str] | None = None,
+    kind: str | None = None,
+    supervisee_id: str | None = None,
+    after_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first; ``status`` one of the lifecycle's, or ``live`` (open or acknowledged)."""
-    if status:
-        statuses = sorted(s.value for s in LIVE) if status == "live" else [status]
-        cur = await conn.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} WHERE a.status = ANY(%s) "
-            "ORDER BY a.started_at DESC LIMIT %s",
-            (statuses, limit),
-        )
-    else:
-        cur = await conn.execute(
-            f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} ORDER BY a.started_at DESC LIMIT %s",
-            (limit,),
-        )
+    """Newest first; ``status`` one of the lifecycle's, or ``live`` (open or acknowledged);
+    ``jurisdictions``: only alerts of supervisees there (None: everywhere); ``after_id``: only
+    alerts newer than that id, oldest first (what a live client missed)."""
+    statuses = (sorted(s.value for s in LIVE) if status == "live" else [status]) if status \
+        else None
+    cur = await conn.execute(
+        f"SELECT {_ALERT_COLUMNS} FROM {_ALERTS_FROM} "
+        "WHERE (%(statuses)s::text[] IS NULL OR a.status = ANY(%(statuses)s)) "
+        "AND (%(jur)s::text[] IS NULL OR s.jurisdiction_id = ANY(%(jur)s)) "
+        "AND (%(kind)s::text IS NULL OR a.kind = %(kind)s) "
+        "AND (%(sup)s::text IS NULL OR a.supervisee_id = %(sup)s) "
+        "AND (%(after)s::bigint IS NULL OR a.id > %(after)s) "
+        + ("ORDER BY a.id LIMIT %(limit)s" if after_id is not None
+           else "ORDER BY a.started_at DESC, a.id DESC LIMIT %(limit)s"),
+        {"statuses": statuses, "jur": list(jurisdictions) if jurisdictions is not None else None,
+         "kind": kind, "sup": supervisee_id, "after": after_id, "limit": limit},
+    )
     return [_row(r) for r in await cur.fetchall()]
 
 

@@ -230,16 +230,20 @@ def restored_activity(activity: Activity, stored: StoredActivity,
 
 
 async def latest_positions(
-    conn: psycopg.AsyncConnection, since_s: float = 3600.0
+    conn: psycopg.AsyncConnection, since_s: float = 3600.0,
+    jurisdictions: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest fix of every device seen in the last ``since_s`` seconds."""
+    """The newest fix of every supervisee's device seen in the last ``since_s`` seconds
+    (``jurisdictions``: only of supervisees there)."""
     cur = await conn.execute(
         "SELECT DISTINCT ON (f.device_id) f.device_id, d.supervisee_id, "
-        "extract(epoch FROM f.ts)::float8, f.lon, f.lat, f.accuracy_m, f.battery "
-        "FROM fixes f JOIN devices d ON d.id = f.device_id "
+        "extract(epoch FROM f.ts)::float8, f.lon, f.lat, f.accuracy_m, f.battery, "
+        "s.jurisdiction_id FROM fixes f JOIN devices d ON d.id = f.device_id "
+        "JOIN supervisees s ON s.id = d.supervisee_id "
         "WHERE f.ts > now() - make_interval(secs => %s) "
+        "AND (%s::text[] IS NULL OR s.jurisdiction_id = ANY(%s)) "
         "ORDER BY f.device_id, f.ts DESC",
-        (since_s,),
+        (since_s, jurisdictions, jurisdictions),
     )
     return [
         {
@@ -250,6 +254,7 @@ async def latest_positions(
             "lat": r[4],
             "accuracy_m": r[5],
             "battery": r[6],
+            "jurisdiction_id": r[7],
         }
         for r in await cur.fetchall()
     ]

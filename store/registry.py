@@ -205,29 +205,6 @@ async def upsert_zone(conn: psycopg.AsyncConnection, zone: Zone) -> None:
     )
 
 
-async def zone_features(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
-    cur = await conn.execute("SELECT feature FROM zones ORDER BY id")
-    return [r[0] for r in await cur.fetchall()]
-
-
-async def jurisdiction_features(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        "SELECT id, name, kind, parent_id, boundary FROM jurisdictions "
-        "WHERE boundary IS NOT NULL ORDER BY id"
-    )
-    return [
-        {
-            "type": "Feature",
-            "id": r[0],
-            "properties": {"name": r[1], "kind": r[2], "parent_id": r[3]},
-            "geometry": r[4],
-        }
-        for r in await cur.fetchall()
-    ]
-
-
-
-
 async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) -> dict[str, int]:
     """Load a registry document — ``jurisdictions``, ``zones`` (GeoJSON Features),
     ``supervisees`` (with ``zone_ids``, ``home_zone_id``, ``plan_id``), ``victims``,

@@ -91,6 +91,18 @@ class EngineProcess:
     def health(self) -> dict:
         return httpx.get(f"{self.base}/api/v1/health", timeout=5).json()
 
+    def token(self) -> str:
+        """An access token of an admin of every top-level jurisdiction."""
+        return admin_token(self.db_url, self.base)
+
+    def live_url(self, token: str | None = None) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/live?token={token or self.token()}"
+
+    def get(self, path: str, token: str | None = None, **params: object) -> httpx.Response:
+        """``GET /api/v1<path>`` signed in (as the admin unless ``token``)."""
+        return httpx.get(f"{self.base}/api/v1{path}", params=params, timeout=10,  # type: ignore[arg-type]
+                         headers={"Authorization": f"Bearer {token or self.token()}"})
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -110,3 +122,37 @@ def engine_factory(mosquitto: PrivateMosquitto, tmp_path: Path) -> Iterator:
     yield start
     for eng in started:
         eng.stop()
+
+
+def add_user(db_url: str, username: str, grants: dict[str, str],
+             password: str = "correct horse battery staple") -> int:
+    """A user with ``grants`` (jurisdiction id → role), written straight to the database."""
+    from api.auth import hash_password
+
+    with psycopg.connect(db_url) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES (%s, %s) RETURNING id",
+            (username, hash_password(password))).fetchone()[0]
+        for jurisdiction, role in grants.items():
+            conn.execute("INSERT INTO grants (user_id, jurisdiction_id, role) VALUES (%s, %s, %s)",
+                         (user_id, jurisdiction, role))
+    return user_id
+
+
+def sign_in(base: str, username: str, password: str = "correct horse battery staple") -> str:
+    """An access token from the API's OAuth2 password flow (``base``: http://host:port)."""
+    r = httpx.post(f"{base}/api/v1/auth/token", timeout=10,
+                   data={"grant_type": "password", "username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def admin_token(db_url: str, base: str, username: str = "admin") -> str:
+    """Sign in as an admin of every top-level jurisdiction (made on first use)."""
+    with psycopg.connect(db_url) as conn:
+        roots = [r[0] for r in conn.execute(
+            "SELECT id FROM jurisdictions WHERE parent_id IS NULL").fetchall()]
+        exists = conn.execute("SELECT 1 FROM users WHERE username = %s", (username,)).fetchone()
+    if not exists:
+        add_user(db_url, username, {j: "admin" for j in roots})
+    return sign_in(base, username)

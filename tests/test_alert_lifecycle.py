@@ -16,6 +16,7 @@ import websockets
 from alerts.episodes import AlertChange, EpisodeKey
 from alerts.lifecycle import Action, TransitionRefused
 from store.alerts import AlertNotFound, act_on_alert, alert_history, apply_change
+from tests.conftest import add_user, sign_in
 from tests.test_end_to_end import is_alert, next_event, north, owntracks, publish, seed
 
 pytestmark = pytest.mark.asyncio
@@ -92,28 +93,32 @@ async def test_officer_steps_through_the_api_and_no_late_fix_reopens(
     await seed(db_url)
     engine = engine_factory(db_url)
     base = f"http://127.0.0.1:{engine.port}/api/v1"
+    add_user(db_url, "officer.diaz", {"tx-travis": "officer"})
+    add_user(db_url, "officer.lee", {"tx-travis": "officer"})
+    diaz = {"Authorization": f"Bearer {sign_in(engine.base, 'officer.diaz')}"}
+    lee = {"Authorization": f"Bearer {sign_in(engine.base, 'officer.lee')}"}
     t0 = time.time() - 600
     inside = [north(0), north(20), north(10)]
-    async with websockets.connect(f"ws://127.0.0.1:{engine.port}/api/v1/live") as ws, \
-            httpx.AsyncClient(base_url=base, timeout=10) as http:
+    async with websockets.connect(engine.live_url()) as ws, \
+            httpx.AsyncClient(base_url=base, timeout=10, headers=diaz) as http:
         assert orjson.loads(await ws.recv())["type"] == "hello"
         await publish(mosquitto.url, [("owntracks/alice/ph-1", owntracks(lon, lat, t0 + 10 * i))
                                       for i, (lon, lat) in enumerate([north(2000)] + inside)])
         opened = await next_event(ws, is_alert("opened", "exclusion_entry"))
         alert_id = opened["alert"]["id"]
 
-        r = await http.post(f"/alerts/{alert_id}/acknowledge", json={"by": "officer.diaz"})
+        r = await http.post(f"/alerts/{alert_id}/acknowledge", json={})
         assert r.status_code == 200 and r.json()["alert"]["status"] == "acknowledged"
         seen = await next_event(ws, is_alert("acknowledged", "exclusion_entry"))
         assert seen["alert"]["id"] == alert_id and seen["by"] == "officer.diaz"
-        r = await http.post(f"/alerts/{alert_id}/acknowledge", json={"by": "officer.lee"})
+        r = await http.post(f"/alerts/{alert_id}/acknowledge", json={}, headers=lee)
         assert r.status_code == 409 and "already acknowledged" in r.json()["detail"]
-        r = await http.post(f"/alerts/{alert_id}/resolve", json={"by": "officer.diaz"})
+        r = await http.post(f"/alerts/{alert_id}/resolve", json={})
         assert r.status_code == 422  # no note
         r = await http.post(f"/alerts/{alert_id}/resolve",
-                            json={"by": "officer.diaz", "note": "Victim informed; patrol sent."})
+                            json={"note": "Victim informed; patrol sent."})
         assert r.status_code == 200 and r.json()["alert"]["status"] == "resolved"
-        assert (await http.post("/alerts/999999/acknowledge", json={"by": "x"})).status_code == 404
+        assert (await http.post("/alerts/999999/acknowledge", json={})).status_code == 404
         live = (await http.get("/alerts", params={"status": "live"})).json()["alerts"]
         assert alert_id not in [a["id"] for a in live]
 

@@ -4,6 +4,7 @@ and Ctrl-C that leaves nothing behind."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -89,6 +90,15 @@ def test_demo_shows_fixes_and_alerts_on_the_live_map_and_stops_cleanly(demo):
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(base + "/")
+        # The map asks to sign in: the demo printed its account.
+        password = re.search(r"sign in +demo / (\S+)", printed).group(1)
+        page.fill("#login-form input[name=username]", "demo")
+        page.fill("#login-form input[name=password]", "wrong password")
+        page.click("#login-form button")
+        page.wait_for_function("document.getElementById('login-error').textContent !== ''")
+        page.fill("#login-form input[name=password]", password)
+        page.click("#login-form button")
+        page.wait_for_selector("#login", state="hidden")
         page.wait_for_function("window.cordon && window.cordon.markers.size >= 100",
                                timeout=20_000)
         page.wait_for_selector("#alerts li", timeout=20_000)

@@ -85,7 +85,7 @@ async def test_owntracks_fix_opens_and_clears_an_alert_seen_live_and_stored(
     engine = engine_factory(db_url)
     t0 = time.time() - 120
     path = [north(2000), north(1900), north(0), north(20), north(1500), north(1600)]
-    async with websockets.connect(f"ws://127.0.0.1:{engine.port}/api/v1/live") as ws:
+    async with websockets.connect(engine.live_url()) as ws:
         assert orjson.loads(await ws.recv())["type"] == "hello"
         await publish(mosquitto.url, [
             ("owntracks/alice/ph-1", owntracks(lon, lat, t0 + 10 * i))
@@ -138,13 +138,13 @@ async def test_native_batch_leaving_the_county_opens_an_inclusion_alert(
     # A buffered upload: inside the county, then ~60 km east of Austin (Bastrop/Lee County).
     batch = [{"ts": t0 + 60 * i, "lon": CENTRE[0] + (0.0 if i < 3 else 0.6), "lat": CENTRE[1],
               "acc": 8.0} for i in range(6)]
-    async with websockets.connect(f"ws://127.0.0.1:{engine.port}/api/v1/live") as ws:
+    async with websockets.connect(engine.live_url()) as ws:
         await ws.recv()
         await publish(mosquitto.url, [("cordon/devices/br-2/fixes", orjson.dumps(batch))])
         opened = await next_event(ws, is_alert("opened", "inclusion_exit"))
     assert opened["alert"]["supervisee_id"] == "P-2"
     assert opened["alert"]["at"] == pytest.approx(t0 + 180)
-    alerts = httpx.get(f"{engine.base}/api/v1/alerts", params={"status": "open"}).json()["alerts"]
+    alerts = engine.get("/alerts", status="open").json()["alerts"]
     assert [(a["kind"], a["supervisee_id"], a["subject_name"]) for a in alerts] == [
         ("inclusion_exit", "P-2", "Travis County line")
     ]
@@ -235,7 +235,7 @@ async def test_osmand_http_reports_take_the_same_path(db_url, engine_factory):
         rows = await cur.fetchall()
     assert [r[0] for r in rows] == ["http/osmand", "http/osmand"]
     # Three fixes inside the victim's 300 m circle: the exclusion alert opened from HTTP too.
-    alerts = httpx.get(f"{engine.base}/api/v1/alerts").json()["alerts"]
+    alerts = engine.get("/alerts").json()["alerts"]
     assert [a["kind"] for a in alerts] == ["exclusion_entry"]
 
 

@@ -66,7 +66,7 @@ async def test_two_consumers_on_four_partitions_evaluate_everyone_once(
              "acc": 5.0} for k in range(5)]))
         for sid in PEOPLE
     ]
-    async with websockets.connect(f"ws://127.0.0.1:{engine.port}/api/v1/live") as ws:
+    async with websockets.connect(engine.live_url()) as ws:
         await ws.recv()
         await consumers_up(engine)
         await publish(mosquitto.url, uploads)

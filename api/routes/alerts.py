@@ -1,5 +1,10 @@
 """Alerts: list and filter, one alert with its history, and the officer's steps in its
-lifecycle (acknowledge, resolve with a note; see :mod:`alerts.lifecycle`)."""
+lifecycle (acknowledge, resolve with a note; see :mod:`alerts.lifecycle`).
+
+Only alerts of supervisees in the caller's reach exist for them; acting on an alert needs the
+officer role there. Every step is recorded in the alert's history and in the audit trail, with
+the signed-in user as the actor.
+"""
 
 from __future__ import annotations
 
@@ -9,63 +14,81 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, TransitionRefused
+from api.auth import Caller, not_found
+from store import audit
 from store.alerts import AlertNotFound, act_on_alert, alert_history, get_alert, list_alerts
 
-router = APIRouter()
+router = APIRouter(tags=["alerts"])
 
 AlertStatus = Literal["open", "acknowledged", "resolved", "cleared", "live"]  # live: open or ack.
 
 
 class Acknowledgement(BaseModel):
-    by: str = Field(min_length=1, max_length=200, description="who acknowledges")
     note: str | None = Field(None, max_length=10_000)
 
 
 class Resolution(BaseModel):
-    by: str = Field(min_length=1, max_length=200, description="who resolves")
     note: str = Field(min_length=1, max_length=10_000, description="what was done")
 
 
 @router.get("/alerts")
 async def alerts(
     request: Request,
+    caller: Caller,
     status: AlertStatus | None = None,
+    kind: str | None = Query(None, max_length=100),
+    supervisee_id: str | None = Query(None, max_length=200),
+    jurisdiction_id: str | None = Query(None, max_length=200),
+    after_id: int | None = Query(None, ge=0, le=2**62),
     limit: int = Query(200, ge=1, le=5000),
 ) -> dict[str, Any]:
+    """Newest first (oldest first with ``after_id``: the alerts raised since that one)."""
+    scope = caller.jurisdictions
+    if jurisdiction_id is not None:
+        scope = [jurisdiction_id] if caller.sees(jurisdiction_id) else []
     async with request.app.state.cordon.pool.connection() as conn:
-        return {"alerts": await list_alerts(conn, status, limit)}
+        return {"alerts": await list_alerts(conn, status, limit, jurisdictions=scope, kind=kind,
+                                            supervisee_id=supervisee_id, after_id=after_id)}
 
 
 @router.get("/alerts/{alert_id}")
-async def alert(request: Request, alert_id: int) -> dict[str, Any]:
+async def alert(request: Request, caller: Caller, alert_id: int) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         found = await get_alert(conn, alert_id)
-        if found is None:
-            raise HTTPException(404, f"no alert {alert_id}")
+        if found is None or not caller.sees(found["jurisdiction_id"]):
+            raise not_found(f"alert {alert_id}")
         return {"alert": found, "history": await alert_history(conn, alert_id)}
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(request: Request, alert_id: int, body: Acknowledgement) -> dict[str, Any]:
-    return await _act(request, alert_id, Action.ACKNOWLEDGED, body.by, body.note)
+async def acknowledge(request: Request, caller: Caller, alert_id: int,
+                      body: Acknowledgement) -> dict[str, Any]:
+    return await _act(request, caller, alert_id, Action.ACKNOWLEDGED, body.note)
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(request: Request, alert_id: int, body: Resolution) -> dict[str, Any]:
-    return await _act(request, alert_id, Action.RESOLVED, body.by, body.note)
+async def resolve(request: Request, caller: Caller, alert_id: int,
+                  body: Resolution) -> dict[str, Any]:
+    return await _act(request, caller, alert_id, Action.RESOLVED, body.note)
 
 
-async def _act(
-    request: Request, alert_id: int, action: Action, actor: str, note: str | None
-) -> dict[str, Any]:
+async def _act(request: Request, caller: Caller, alert_id: int, action: Action,
+               note: str | None) -> dict[str, Any]:
     state = request.app.state.cordon
     try:
         async with state.pool.connection() as conn, conn.transaction():
-            updated = await act_on_alert(conn, alert_id, action, actor, note)
+            found = await get_alert(conn, alert_id)
+            if found is None or not caller.may(found["jurisdiction_id"], "officer"):
+                raise AlertNotFound(f"no alert {alert_id}")
+            updated = await act_on_alert(conn, alert_id, action, caller.username, note)
+            await audit.record(conn, caller.username, f"alert.{action.value}", str(alert_id),
+                               {"jurisdiction_id": found["jurisdiction_id"],
+                                "supervisee_id": found["supervisee_id"], "note": note})
     except AlertNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except TransitionRefused as exc:
         raise HTTPException(409, str(exc)) from None
     # Command screens see the step at once, like the engine's own changes.
-    state.bus.publish({"type": "alert", "action": action.value, "alert": updated, "by": actor})
+    state.bus.publish({"type": "alert", "action": action.value, "alert": updated,
+                       "by": caller.username})
     return {"alert": updated}

@@ -1,50 +1,188 @@
 """``WS /api/v1/live``: alert changes at once, positions coalesced to the latest per device.
 
+Sign in with ``?token=<access or API token>`` (browsers cannot set headers on a WebSocket); a
+missing or bad token closes the socket with code 4401. The server says ``hello`` with the
+caller's reach, then sends what the subscription lets through — by default everything in the
+caller's reach. A client narrows it, at any time, with::
+
+    {"type": "subscribe", "jurisdictions": ["tx-travis"], "bbox": [w, s, e, n],
+     "since_alert_id": 1234}
+
+(each key optional; the same may be given as query parameters ``jurisdictions=a,b``,
+``bbox=w,s,e,n`` and ``since_alert_id``). Jurisdictions outside the reach are ignored, as if they
+did not exist. The bounding box applies to positions and to alerts that have a place. With
+``since_alert_id`` the client first gets ``{"type": "missed", "alerts": [...]}``: every alert
+raised after that id that it may see, oldest first — what it missed while away.
+
 Positions are sent at most once per ``position_interval_s`` per client; a client too slow to keep
-its queue drained is dropped by the bus (it reconnects and reloads), never slowing ingest.
+its queue drained is dropped by the bus (close code 1013: reconnect with ``since_alert_id``),
+never slowing ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
+
+from api.auth import Principal, principal_for_token
+from store import audit
+from store.alerts import list_alerts
 
 router = APIRouter()
+MISSED_LIMIT = 1000
+
+
+@dataclass(slots=True)
+class Subscription:
+    """What one client asked to see, within what it may."""
+
+    jurisdictions: frozenset[str]
+    bbox: tuple[float, float, float, float] | None = None
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether an event passes the filter.
+
+        >>> sub = Subscription(frozenset({"travis"}), (-98.0, 30.0, -97.0, 31.0))
+        >>> sub.wants({"type": "position", "jurisdiction_id": "travis", "lon": -97.7,
+        ...            "lat": 30.3})
+        True
+        >>> sub.wants({"type": "position", "jurisdiction_id": "hays", "lon": -97.7, "lat": 30.3})
+        False
+        >>> sub.wants({"type": "alert", "alert": {"jurisdiction_id": "travis", "lon": None}})
+        True
+        """
+        body = event.get("alert", event)
+        if body.get("jurisdiction_id") not in self.jurisdictions:
+            return False
+        if self.bbox is None:
+            return True
+        lon, lat = body.get("lon"), body.get("lat")
+        if lon is None or lat is None or (isinstance(lon, float) and math.isnan(lon)):
+            return event["type"] != "position"
+        w, s, e, n = self.bbox
+        return w <= lon <= e and s <= lat <= n
+
+
+def _parse_bbox(value: Any) -> tuple[float, float, float, float] | None:
+    if value is None or value == "":
+        return None
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        w, s, e, n = (float(x) for x in parts)
+    except (TypeError, ValueError):
+        raise ValueError("bbox must be four numbers: west, south, east, north") from None
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise ValueError("bbox must be west <= east and south <= north, in degrees")
+    return w, s, e, n
+
+
+def _subscription(caller: Principal, request: dict[str, Any],
+                  current: Subscription | None) -> Subscription:
+    wanted = request.get("jurisdictions")
+    if isinstance(wanted, str):
+        wanted = [j for j in wanted.split(",") if j]
+    reach = frozenset(caller.reach)
+    jurisdictions = reach if not wanted else reach & frozenset(str(j) for j in wanted)
+    bbox = _parse_bbox(request["bbox"]) if "bbox" in request else (
+        current.bbox if current else None)
+    return Subscription(jurisdictions, bbox)
+
+
+async def _send(ws: WebSocket, message: dict[str, Any]) -> None:
+    await ws.send_text(orjson.dumps(message).decode())
+
+
+async def _send_missed(ws: WebSocket, sub: Subscription, since: Any) -> None:
+    try:
+        after = int(since)
+    except (TypeError, ValueError):
+        await _send(ws, {"type": "error", "detail": "since_alert_id must be an integer"})
+        return
+    async with ws.app.state.cordon.pool.connection() as conn:
+        rows = await list_alerts(conn, None, MISSED_LIMIT, jurisdictions=sorted(sub.jurisdictions),
+                                 after_id=after)
+    rows = [r for r in rows if sub.wants({"type": "alert", "alert": r})]
+    await _send(ws, {"type": "missed", "alerts": rows})
 
 
 @router.websocket("/live")
 async def live(ws: WebSocket) -> None:
     state = ws.app.state.cordon
     await ws.accept()
+    params = dict(ws.query_params)
+    try:
+        caller = await principal_for_token(ws, params.get("token"))
+    except HTTPException as exc:
+        await ws.close(code=4401, reason=str(exc.detail))
+        return
+    try:
+        sub = _subscription(caller, params, None)
+    except ValueError as exc:
+        await ws.close(code=4400, reason=str(exc))
+        return
+    async with state.pool.connection() as conn:
+        await audit.record(conn, caller.username, "live.subscribe", caller.username,
+                           {"jurisdictions": sorted(sub.jurisdictions), "bbox": sub.bbox})
     pending: dict[str, dict[str, Any]] = {}
     interval = state.position_interval_s
     next_flush = time.monotonic() + interval
+    inbox: asyncio.Future[str] | None = None
+    getter: asyncio.Future[dict[str, Any]] | None = None
     try:
-        with state.bus.subscribe() as sub:
-            await ws.send_text(orjson.dumps({"type": "hello"}).decode())
-            while not sub.overflowed:
+        with state.bus.subscribe() as bus:
+            await _send(ws, {"type": "hello", "user": caller.username, "reach": caller.reach})
+            if "since_alert_id" in params:
+                await _send_missed(ws, sub, params["since_alert_id"])
+            inbox = asyncio.ensure_future(ws.receive_text())
+            while not bus.overflowed:
                 timeout = max(0.0, next_flush - time.monotonic())
-                event = None
-                try:
-                    async with asyncio.timeout(timeout):
-                        event = await sub.queue.get()
-                except TimeoutError:
-                    pass
-                if event is not None:
-                    if event["type"] == "position":
-                        pending[event["device_id"]] = event
-                    else:
-                        await ws.send_text(orjson.dumps(event).decode())
+                getter = asyncio.ensure_future(bus.queue.get())
+                done, _ = await asyncio.wait({getter, inbox}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    event = getter.result()
+                    if sub.wants(event):
+                        if event["type"] == "position":
+                            pending[event["device_id"]] = event
+                        else:
+                            await _send(ws, event)
+                else:
+                    getter.cancel()
+                if inbox in done:
+                    sub = await _on_message(ws, caller, sub, inbox.result())
+                    inbox = asyncio.ensure_future(ws.receive_text())
                 if time.monotonic() >= next_flush:
                     if pending:
-                        batch = {"type": "positions", "positions": list(pending.values())}
-                        await ws.send_text(orjson.dumps(batch).decode())
+                        await _send(ws, {"type": "positions", "positions": list(pending.values())})
                         pending.clear()
                     next_flush = time.monotonic() + interval
             await ws.close(code=1013, reason="client too slow; reconnect")
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):
         return
+    finally:
+        for waiting in (inbox, getter):
+            if waiting is not None:
+                waiting.cancel()
+
+
+async def _on_message(ws: WebSocket, caller: Principal, sub: Subscription,
+                      text: str) -> Subscription:
+    try:
+        message = orjson.loads(text)
+        if not isinstance(message, dict) or message.get("type") != "subscribe":
+            raise ValueError('send {"type": "subscribe", ...}')
+        new = _subscription(caller, message, sub)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        await _send(ws, {"type": "error", "detail": str(exc)})
+        return sub
+    await _send(ws, {"type": "subscribed", "jurisdictions": sorted(new.jurisdictions),
+                     "bbox": new.bbox})
+    if "since_alert_id" in message:
+        await _send_missed(ws, new, message["since_alert_id"])
+    return new

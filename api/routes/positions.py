@@ -1,4 +1,4 @@
-"""Latest positions of devices."""
+"""Latest positions of the devices of supervisees in the caller's reach."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from api.auth import Caller
+from store import audit
 from store.fixes import latest_positions
 
-router = APIRouter()
+router = APIRouter(tags=["positions"])
 
 
 @router.get("/positions")
 async def positions(
-    request: Request, since_s: float = Query(3600.0, gt=0, le=30 * 86400)
+    request: Request, caller: Caller, since_s: float = Query(3600.0, gt=0, le=30 * 86400)
 ) -> dict[str, Any]:
-    """The newest fix of each device seen in the last ``since_s`` seconds."""
+    """The newest fix of each device seen in the last ``since_s`` seconds (recorded in the
+    audit trail)."""
     async with request.app.state.cordon.pool.connection() as conn:
-        rows = await latest_positions(conn, since_s)
+        rows = await latest_positions(conn, since_s, caller.jurisdictions)
+        await audit.record(conn, caller.username, "positions.read", caller.username,
+                           {"since_s": since_s, "devices": len(rows)})
     return {"positions": rows}

@@ -2,10 +2,59 @@
 // (works with no internet), devices moving from the live feed, open alerts in the side panel.
 "use strict";
 
-const api = (path) => fetch(path).then((r) => {
+// --- signing in: OAuth2 password flow; tokens kept for this tab only ------------------------
+const session = {
+  get access() { return sessionStorage.getItem("cordon.access"); },
+  get refresh() { return sessionStorage.getItem("cordon.refresh"); },
+  keep(t) {
+    sessionStorage.setItem("cordon.access", t.access_token);
+    sessionStorage.setItem("cordon.refresh", t.refresh_token);
+  },
+  clear() { sessionStorage.removeItem("cordon.access"); sessionStorage.removeItem("cordon.refresh"); },
+};
+
+async function token(form) {
+  const r = await fetch("/api/v1/auth/token", { method: "POST", body: new URLSearchParams(form) });
+  if (!r.ok) throw new Error((await r.json()).detail || `HTTP ${r.status}`);
+  session.keep(await r.json());
+}
+
+async function refreshed() {
+  if (!session.refresh) return false;
+  try { await token({ grant_type: "refresh_token", refresh_token: session.refresh }); return true; }
+  catch (e) { session.clear(); return false; }
+}
+
+let signedIn = null;  // resolves once a token is at hand
+function signIn() {
+  const dialog = document.getElementById("login");
+  const form = document.getElementById("login-form");
+  const error = document.getElementById("login-error");
+  dialog.hidden = false;
+  return new Promise((resolve) => {
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      try {
+        await token({ grant_type: "password", username: data.get("username"),
+                      password: data.get("password") });
+        dialog.hidden = true; error.textContent = "";
+        resolve();
+      } catch (err) { error.textContent = err.message; }
+    };
+  });
+}
+
+async function api(path, retry = true) {
+  if (!session.access) await (signedIn ||= signIn());
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${session.access}` } });
+  if (r.status === 401 && retry) {
+    if (!(await refreshed())) { signedIn = null; session.clear(); }
+    return api(path, false);
+  }
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
   return r.json();
-});
+}
 
 const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([30.3, -97.7], 9);
 const layers = {
@@ -77,11 +126,22 @@ function renderAlerts() {
   document.getElementById("alerts-open").textContent = openAlerts.size;
 }
 
+let lastAlertId = 0;  // the newest alert seen: a reconnect asks for what came after it
+
 function onAlert(ev) {
   const a = ev.alert;
+  if (a.id > lastAlertId) lastAlertId = a.id;
   if (ev.action === "opened") openAlerts.set(a.id, { ...a, started_at: a.at });
   else if (ev.action === "acknowledged") openAlerts.set(a.id, a);  // live, someone has it
   else openAlerts.delete(a.id);  // resolved or cleared
+  renderAlerts();
+  restyleSupervisee(a.supervisee_id);
+}
+
+function onMissedAlert(a) {  // raised while the feed was down, as it stands now
+  if (a.id > lastAlertId) lastAlertId = a.id;
+  if (a.status === "open" || a.status === "acknowledged") openAlerts.set(a.id, a);
+  else openAlerts.delete(a.id);
   renderAlerts();
   restyleSupervisee(a.supervisee_id);
 }
@@ -116,7 +176,10 @@ async function loadDynamic() {
   const [pos, alerts] = await Promise.all([
     api("/api/v1/positions?since_s=600"), api("/api/v1/alerts?status=live"),
   ]);
-  for (const a of alerts.alerts) openAlerts.set(a.id, a);
+  for (const a of alerts.alerts) {
+    openAlerts.set(a.id, a);
+    if (a.id > lastAlertId) lastAlertId = a.id;
+  }
   for (const p of pos.positions) placeDevice(p);
   renderAlerts();
   for (const id of markers.keys()) markers.get(id).setStyle(styleFor(id));
@@ -124,7 +187,7 @@ async function loadDynamic() {
 
 async function refreshHealth() {
   try {
-    const h = await api("/api/v1/health");
+    const h = await fetch("/api/v1/health").then((r) => r.json());
     document.getElementById("fixes-stored").textContent = h.counters.fixes_stored;
     document.getElementById("quarantined").textContent = h.counters.quarantined;
   } catch (e) { /* the feed state shows the outage */ }
@@ -133,20 +196,23 @@ async function refreshHealth() {
 function connectFeed() {
   const state = document.getElementById("feed-state");
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);
+  const query = new URLSearchParams({ token: session.access || "", since_alert_id: lastAlertId });
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/live?${query}`);
   ws.onopen = () => { state.textContent = "connected"; state.className = "state up"; };
   ws.onmessage = (msg) => {
     const ev = JSON.parse(msg.data);
     if (ev.type === "positions") ev.positions.forEach(placeDevice);
     else if (ev.type === "alert") onAlert(ev);
+    else if (ev.type === "missed") ev.alerts.forEach(onMissedAlert);
   };
-  ws.onclose = () => {
+  ws.onclose = async (e) => {
     state.textContent = "reconnecting…"; state.className = "state down";
-    setTimeout(() => { loadDynamic().catch(() => {}); connectFeed(); }, 2000);
+    if (e.code === 4401 && !(await refreshed())) { session.clear(); signedIn = null; }
+    setTimeout(() => { loadDynamic().catch(() => {}).finally(connectFeed); }, 2000);
   };
 }
 
-loadStatic().catch(console.error);
-loadDynamic().catch(console.error).finally(connectFeed);
+loadStatic().catch(console.error)
+  .then(() => loadDynamic()).catch(console.error).finally(connectFeed);
 refreshHealth();
 setInterval(refreshHealth, 2000);

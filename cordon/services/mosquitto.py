@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -25,13 +26,28 @@ def find_mosquitto() -> str:
 
 
 class PrivateMosquitto:
-    """``with PrivateMosquitto(port) as broker:`` — a broker that lives as long as the block."""
+    """``with PrivateMosquitto(port) as broker:`` — a broker that lives as long as the block.
 
-    def __init__(self, port: int, workdir: Path | None = None, persistence: bool = False):
+    By default anyone may connect and publish anywhere. With ``password_file`` (and usually
+    ``acl_file``; both written by :func:`devices.credentials.write_broker_auth`) only the users
+    of the password file may connect, each on the topics the ACL grants; :meth:`reload` makes
+    the broker reread both after they change.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        workdir: Path | None = None,
+        persistence: bool = False,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+    ):
         self.port = port
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cordon-mqtt-"))
         self.persistence = persistence
+        self.password_file = Path(password_file).resolve() if password_file else None
+        self.acl_file = Path(acl_file).resolve() if acl_file else None
         self.proc = None
 
     @property
@@ -42,9 +58,12 @@ class PrivateMosquitto:
         require_free(self.port, "MQTT", "--mqtt-port")
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        for path in (self.password_file, self.acl_file):
+            if path is not None and not path.is_file():
+                raise RuntimeError(f"Mosquitto cannot start: {path} does not exist")
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.password_file else 'true'}",
             "max_queued_messages 1000000",
             "max_inflight_messages 1000",
             f"user {getpass.getuser()}",
@@ -52,6 +71,10 @@ class PrivateMosquitto:
         ]
         if self.persistence:
             lines += [f"persistence_location {self.workdir}/", "autosave_interval 1"]
+        if self.password_file:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
         conf.write_text("\n".join(lines) + "\n")
         self.proc = spawn([find_mosquitto(), "-c", str(conf)], self.log_file)
         if not wait_for_port(self.port):
@@ -60,6 +83,14 @@ class PrivateMosquitto:
                 f"Mosquitto did not start on port {self.port}:\n{tail(self.log_file)}"
             )
         return self
+
+    def reload(self) -> None:
+        """Make the broker reread its password and ACL files (SIGHUP): new users may connect,
+        the ACL applies to every client, and a connected client whose user was removed is
+        disconnected. Mosquitto does it asynchronously, just after this returns."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError("Mosquitto is not running")
+        self.proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         terminate(self.proc)

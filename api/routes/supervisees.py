@@ -1,0 +1,96 @@
+"""Supervisees of the caller's caseload: list, search, one with devices, zones and plan.
+
+Registering people and devices is the registry's import (``store.registry.import_registry``,
+``POST /registry``); here supervisors of a jurisdiction change the plan and zones of its people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from api.auth import Caller, forbidden, not_found
+from store import audit
+from store.caseload import devices, pairings, supervisee, supervisees
+
+router = APIRouter(tags=["supervisees"])
+
+
+@router.get("/supervisees")
+async def list_supervisees(
+    request: Request,
+    caller: Caller,
+    jurisdiction_id: str | None = Query(None, max_length=200),
+    search: str | None = Query(None, min_length=1, max_length=200),
+    limit: int = Query(500, ge=1, le=5000),
+    offset: int = Query(0, ge=0, le=10_000_000),
+) -> dict[str, Any]:
+    scope = caller.jurisdictions
+    if jurisdiction_id is not None:
+        scope = [jurisdiction_id] if caller.sees(jurisdiction_id) else []
+    async with request.app.state.cordon.pool.connection() as conn:
+        return {"supervisees": await supervisees(conn, scope, search=search, limit=limit,
+                                                 offset=offset)}
+
+
+async def visible_supervisee(request: Request, caller: Caller,
+                             supervisee_id: str) -> dict[str, Any]:
+    """The supervisee if the caller reaches their jurisdiction; 404 otherwise."""
+    async with request.app.state.cordon.pool.connection() as conn:
+        found = await supervisee(conn, supervisee_id)
+    if found is None or not caller.sees(found["jurisdiction_id"]):
+        raise not_found(f"supervisee {supervisee_id}")
+    return found
+
+
+@router.get("/supervisees/{supervisee_id}")
+async def one_supervisee(request: Request, caller: Caller, supervisee_id: str) -> dict[str, Any]:
+    found = await visible_supervisee(request, caller, supervisee_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        found["devices"] = await devices(conn, [found["jurisdiction_id"]],
+                                         supervisee_id=supervisee_id)
+        found["pairings"] = [p for p in await pairings(conn, [found["jurisdiction_id"]])
+                             if p["supervisee_id"] == supervisee_id]
+    return {"supervisee": found}
+
+
+class SuperviseeChange(BaseModel):
+    plan_id: str | None = Field(None, max_length=200, description="the supervision plan")
+    zone_ids: list[str] | None = Field(None, max_length=1000,
+                                       description="the zones assigned to this person")
+
+
+@router.patch("/supervisees/{supervisee_id}")
+async def change_supervisee(request: Request, caller: Caller, supervisee_id: str,
+                            body: SuperviseeChange) -> dict[str, Any]:
+    """Set the plan and/or the assigned zones (supervisor role)."""
+    found = await visible_supervisee(request, caller, supervisee_id)
+    if not caller.may(found["jurisdiction_id"], "supervisor"):
+        raise forbidden("supervisor")
+    async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
+        if body.plan_id is not None:
+            cur = await conn.execute("SELECT 1 FROM supervision_plans WHERE id = %s",
+                                     (body.plan_id,))
+            if await cur.fetchone() is None:
+                raise not_found(f"plan {body.plan_id}")
+            await conn.execute("UPDATE supervisees SET plan_id = %s WHERE id = %s",
+                               (body.plan_id, supervisee_id))
+        if body.zone_ids is not None:
+            cur = await conn.execute(
+                "SELECT id, jurisdiction_id FROM zones WHERE id = ANY(%s)", (body.zone_ids,))
+            usable = {z for z, j in await cur.fetchall() if j is None or caller.sees(j)}
+            missing = sorted(set(body.zone_ids) - usable)
+            if missing:
+                raise not_found(f"zone {missing[0]}")
+            await conn.execute("DELETE FROM supervisee_zones WHERE supervisee_id = %s",
+                               (supervisee_id,))
+            for z in sorted(set(body.zone_ids)):
+                await conn.execute("INSERT INTO supervisee_zones (supervisee_id, zone_id) "
+                                   "VALUES (%s, %s)", (supervisee_id, z))
+        await audit.record(conn, caller.username, "supervisee.changed", supervisee_id,
+                           {"jurisdiction_id": found["jurisdiction_id"],
+                            **body.model_dump(exclude_none=True)})
+        changed = await supervisee(conn, supervisee_id)
+    return {"supervisee": changed}

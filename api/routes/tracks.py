@@ -1,0 +1,110 @@
+"""``GET /api/v1/supervisees/{id}/track``: where a person was over a time range, as GeoJSON,
+CSV or GPX. Long ranges are thinned (Douglas–Peucker) to at most ``max_points`` fixes; the
+response says the tolerance used. Every read is recorded in the audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.auth import Caller
+from api.routes.supervisees import visible_supervisee
+from store import audit
+from store.tracks import Track, supervisee_tracks, thinned
+
+router = APIRouter(tags=["tracks"])
+MAX_RANGE = timedelta(days=31)
+FETCH_LIMIT = 2_000_000
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@router.get("/supervisees/{supervisee_id}/track",
+            responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
+                                         "application/gpx+xml": {}}}})
+async def track(
+    request: Request,
+    caller: Caller,
+    supervisee_id: str,
+    start: datetime,
+    end: datetime,
+    format: Literal["geojson", "csv", "gpx"] = "geojson",  # noqa: A002 — the query name
+    max_points: int = Query(5000, ge=2, le=200_000),
+) -> Response:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
+    if not start < end or end - start > MAX_RANGE:
+        raise HTTPException(422, "end must be after start, and at most 31 days after it")
+    person = await visible_supervisee(request, caller, supervisee_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
+        shown, tolerance = thinned(tracks, max_points)
+        await audit.record(conn, caller.username, "track.read", supervisee_id,
+                           {"jurisdiction_id": person["jurisdiction_id"],
+                            "start": start.isoformat(), "end": end.isoformat(), "format": format,
+                            "fixes": sum(len(t) for t in shown)})
+    if format == "csv":
+        return Response(_csv(shown), media_type="text/csv")
+    if format == "gpx":
+        return Response(_gpx(supervisee_id, shown), media_type="application/gpx+xml")
+    return JSONResponse(_geojson(supervisee_id, shown, tolerance, tracks),
+                        media_type="application/geo+json")
+
+
+def _geojson(supervisee_id: str, shown: list[Track], tolerance: float,
+             full: list[Track]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "properties": {"supervisee_id": supervisee_id, "simplified_tolerance_m": tolerance,
+                       "fixes": sum(len(t) for t in full),
+                       "fixes_shown": sum(len(t) for t in shown)},
+        "features": [{
+            "type": "Feature", "id": t.device_id,
+            "geometry": {"type": "LineString" if len(t) > 1 else "Point",
+                         "coordinates": [[float(x), float(y)] for x, y in
+                                         zip(t.lon, t.lat, strict=True)]
+                         if len(t) > 1 else [float(t.lon[0]), float(t.lat[0])]},
+            "properties": {"device_id": t.device_id, "times": [_iso(x) for x in t.ts],
+                           "accuracy_m": [float(a) for a in t.accuracy_m],
+                           "battery": [_num(b) for b in t.battery]},
+        } for t in shown if len(t)],
+    }
+
+
+def _csv(shown: list[Track]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["device_id", "time", "lon", "lat", "accuracy_m", "battery"])
+    for t in shown:
+        for i in range(len(t)):
+            b = _num(t.battery[i])
+            w.writerow([t.device_id, _iso(t.ts[i]), f"{t.lon[i]:.7f}", f"{t.lat[i]:.7f}",
+                        f"{t.accuracy_m[i]:.1f}", "" if b is None else f"{b:g}"])
+    return out.getvalue()
+
+
+def _gpx(supervisee_id: str, shown: list[Track]) -> str:
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<gpx version="1.1" creator="Cordon" xmlns="http://www.topografix.com/GPX/1/1">\n']
+    for t in shown:
+        parts.append(f"  <trk><name>{escape(supervisee_id)} {escape(t.device_id)}</name>"
+                     "<trkseg>\n")
+        for i in range(len(t)):
+            parts.append(f'    <trkpt lat="{t.lat[i]:.7f}" lon="{t.lon[i]:.7f}">'
+                         f"<time>{_iso(t.ts[i])}</time></trkpt>\n")
+        parts.append("  </trkseg></trk>\n")
+    parts.append("</gpx>\n")
+    return "".join(parts)

@@ -1,0 +1,157 @@
+"""The registry as people read it through the API: jurisdictions, supervisees, devices,
+pairings, zones and plans — each query limited to a set of jurisdictions (a caller's reach).
+
+What the engine loads is :mod:`store.registry`; this module answers questions one page at a
+time and never returns what lies outside the jurisdictions it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+
+async def jurisdictions(conn: psycopg.AsyncConnection, within: Sequence[str]
+                        ) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, parent_id, name, kind, timezone, boundary IS NOT NULL FROM jurisdictions "
+        "WHERE id = ANY(%s) ORDER BY id", (list(within),))
+    return [{"id": r[0], "parent_id": r[1], "name": r[2], "kind": r[3], "timezone": r[4],
+             "has_boundary": r[5]} for r in await cur.fetchall()]
+
+
+async def jurisdiction_boundaries(conn: psycopg.AsyncConnection, within: Sequence[str]
+                                  ) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT id, name, kind, parent_id, boundary FROM jurisdictions "
+        "WHERE boundary IS NOT NULL AND id = ANY(%s) ORDER BY id", (list(within),))
+    return [{"type": "Feature", "id": r[0],
+             "properties": {"name": r[1], "kind": r[2], "parent_id": r[3]}, "geometry": r[4]}
+            for r in await cur.fetchall()]
+
+
+def tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest jurisdictions under their parents; a row whose parent is not among them is a root.
+
+    >>> roots = tree([{"id": "c", "parent_id": "p"}, {"id": "p", "parent_id": None}])
+    >>> [r["id"] for r in roots], [c["id"] for c in roots[0]["children"]]
+    (['p'], ['c'])
+    """
+    nodes = {r["id"]: {**r, "children": []} for r in rows}
+    roots = []
+    for node in nodes.values():
+        parent = nodes.get(node["parent_id"]) if node["parent_id"] else None
+        (parent["children"] if parent else roots).append(node)
+    return roots
+
+
+_SUPERVISEE = (
+    "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
+    "extract(epoch FROM s.created_at)::float8, "
+    "coalesce((SELECT array_agg(sz.zone_id ORDER BY sz.zone_id) FROM supervisee_zones sz "
+    "WHERE sz.supervisee_id = s.id), '{}'), "
+    "coalesce((SELECT array_agg(d.id ORDER BY d.id) FROM devices d "
+    "WHERE d.supervisee_id = s.id), '{}') FROM supervisees s "
+)
+
+
+def _supervisee(r: tuple) -> dict[str, Any]:
+    return {"id": r[0], "name": r[1], "jurisdiction_id": r[2], "plan_id": r[3],
+            "created_at": r[4], "zone_ids": list(r[5]), "device_ids": list(r[6])}
+
+
+async def supervisees(conn: psycopg.AsyncConnection, within: Sequence[str], *,
+                      search: str | None = None, limit: int = 500, offset: int = 0
+                      ) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        _SUPERVISEE + "WHERE s.jurisdiction_id = ANY(%s) "
+        "AND (%s::text IS NULL OR s.name ILIKE '%%' || %s || '%%' OR s.id = %s) "
+        "ORDER BY s.id LIMIT %s OFFSET %s",
+        (list(within), search, search, search, limit, offset))
+    return [_supervisee(r) for r in await cur.fetchall()]
+
+
+async def supervisee(conn: psycopg.AsyncConnection, supervisee_id: str
+                     ) -> dict[str, Any] | None:
+    cur = await conn.execute(_SUPERVISEE + "WHERE s.id = %s", (supervisee_id,))
+    row = await cur.fetchone()
+    return _supervisee(row) if row else None
+
+
+_DEVICE = (
+    "SELECT d.id, d.kind, d.supervisee_id, d.victim_id, d.report_interval_s, "
+    "coalesce(s.jurisdiction_id, v.jurisdiction_id) FROM devices d "
+    "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
+    "LEFT JOIN victims v ON v.id = d.victim_id "
+)
+
+
+def _device(r: tuple) -> dict[str, Any]:
+    return {"id": r[0], "kind": r[1], "supervisee_id": r[2], "victim_id": r[3],
+            "report_interval_s": r[4], "jurisdiction_id": r[5]}
+
+
+async def devices(conn: psycopg.AsyncConnection, within: Sequence[str], *,
+                  supervisee_id: str | None = None, limit: int = 500, offset: int = 0
+                  ) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        _DEVICE + "WHERE coalesce(s.jurisdiction_id, v.jurisdiction_id) = ANY(%s) "
+        "AND (%s::text IS NULL OR d.supervisee_id = %s) ORDER BY d.id LIMIT %s OFFSET %s",
+        (list(within), supervisee_id, supervisee_id, limit, offset))
+    return [_device(r) for r in await cur.fetchall()]
+
+
+async def device(conn: psycopg.AsyncConnection, device_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute(_DEVICE + "WHERE d.id = %s", (device_id,))
+    row = await cur.fetchone()
+    return _device(row) if row else None
+
+
+async def pairings(conn: psycopg.AsyncConnection, within: Sequence[str]
+                   ) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT p.supervisee_id, p.bracelet_id, p.phone_id FROM pairings p "
+        "JOIN supervisees s ON s.id = p.supervisee_id WHERE s.jurisdiction_id = ANY(%s) "
+        "ORDER BY p.supervisee_id, p.bracelet_id", (list(within),))
+    return [{"supervisee_id": r[0], "bracelet_id": r[1], "phone_id": r[2]}
+            for r in await cur.fetchall()]
+
+
+async def zones(conn: psycopg.AsyncConnection, within: Sequence[str]) -> list[dict[str, Any]]:
+    """Zones of those jurisdictions, and zones that belong to none (shared by everyone)."""
+    cur = await conn.execute(
+        "SELECT feature, jurisdiction_id FROM zones "
+        "WHERE jurisdiction_id IS NULL OR jurisdiction_id = ANY(%s) ORDER BY id",
+        (list(within),))
+    return [_with_jurisdiction(f, j) for f, j in await cur.fetchall()]
+
+
+async def zone(conn: psycopg.AsyncConnection, zone_id: str) -> dict[str, Any] | None:
+    cur = await conn.execute("SELECT feature, jurisdiction_id FROM zones WHERE id = %s",
+                             (zone_id,))
+    row = await cur.fetchone()
+    return _with_jurisdiction(*row) if row else None
+
+
+def _with_jurisdiction(feature: dict[str, Any], jurisdiction_id: str | None) -> dict[str, Any]:
+    props = dict(feature.get("properties") or {})
+    props["jurisdiction_id"] = jurisdiction_id
+    return {**feature, "properties": props}
+
+
+async def plans(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT p.id, p.name, p.settings, (SELECT count(*) FROM supervisees s "
+        "WHERE s.plan_id = p.id) FROM supervision_plans p ORDER BY p.id")
+    return [{"id": r[0], "name": r[1], "settings": r[2], "supervisees": r[3]}
+            for r in await cur.fetchall()]
+
+
+async def zone_groups(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT g.id, g.name, coalesce(array_agg(z.zone_id ORDER BY z.zone_id) "
+        "FILTER (WHERE z.zone_id IS NOT NULL), '{}') FROM zone_groups g "
+        "LEFT JOIN zone_group_zones z ON z.group_id = g.id GROUP BY g.id ORDER BY g.id")
+    return [{"id": r[0], "name": r[1], "zone_ids": list(r[2])} for r in await cur.fetchall()]

@@ -1,0 +1,92 @@
+"""A supervisee's track: the fixes of all their devices over a time range, thinned for long
+ranges (Douglas–Peucker, which keeps the points that shape the path: stops, turns, the far end
+of an excursion)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import psycopg
+import shapely
+
+M_PER_DEGREE = 111_320.0
+
+
+@dataclass(slots=True)
+class Track:
+    """One device's fixes in time order (columns)."""
+
+    device_id: str
+    ts: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    accuracy_m: np.ndarray
+    battery: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Track:
+        return Track(self.device_id, self.ts[rows], self.lon[rows], self.lat[rows],
+                     self.accuracy_m[rows], self.battery[rows])
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+async def supervisee_tracks(conn: psycopg.AsyncConnection, supervisee_id: str,
+                            start: datetime, end: datetime, limit: int) -> list[Track]:
+    """The fixes of each of the supervisee's devices in ``[start, end)``, at most ``limit``
+    in all (the earliest)."""
+    cur = await conn.execute(
+        "SELECT f.device_id, extract(epoch FROM f.ts)::float8, f.lon, f.lat, f.accuracy_m, "
+        "coalesce(f.battery, 'NaN'::real) FROM fixes f JOIN devices d ON d.id = f.device_id "
+        "WHERE d.supervisee_id = %s AND f.ts >= %s AND f.ts < %s ORDER BY f.device_id, f.ts "
+        "LIMIT %s", (supervisee_id, start, end, limit))
+    rows = await cur.fetchall()
+    tracks: list[Track] = []
+    if not rows:
+        return tracks
+    device = np.array([r[0] for r in rows])
+    cols = np.array([r[1:] for r in rows], dtype=np.float64)
+    for d in dict.fromkeys(device.tolist()):
+        sel = device == d
+        c = cols[sel]
+        tracks.append(Track(d, c[:, 0], c[:, 1], c[:, 2], c[:, 3], c[:, 4]))
+    return tracks
+
+
+def simplified(track: Track, tolerance_m: float) -> Track:
+    """The fixes Douglas–Peucker keeps at ``tolerance_m`` (the first and last always).
+
+    >>> t = Track("d", np.arange(5.0), np.array([0, 1e-5, 2e-5, 3e-5, 4e-5]), np.zeros(5),
+    ...           np.ones(5), np.ones(5))
+    >>> simplified(t, 5.0).ts.tolist()  # a straight line: its two ends
+    [0.0, 4.0]
+    """
+    if len(track) < 3 or tolerance_m <= 0:
+        return track
+    line = shapely.linestrings(track.lon, track.lat)
+    kept = shapely.get_coordinates(shapely.simplify(line, tolerance_m / M_PER_DEGREE,
+                                                    preserve_topology=False))
+    # Douglas–Peucker keeps original vertices, in order: walk both sequences together.
+    rows, j = [], 0
+    for x, y in kept:
+        while j < len(track) and not (track.lon[j] == x and track.lat[j] == y):
+            j += 1
+        if j < len(track):
+            rows.append(j)
+            j += 1
+    return track.take(np.asarray(rows, dtype=np.int64))
+
+
+def thinned(tracks: list[Track], max_points: int) -> tuple[list[Track], float]:
+    """Simplify with a tolerance doubled from 5 m until the tracks hold at most ``max_points``
+    fixes; returns them and the tolerance used (0: nothing removed)."""
+    if sum(len(t) for t in tracks) <= max_points:
+        return tracks, 0.0
+    tolerance = 5.0
+    while True:
+        out = [simplified(t, tolerance) for t in tracks]
+        if sum(len(t) for t in out) <= max_points or tolerance > 100_000:
+            return out, tolerance
+        tolerance *= 2
