@@ -5,6 +5,8 @@
     cordon migrate  bring the database schema up to date and exit
     cordon simulate drive a simulated fleet into a broker (load or accelerated time)
     cordon bench    run a benchmark: cordon bench kernel|e2e|detection [its options]
+    cordon user add, cordon broker-auth, cordon device-password
+                    accounts and device credentials (see cordon/admin.py)
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run a benchmark (python -m benchmarks.NAME)")
     bench.add_argument("name", choices=["kernel", "e2e", "detection"], help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    from cordon.admin import add_arguments as admin_arguments
+
+    admin_arguments(sub)
     for sp in (demo, serve, sub.choices["migrate"]):  # bench passes its options through
         sp.add_argument("--config", type=Path, help="TOML settings file (or CORDON_CONFIG)")
     return p
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         from cordon.engine import run_engine
 
         return _run(lambda stop: run_engine(settings, stop, consumer=args.consumer))
+    if args.command in ("user", "broker-auth", "device-password"):
+        from cordon.admin import run as run_admin
+
+        return run_admin(args, settings)
     if args.command == "migrate":
         from store.database import migrate
 

@@ -280,3 +280,44 @@ async def test_live_feed_filters_by_jurisdiction_and_box_and_replays_missed_aler
                                         "bbox": None}).decode())
         sub = await next_event(ws_ana, lambda e: e["type"] == "subscribed")
         assert sub["jurisdictions"] == []
+
+
+async def test_the_command_line_adds_accounts_and_writes_broker_credentials(db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from api.auth import password_matches
+    from devices.credentials import check_password, device_password
+
+    await world(db_url)
+    env = os.environ | {"CORDON_DATABASE_URL": db_url, "CORDON_NEW_PASSWORD": "a long passphrase",
+                        "CORDON_DEVICE_SECRET": "sixteen chars at least",
+                        "CORDON_MQTT_URL": "mqtt://engine:engine-secret@127.0.0.1:1883"}
+
+    def cordon(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cordon", *args], env=env, text=True,
+                              capture_output=True, timeout=60)
+
+    done = cordon("user", "add", "carla", "--grant", "tx-hays:supervisor")
+    assert done.returncode == 0, done.stderr
+    bad = cordon("user", "add", "dan", "--grant", "tx-hays:overlord")
+    assert bad.returncode == 2 and "JURISDICTION:ROLE" in bad.stderr
+    with psycopg.connect(db_url) as conn:
+        (hashed,) = conn.execute("SELECT password_hash FROM users WHERE username = 'carla'"
+                                 ).fetchone()
+        grants = conn.execute("SELECT jurisdiction_id, role FROM grants g JOIN users u "
+                              "ON u.id = g.user_id WHERE u.username = 'carla'").fetchall()
+    assert hashed.startswith("$argon2id$") and password_matches(hashed, "a long passphrase")
+    assert grants == [("tx-hays", "supervisor")]
+
+    written = cordon("broker-auth", str(tmp_path / "mqtt"))
+    assert written.returncode == 0 and "reload the broker" in written.stdout, written.stderr
+    lines = dict(line.split(":", 1) for line in (tmp_path / "mqtt" / "passwd").read_text()
+                 .splitlines() if line and not line.startswith("#"))
+    assert set(lines) == {"engine", "ph-1", "br-2", "hb-1"}
+    secret = cordon("device-password", "hb-1").stdout.strip()
+    assert secret == device_password(b"sixteen chars at least", "hb-1")
+    assert check_password(secret, lines["hb-1"])
+    again = cordon("broker-auth", str(tmp_path / "mqtt"))
+    assert "unchanged" in again.stdout

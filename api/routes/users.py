@@ -105,6 +105,8 @@ async def new_user(request: Request, caller: Caller, body: NewUser) -> dict[str,
 async def change_user(request: Request, caller: Caller, user_id: int,
                       body: UserChange) -> dict[str, Any]:
     user = await _managed_user(request, caller, user_id)
+    if user_id == caller.user_id and body.disabled:
+        raise HTTPException(409, "you cannot disable your own account")
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
         if body.password is not None:
             await set_password(conn, user_id, hash_password(body.password))
@@ -119,6 +121,8 @@ async def change_user(request: Request, caller: Caller, user_id: int,
 async def add_grant(request: Request, caller: Caller, user_id: int,
                     body: GrantBody) -> dict[str, Any]:
     _admin_of(caller, body.jurisdiction_id)
+    if user_id == caller.user_id:
+        raise HTTPException(409, "you cannot change your own grants; ask another admin")
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
         user = await user_by_id(conn, user_id)
         if user is None:
@@ -133,6 +137,8 @@ async def add_grant(request: Request, caller: Caller, user_id: int,
 async def remove_grant(request: Request, caller: Caller, user_id: int,
                        jurisdiction_id: str) -> None:
     _admin_of(caller, jurisdiction_id)
+    if user_id == caller.user_id:
+        raise HTTPException(409, "you cannot remove your own grants; ask another admin")
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
         if not await revoke_grant(conn, user_id, jurisdiction_id):
             raise not_found(f"grant of user {user_id} on {jurisdiction_id}")
