@@ -159,6 +159,12 @@ class Evaluator:
         self._interval = np.fromiter(
             (devices[d].report_interval_s or self._plan_of_device(d).report_interval_s
              for d in self._device_ids), dtype=np.float64, count=len(self._device_ids))
+        self._off_after = device_off.off_after_s(
+            self._interval,
+            np.fromiter((devices[d].kind == "bracelet" for d in self._device_ids), dtype=bool,
+                        count=len(self._device_ids)),
+            np.fromiter((self._plan_of_device(d).lost_contact_grace_s for d in self._device_ids),
+                        dtype=np.float64, count=len(self._device_ids)))
         self._pairing_of: dict[str, Pairing] = {}
         for p in pairings:
             if p.bracelet_id in devices and p.phone_id in devices:
@@ -570,8 +576,8 @@ class Evaluator:
     def _fold_device_off(self, now: float, f: _Fold) -> set[str]:
         """Devices silent after a low battery reading; returns every device known to be off."""
         act = self.activity
-        dead = device_off.silent_after_low_battery(act.last_message, act.battery, self._interval,
-                                                   self._device_off_pct, now)
+        dead = device_off.silent_after_low_battery(act.last_message, act.battery,
+                                                   self._off_after, self._device_off_pct, now)
         self._raise_per_device(dead, device_off.KIND, device_off.SEVERITY, act.heard_ts, f)
         return {k.subject for k in f.staging.keys_of_kind(device_off.KIND)
                 if f.staging.state(k).open}

@@ -302,6 +302,18 @@ def test_a_phone_silent_after_a_low_battery_reading_is_off_long_before_lost_cont
     assert ticks(ev, tr, last + 4 * 3600) == []
 
 
+def test_a_bracelet_silent_on_a_low_battery_without_power_off_is_out_of_coverage_first():
+    # A bracelet announces its own end; silent without saying so, it is more likely in a
+    # coverage gap: nothing for ten minutes, and only after the lost-contact silence is it taken
+    # as off — one alert that says why, not lost contact on top.
+    ev, tr = evaluator([]), EpisodeTracker(3)
+    t = at(2026, 11, 18, 12, 0)
+    changes(ev, tr, walk("br-1", t, HOME, n=3, step=60, batt=4.0))
+    last = t + 120
+    assert ticks(ev, tr, last + 600) == []
+    assert ticks(ev, tr, last + 1870) == [("opened", "device_off", last)]
+
+
 def test_low_battery_from_device_events_too():
     ev, tr = evaluator([]), EpisodeTracker(3)
     t = at(2026, 11, 18, 12, 0)
