@@ -17,6 +17,7 @@ import uvicorn
 from psycopg_pool import AsyncConnectionPool
 
 from alerts.bus import LiveBus
+from alerts.warmup import warm_up
 from api.app import create_app
 from api.state import ApiState
 from cordon.consumers import run_consumers
@@ -117,6 +118,8 @@ async def run_engine(
             forward=receiver.forward if receiver else None,
             clock=clock,
         )
+        # Compile the geofence kernels now, not on the first batch with the loop blocked.
+        log.info("geofence kernels ready in %.1f s", await asyncio.to_thread(warm_up))
         await pipeline.start()
         intakes = [
             MqttIntake(
