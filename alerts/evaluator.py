@@ -163,8 +163,8 @@ class Evaluator:
             self._interval,
             np.fromiter((devices[d].kind == "bracelet" for d in self._device_ids), dtype=bool,
                         count=len(self._device_ids)),
-            np.fromiter((self._plan_of_device(d).lost_contact_grace_s for d in self._device_ids),
-                        dtype=np.float64, count=len(self._device_ids)))
+            np.fromiter((p.lost_contact_grace_s for p in plans_of_device), dtype=np.float64,
+                        count=len(plans_of_device)))
         self._pairing_of: dict[str, Pairing] = {}
         for p in pairings:
             if p.bracelet_id in devices and p.phone_id in devices:

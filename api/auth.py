@@ -85,6 +85,18 @@ class Principal:
     def jurisdictions(self) -> list[str]:
         return sorted(self.reach)
 
+    def scope(self, jurisdiction_id: str | None) -> list[str]:
+        """The jurisdictions a list asks about: all the caller reaches, or the one named if
+        they reach it (none if not — it does not exist for them).
+
+        >>> p = Principal(1, "ana", {"travis": "officer"})
+        >>> p.scope(None), p.scope("travis"), p.scope("hays")
+        (['travis'], ['travis'], [])
+        """
+        if jurisdiction_id is None:
+            return self.jurisdictions
+        return [jurisdiction_id] if self.sees(jurisdiction_id) else []
+
 
 class TokenKeys:
     """The signing key, read once from the database (shared by every engine process)."""

@@ -43,9 +43,7 @@ async def alerts(
     limit: int = Query(200, ge=1, le=5000),
 ) -> dict[str, Any]:
     """Newest first (oldest first with ``after_id``: the alerts raised since that one)."""
-    scope = caller.jurisdictions
-    if jurisdiction_id is not None:
-        scope = [jurisdiction_id] if caller.sees(jurisdiction_id) else []
+    scope = caller.scope(jurisdiction_id)
     async with request.app.state.cordon.pool.connection() as conn:
         return {"alerts": await list_alerts(conn, status, limit, jurisdictions=scope, kind=kind,
                                             supervisee_id=supervisee_id, after_id=after_id)}

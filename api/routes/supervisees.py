@@ -27,9 +27,7 @@ async def list_supervisees(
     limit: int = Query(500, ge=1, le=5000),
     offset: int = Query(0, ge=0, le=10_000_000),
 ) -> dict[str, Any]:
-    scope = caller.jurisdictions
-    if jurisdiction_id is not None:
-        scope = [jurisdiction_id] if caller.sees(jurisdiction_id) else []
+    scope = caller.scope(jurisdiction_id)
     async with request.app.state.cordon.pool.connection() as conn:
         return {"supervisees": await supervisees(conn, scope, search=search, limit=limit,
                                                  offset=offset)}
