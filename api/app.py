@@ -5,8 +5,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.routes import (
@@ -41,6 +42,13 @@ def create_app(state: ApiState) -> FastAPI:
                    positions, tracks, alerts, audit, live):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(metrics.router)
+
+    @app.exception_handler(psycopg.DataError)
+    async def refused_by_the_database(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Input the database cannot hold (a NUL character in a text, a number out of range):
+        # the caller's mistake, and nothing was stored — the transaction rolled back.
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        return JSONResponse({"detail": f"invalid input: {detail}"}, status_code=422)
 
     @app.get("/api/v1/ui-config", include_in_schema=False)
     async def ui_config(request: Request) -> dict[str, Any]:

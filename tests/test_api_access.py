@@ -321,3 +321,15 @@ async def test_the_command_line_adds_accounts_and_writes_broker_credentials(db_u
     assert check_password(secret, lines["hb-1"])
     again = cordon("broker-auth", str(tmp_path / "mqtt"))
     assert "unchanged" in again.stdout
+
+
+async def test_input_the_database_cannot_hold_is_refused_not_a_server_error(db_url,
+                                                                           engine_factory):
+    # Found by the schemathesis run: a NUL character in a text field.
+    await world(db_url)
+    engine = engine_factory(db_url)
+    with client(engine, "ana") as ana:
+        r = ana.post("/me/api-tokens", json={"name": "nul\u0000name"})
+        assert r.status_code == 422 and "NUL" in r.json()["detail"]
+        assert ana.get("/me/api-tokens").json()["tokens"] == []
+        assert ana.get("/supervisees", params={"search": "a\u0000b"}).status_code == 422
