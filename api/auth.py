@@ -24,6 +24,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 
 from store.accounts import (
@@ -160,6 +161,16 @@ Caller = Annotated[Principal, Depends(current_principal)]
 def not_found(what: str) -> HTTPException:
     """The answer for anything outside the caller's reach: as if it did not exist."""
     return HTTPException(404, f"no {what}")
+
+
+def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
+    """A refusal of bad input in the same shape as FastAPI's own 422 (``detail``: a list of
+    ``{loc, msg, type}``), as the OpenAPI document promises.
+
+    >>> invalid(("query", "start"), "needs a time zone").errors()[0]["loc"]
+    ('query', 'start')
+    """
+    return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
 
 
 def forbidden(role: str) -> HTTPException:

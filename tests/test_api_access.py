@@ -330,6 +330,6 @@ async def test_input_the_database_cannot_hold_is_refused_not_a_server_error(db_u
     engine = engine_factory(db_url)
     with client(engine, "ana") as ana:
         r = ana.post("/me/api-tokens", json={"name": "nul\u0000name"})
-        assert r.status_code == 422 and "NUL" in r.json()["detail"]
+        assert r.status_code == 422 and "NUL" in r.json()["detail"][0]["msg"]
         assert ana.get("/me/api-tokens").json()["tokens"] == []
         assert ana.get("/supervisees", params={"search": "a\u0000b"}).status_code == 422

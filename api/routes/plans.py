@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from alerts.plans import PlanError, SupervisionPlan
-from api.auth import Caller, forbidden, not_found
+from api.auth import Caller, forbidden, invalid, not_found
 from store import audit
 from store.caseload import plans, zone_groups
 from store.registry import upsert_plan
@@ -47,7 +47,7 @@ async def put_plan(request: Request, caller: Caller, plan_id: str,
     try:
         plan = SupervisionPlan.from_settings(plan_id, body.settings)
     except PlanError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise invalid(("body", "settings"), str(exc)) from None
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
         await upsert_plan(conn, plan, body.name)
         await audit.record(conn, caller.username, "plan.changed", plan_id, body.settings)

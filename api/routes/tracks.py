@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Caller
+from api.auth import Caller, invalid
 from api.routes.supervisees import visible_supervisee
 from store import audit
 from store.tracks import Track, supervisee_tracks, thinned
@@ -45,9 +45,10 @@ async def track(
     max_points: int = Query(5000, ge=2, le=200_000),
 ) -> Response:
     if start.tzinfo is None or end.tzinfo is None:
-        raise HTTPException(422, "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
+        raise invalid(("query", "start"),
+                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
     if not start < end or end - start > MAX_RANGE:
-        raise HTTPException(422, "end must be after start, and at most 31 days after it")
+        raise invalid(("query", "end"), "end must be after start, and at most 31 days after it")
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
         tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
