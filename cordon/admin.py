@@ -5,9 +5,11 @@
     cordon broker-auth DIR
         write DIR/passwd and DIR/acl for Mosquitto from the device registry (then reload the
         broker: ``systemctl reload mosquitto`` or SIGHUP); devices' passwords are derived from
-        CORDON_DEVICE_SECRET, the engine's user and password come from CORDON_MQTT_URL
+        CORDON_DEVICE_SECRET, the engine's user and password come from CORDON_MQTT_URL, relay
+        users from CORDON_BROKER_RELAY_USERS; with CORDON_BROKER_RELOAD_COMMAND set it is run
+        when the files changed. A running engine with broker_auth_dir does this by itself.
     cordon device-password DEVICE_ID
-        the password to provision on a device
+        the password to provision on a device (or a relay user)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import getpass
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -42,8 +45,8 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
         sp.add_argument("--config", type=Path, help="TOML settings file (or CORDON_CONFIG)")
 
 
-def device_secret() -> bytes:
-    secret = os.environ.get("CORDON_DEVICE_SECRET", "")
+def device_secret(settings: Settings) -> bytes:
+    secret = settings.device_secret or ""
     if len(secret) < 16:
         raise SystemExit("cordon: set CORDON_DEVICE_SECRET (at least 16 characters): device "
                          "passwords are derived from it")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "device-password":
         from devices.credentials import device_password
 
-        print(device_password(device_secret(), args.device_id))
+        print(device_password(device_secret(settings), args.device_id))
         return 0
     if not settings.database_url:
         print("cordon: set CORDON_DATABASE_URL (or database_url in --config)", file=sys.stderr)
@@ -94,16 +97,30 @@ async def _add_user(database_url: str, username: str, grants: list[str]) -> int:
 
 
 async def _broker_auth(settings: Settings, directory: Path) -> int:
-    from store.broker_auth import sync_broker_auth
+    from psycopg_pool import AsyncConnectionPool
 
-    _host, _port, user, password = settings.mqtt_parts()
-    if not user or not password:
-        print("cordon: CORDON_MQTT_URL must carry the engine's user and password "
-              "(mqtt://engine:secret@broker:1883)", file=sys.stderr)
+    from cordon.broker_auth import BrokerAuthKeeper
+    from cordon.settings import SettingsError
+
+    device_secret(settings)
+    try:
+        keeper = BrokerAuthKeeper.from_settings(replace(settings, broker_auth_dir=str(directory)))
+    except SettingsError as exc:
+        print(f"cordon: {exc}", file=sys.stderr)
         return 2
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-        changed = await sync_broker_auth(conn, directory, device_secret(), user, password,
-                                         partitions=settings.mqtt_partitions)
-    print(f"{directory}/passwd and {directory}/acl "
-          + ("written: reload the broker" if changed else "unchanged"))
+    assert keeper is not None
+    async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=1,
+                                   open=False) as pool:
+        changed = await keeper.sync(pool)
+    files = f"{directory}/passwd and {directory}/acl"
+    if not changed:
+        print(f"{files} unchanged")
+    elif not settings.broker_reload_command:
+        print(f"{files} written: reload the broker")
+    elif keeper.stale:
+        print(f"{files} written, but the broker reload failed (see above): reload it",
+              file=sys.stderr)
+        return 1
+    else:
+        print(f"{files} written, broker reloaded")
     return 0

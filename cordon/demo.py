@@ -2,7 +2,9 @@
 
 Starts a private Mosquitto and a private PostgreSQL (with TimescaleDB when installed) from the
 system's binaries, loads the demo jurisdiction, runs the engine and API, and drives a simulated
-fleet over MQTT. Ctrl-C stops everything, in order, and leaves no process behind.
+fleet over MQTT. The embedded broker admits only registered devices, each on its own topics,
+with credentials the engine keeps in step with the registry; the fleet publishes as a relay
+user. Ctrl-C stops everything, in order, and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from api.auth import hash_password
+from cordon.broker_auth import BrokerAuthKeeper
 from cordon.demo_data import DemoWorld, build_demo_world
 from cordon.engine import run_engine
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port, require_free
 from cordon.settings import Settings
+from devices.credentials import ACL_NAME, PASSWD_NAME, device_password
 from simulators.demo_fleet import FleetStats, run_fleet
 from store.accounts import grant, upsert_user
 from store.database import migrate
@@ -43,6 +48,7 @@ async def load_world(database_url: str, world: DemoWorld) -> None:
 
 
 DEMO_USER = "demo"
+DEMO_FLEET_USER = "demo-fleet"  # the simulated fleet's MQTT relay user
 
 
 async def demo_account(database_url: str, world: DemoWorld) -> str:
@@ -76,12 +82,8 @@ async def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o711)  # the database may run as the postgres user: let it reach its folder
     broker = pg = None
+    fleet_user = fleet_password = None
     try:
-        if settings.mqtt_url is None:
-            broker = PrivateMosquitto(mqtt_port or free_port(), workdir / "mqtt")
-            await asyncio.to_thread(broker.start)
-            settings = replace(settings, mqtt_url=broker.url)
-            print(f"  embedded MQTT broker  {broker.url}", flush=True)
         if settings.database_url is None:
             pg = PrivatePostgres(db_port or free_port(), workdir / "postgres")
             await asyncio.to_thread(pg.start)
@@ -93,6 +95,32 @@ async def run_demo(
         world = build_demo_world(supervisees)
         await load_world(settings.database_url, world)
         password = await demo_account(settings.database_url, world)
+
+        if settings.mqtt_url is None:
+            # The embedded broker admits only the registry's devices, each on its own topics
+            # (cordon.broker_auth); the simulated fleet publishes for them as a relay user.
+            port = mqtt_port or free_port()
+            settings = replace(
+                settings,
+                mqtt_url=f"mqtt://engine:{secrets.token_urlsafe(24)}@127.0.0.1:{port}",
+                device_secret=settings.device_secret or secrets.token_urlsafe(32),
+                broker_auth_dir=str(workdir / "mqtt-auth"),
+                broker_relay_users=DEMO_FLEET_USER,
+            )
+            keeper = BrokerAuthKeeper.from_settings(settings)
+            assert keeper is not None
+            async with AsyncConnectionPool(settings.database_url, min_size=1, max_size=1,
+                                           open=False) as auth_pool:
+                await keeper.sync(auth_pool)
+            broker = PrivateMosquitto(port, workdir / "mqtt",
+                                      password_file=keeper.directory / PASSWD_NAME,
+                                      acl_file=keeper.directory / ACL_NAME)
+            await asyncio.to_thread(broker.start)
+            settings = replace(settings, broker_reload_command=f"kill -HUP {broker.proc.pid}")
+            fleet_user = DEMO_FLEET_USER
+            fleet_password = device_password(keeper.secret, DEMO_FLEET_USER)
+            print(f"  embedded MQTT broker  {broker.url} (device credentials: "
+                  f"{keeper.directory})", flush=True)
         print(
             f"  demo jurisdiction     {len(world.jurisdictions) - 1} Texas counties, "
             f"{len(world.zones)} zones, {len(world.supervisees)} supervisees "
@@ -112,7 +140,8 @@ async def run_demo(
         async with asyncio.TaskGroup() as tg:
             engine = tg.create_task(run_engine(settings, stop, on_ready=ready))
             fleet = tg.create_task(
-                run_fleet(world.fleet, host, port, interval_s, stop, stats=fleet_stats)
+                run_fleet(world.fleet, host, port, interval_s, stop, stats=fleet_stats,
+                          username=fleet_user, password=fleet_password)
             )
             engine.add_done_callback(lambda _t: stop.set())
             fleet.add_done_callback(lambda _t: stop.set())

@@ -20,6 +20,7 @@ from alerts.bus import LiveBus
 from alerts.warmup import warm_up
 from api.app import create_app
 from api.state import ApiState
+from cordon.broker_auth import BrokerAuthKeeper
 from cordon.consumers import run_consumers
 from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
@@ -82,6 +83,8 @@ async def run_engine(
     # device sends there is quarantined with the reason, not dropped by the broker unread.
     subscribed = owned + ([None] if partitions > 1 and api else [])
 
+    # Consumer 0 keeps the broker's device credentials in step with the registry, if asked to.
+    keeper = BrokerAuthKeeper.from_settings(settings) if api else None
     timescaledb = None
     if api:
         require_free(settings.http_port, "HTTP", "--http-port", settings.http_host)
@@ -121,6 +124,10 @@ async def run_engine(
         # Compile the geofence kernels now, not on the first batch with the loop blocked.
         log.info("geofence kernels ready in %.1f s", await asyncio.to_thread(warm_up))
         await pipeline.start()
+        if keeper is not None:
+            # Before the intakes connect: the files may predate registry changes made while
+            # the engine was down.
+            await keeper.sync(pool)
         intakes = [
             MqttIntake(
                 MqttConfig(
@@ -146,7 +153,11 @@ async def run_engine(
             while True:
                 await asyncio.sleep(settings.registry_refresh_s)
                 try:
-                    await pipeline.refresh_registry()
+                    changed = await pipeline.refresh_registry()
+                    # The engine knows a new device before the broker admits it.
+                    if keeper is not None and (changed or keeper.stale):
+                        keeper.stale = True
+                        await keeper.sync(pool)
                 except Exception:  # noqa: BLE001 — the next round retries
                     log.warning("registry reload failed", exc_info=True)
 

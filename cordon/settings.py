@@ -39,6 +39,14 @@ class Settings:
     # Engine processes on this machine; each reads the partitions k with k % consumers == its
     # number. At most mqtt_partitions.
     consumers: int = 1
+    # Device credentials on the broker (see cordon.broker_auth): with broker_auth_dir set, the
+    # engine keeps Mosquitto's passwd and acl files there in step with the registry and runs
+    # broker_reload_command after each change. Device passwords derive from device_secret;
+    # broker_relay_users (comma-separated) may publish for every device.
+    broker_auth_dir: str | None = None
+    broker_reload_command: str | None = None
+    broker_relay_users: str | None = None
+    device_secret: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     batch_max: int = 2000

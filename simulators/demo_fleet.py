@@ -86,15 +86,19 @@ async def run_fleet(
     stop: asyncio.Event | None = None,
     seed: int = 1,
     stats: FleetStats | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> FleetStats:
-    """Publish every device's position every ``interval_s`` until ``stop`` is set."""
+    """Publish every device's position every ``interval_s`` until ``stop`` is set (as the
+    broker user ``username``: a relay user, on a broker with device credentials)."""
     stop = stop or asyncio.Event()
     stats = stats or FleetStats()
     rng = random.Random(seed)
     battery = {d.device_id: rng.randint(40, 100) for d in devices}
     while not stop.is_set():
         try:
-            async with aiomqtt.Client(host, port, identifier=f"cordon-demo-fleet-{seed}") as client:
+            async with aiomqtt.Client(host, port, identifier=f"cordon-demo-fleet-{seed}",
+                                      username=username, password=password) as client:
                 client.pending_calls_threshold = 10 * len(devices) + 100
                 while not stop.is_set():
                     t0 = time.time()

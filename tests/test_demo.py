@@ -25,6 +25,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+# An MQTT 3.1.1 CONNECT with neither user nor password (client id "x"), and the CONNACK that
+# refuses it (return code 5, not authorised).
+ANONYMOUS_CONNECT = bytes([0x10, 13, 0, 4, *b"MQTT", 4, 0x02, 0, 60, 0, 1, *b"x"])
+CONNACK_NOT_AUTHORISED = bytes([0x20, 2, 0, 5])
+
+
 def processes_mentioning(text: str) -> list[str]:
     found = []
     for pid in os.listdir("/proc"):
@@ -81,6 +87,10 @@ def test_demo_shows_fixes_and_alerts_on_the_live_map_and_stops_cleanly(demo):
     assert health["database"]["timescaledb"]
     printed = log.read_text()
     assert f"{base}/" in printed and f"mqtt://127.0.0.1:{mqtt_port}" in printed
+    # The embedded broker admits registered devices only: no anonymous client.
+    with socket.create_connection(("127.0.0.1", mqtt_port), timeout=5) as anonymous:
+        anonymous.sendall(ANONYMOUS_CONNECT)
+        assert anonymous.recv(4) == CONNACK_NOT_AUTHORISED
 
     from playwright.sync_api import sync_playwright
 
