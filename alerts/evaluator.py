@@ -429,27 +429,35 @@ class Evaluator:
             if not plan.applies(vic.KIND):
                 continue
             vn = self._device_no[o.device_id]
-            victim = (float(act.best_ts[vn]), float(act.best_lon[vn]), float(act.best_lat[vn]),
-                      float(act.best_acc[vn]))
+            # Two estimates of where the victim is: the newest fix, and the best recent one (see
+            # Activity: a stale precise fix, aged at a walking pace, may say more than a fresh
+            # vague one). Each bounds the victim's position; both hold, so either may decide.
+            best = (float(act.best_ts[vn]), float(act.best_lon[vn]), float(act.best_lat[vn]),
+                    float(act.best_acc[vn]))
+            newest = (float(act.fix_ts[vn]), float(act.lon[vn]), float(act.lat[vn]),
+                      float(act.acc[vn]))
             person = self._newest_of_supervisee(o.supervisee_id)
             key = EpisodeKey(o.supervisee_id, o.victim_id, vic.KIND)
             for r in sorted(order_rows, key=lambda r: batch.ts[r]):
                 here = (float(batch.ts[r]), float(batch.lon[r]), float(batch.lat[r]),
                         float(batch.accuracy_m[r]))
                 if batch.device_id[r] == o.device_id:
-                    # The victim's best recent fix (see Activity): a stale precise fix beats a
-                    # fresh vague one.
-                    if not here[3] > victim[3] + vic.DRIFT_M_PER_S * (here[0] - victim[0]):
-                        victim = here
+                    if math.isnan(newest[0]) or here[0] >= newest[0]:
+                        newest = here
+                    if not here[3] > best[3] + vic.DRIFT_M_PER_S * (here[0] - best[0]):
+                        best = here
                 else:
                     person = here
-                if math.isnan(victim[0]) or person is None or math.isnan(person[0]):
+                if math.isnan(best[0]) or person is None or math.isnan(person[0]):
                     continue
-                v = int(vic.proximity_verdicts(
-                    distance_m([person[1]], [person[2]], [victim[1]], [victim[2]]),
-                    np.array([person[3]]), np.array([victim[3]]),
-                    np.array([person[0] - victim[0]]),
-                    o.enter_m, o.exit_m)[0])
+                estimates = [best] if math.isnan(newest[0]) or newest == best else [best, newest]
+                verdicts = vic.proximity_verdicts(
+                    distance_m([person[1]] * len(estimates), [person[2]] * len(estimates),
+                               [e[1] for e in estimates], [e[2] for e in estimates]),
+                    np.full(len(estimates), person[3]), np.array([e[3] for e in estimates]),
+                    np.array([person[0] - e[0] for e in estimates]), o.enter_m, o.exit_m)
+                v = int(vic.combined_verdict(verdicts))
+                victim = max(estimates, key=lambda e: e[0])
                 t = max(person[0], victim[0])
                 f.add(f.staging.fold(key, self._suppressed(o.supervisee_id, vic.KIND, t, v), t,
                                      person[1], person[2], batch.device_id[r], vic.SEVERITY,

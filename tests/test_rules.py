@@ -221,6 +221,23 @@ def test_the_victim_moving_towards_the_supervisee_opens_it_too():
     assert got == [("opened", "victim_proximity", t + 20)]
 
 
+def test_a_vague_newest_victim_fix_still_decides_when_the_best_one_cannot():
+    # The victim's phone had a precise GPS fix 530 m from where the supervisee waits, then went
+    # indoors: Wi-Fi fixes of 300 m, 10 m from the supervisee. Aged at a walking pace the GPS fix
+    # is still the "best" one, and against it the supervisee is in between (nothing certain);
+    # the newest fix, vague as it is, puts them certainly within 500 m.
+    ev, tr = order_evaluator(), EpisodeTracker(3)
+    t = at(2026, 11, 18, 12, 0)
+    lurk = east(5380)
+    changes(ev, tr, fixes("vp-1", (t, east(4850)), acc=5.0))
+    assert changes(ev, tr, fixes("br-1", (t + 30, lurk))) == []
+    assert changes(ev, tr, fixes("vp-1", (t + 120, east(5370)), acc=300.0)) == []
+    # The Wi-Fi fix's own verdict (against the supervisee's fix of t + 30) is the first of the
+    # three that confirm it.
+    assert changes(ev, tr, walk("br-1", t + 125, lurk, n=2)) == [
+        ("opened", "victim_proximity", t + 120)]
+
+
 # --- bracelet–phone separation ---------------------------------------------------------------
 
 

@@ -9,6 +9,11 @@ against the supervisee's newest fix and the victim's *best* recent one (a phone 
 reports Wi-Fi positions of a few hundred metres; the GPS fix of some minutes before, aged at a
 walking pace, says more — see :class:`alerts.activity.Activity`).
 
+The victim's position has two estimates, the newest fix and the best recent one; each bounds
+where the victim is, so each gives a verdict, and :func:`combined_verdict` takes the decisive
+one (a phone indoors may report 400 m of Wi-Fi uncertainty that still puts a person 10 m away
+certainly within 500 m, while the aged GPS fix of minutes ago, farther off, says nothing).
+
 The two positions err independently, so their separation errs by the root sum of squares of the
 two radii (for two Gaussian errors with 95 % radii *a* and *b*, the 95 % radius of their
 difference is √(a² + b²)), not by their plain sum; the walking allowance for the time between
@@ -44,3 +49,20 @@ def proximity_verdicts(distance_m: np.ndarray, person_acc_m: np.ndarray,
     out[distance_m - slack > exit_m] = Verdict.COMPLIANT
     out[np.abs(skew_s) > MAX_SKEW_S] = Verdict.UNKNOWN
     return out
+
+
+def combined_verdict(verdicts: np.ndarray) -> Verdict:
+    """One verdict from several, each from a different estimate of the victim's position: any
+    estimate certain of a side decides it, unless another is certain of the other side (then
+    one of them is wrong, and nothing is certain).
+
+    >>> V = Verdict
+    >>> [combined_verdict(np.array(v)).name for v in ([V.UNKNOWN, V.VIOLATING],
+    ...     [V.COMPLIANT, V.UNKNOWN], [V.VIOLATING, V.COMPLIANT], [V.UNKNOWN, V.UNKNOWN])]
+    ['VIOLATING', 'COMPLIANT', 'UNKNOWN', 'UNKNOWN']
+    """
+    violating = bool((verdicts == Verdict.VIOLATING).any())
+    compliant = bool((verdicts == Verdict.COMPLIANT).any())
+    if violating != compliant:
+        return Verdict.VIOLATING if violating else Verdict.COMPLIANT
+    return Verdict.UNKNOWN
