@@ -470,3 +470,23 @@ async def test_the_engine_behind_the_acl_stores_only_registered_devices_own_mess
             for client in (a, phone, gw):
                 client.close()
             eng.stop()  # before its broker goes
+
+
+async def test_a_failed_broker_reload_is_retried_until_it_succeeds(db_url, tmp_path):
+    from psycopg_pool import AsyncConnectionPool
+
+    from cordon.broker_auth import BrokerAuthKeeper
+
+    await seed(db_url)
+    marker = tmp_path / "reloaded"
+    keeper = BrokerAuthKeeper(tmp_path / "auth", SECRET, *ENGINE, (GATEWAY[0],),
+                              reload_command="echo refused >&2; exit 3")
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=1, open=False) as pool:
+        assert await keeper.sync(pool)  # the files were written ...
+        assert keeper.stale  # ... but the broker did not reread them: due again
+        keeper.reload_command = f"touch {marker}"
+        assert not await keeper.sync(pool)  # nothing new to write, the reload still owed
+        assert marker.exists() and not keeper.stale
+        marker.unlink()
+        assert not await keeper.sync(pool) and not marker.exists()  # in step: no reload
+
