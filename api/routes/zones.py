@@ -84,8 +84,10 @@ async def import_zones(
                     raise ZoneError(f"zone {z.id}: the id is taken")
                 good.append(z)
             except (ZoneError, AttributeError, TypeError) as exc:
-                errors.append({"index": i, "id": fid if isinstance(fid, str | int) else None,
-                               "error": str(exc)})
+                # A GeoJSON id is a string or a number; true/false is neither (bool is an int
+                # to Python) and is reported as no id.
+                named = isinstance(fid, str | int) and not isinstance(fid, bool)
+                errors.append({"index": i, "id": fid if named else None, "error": str(exc)})
         stored = 0
         if not (all_or_nothing and errors):
             async with conn.transaction():
