@@ -15,6 +15,7 @@ import websockets
 
 from alerts.episodes import AlertChange, EpisodeKey
 from api.auth import issue_access_token
+from api.schemas import TrackCollection
 from devices.models import Device, Jurisdiction, Supervisee
 from geofence.zones import Zone
 from store.alerts import apply_change
@@ -213,6 +214,7 @@ async def test_track_reads_and_alert_actions_are_audited_and_the_trail_is_append
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     with client(engine, "ana") as ana:
         geo = ana.get("/supervisees/P-1/track", params={"start": start, "end": end}).json()
+        TrackCollection.model_validate(geo)  # what the OpenAPI document says it is
         assert geo["type"] == "FeatureCollection" and geo["properties"]["fixes"] == 5
         assert len(geo["features"][0]["properties"]["times"]) == 5
         csv = ana.get("/supervisees/P-1/track", params={"start": start, "end": end,

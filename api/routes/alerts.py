@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, TransitionRefused
 from api.auth import Caller, not_found
+from api.schemas import Alerts, AlertWithHistory, OneAlert
 from store import audit
 from store.alerts import AlertNotFound, act_on_alert, alert_history, get_alert, list_alerts
 
@@ -31,7 +32,7 @@ class Resolution(BaseModel):
     note: str = Field(min_length=1, max_length=10_000, description="what was done")
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=Alerts)
 async def alerts(
     request: Request,
     caller: Caller,
@@ -49,7 +50,7 @@ async def alerts(
                                             supervisee_id=supervisee_id, after_id=after_id)}
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", response_model=AlertWithHistory)
 async def alert(request: Request, caller: Caller, alert_id: int) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         found = await get_alert(conn, alert_id)
@@ -58,13 +59,13 @@ async def alert(request: Request, caller: Caller, alert_id: int) -> dict[str, An
         return {"alert": found, "history": await alert_history(conn, alert_id)}
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", response_model=OneAlert)
 async def acknowledge(request: Request, caller: Caller, alert_id: int,
                       body: Acknowledgement) -> dict[str, Any]:
     return await _act(request, caller, alert_id, Action.ACKNOWLEDGED, body.note)
 
 
-@router.post("/alerts/{alert_id}/resolve")
+@router.post("/alerts/{alert_id}/resolve", response_model=OneAlert)
 async def resolve(request: Request, caller: Caller, alert_id: int,
                   body: Resolution) -> dict[str, Any]:
     return await _act(request, caller, alert_id, Action.RESOLVED, body.note)

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller, forbidden
+from api.schemas import AuditTrail
 from store.audit import entries
 
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditTrail)
 async def audit_trail(
     request: Request,
     caller: Caller,

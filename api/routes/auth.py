@@ -16,6 +16,7 @@ from api.auth import (
     issue_access_token,
     password_matches,
 )
+from api.schemas import ApiTokens, Me, NewApiTokenOut, TokenResponse
 from store import audit
 from store.accounts import (
     clear_failures,
@@ -32,13 +33,6 @@ from store.accounts import (
 )
 
 router = APIRouter(tags=["accounts"])
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int
-    refresh_token: str
 
 
 @router.post("/auth/token", response_model=TokenResponse,
@@ -89,7 +83,7 @@ async def token(
                          refresh_token=refresh)
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me)
 async def me(request: Request, caller: Caller) -> dict[str, Any]:
     """The caller: their grants and every jurisdiction they reach, with their role there."""
     async with request.app.state.cordon.pool.connection() as conn:
@@ -104,7 +98,7 @@ class NewApiToken(BaseModel):
     expires_in_days: float | None = Field(None, gt=0, le=3650)
 
 
-@router.post("/me/api-tokens", status_code=201)
+@router.post("/me/api-tokens", status_code=201, response_model=NewApiTokenOut)
 async def new_api_token(request: Request, caller: Caller, body: NewApiToken) -> dict[str, Any]:
     """A long-lived token for an integration, acting as the caller. Shown once."""
     ttl = body.expires_in_days * 86400 if body.expires_in_days else None
@@ -115,7 +109,7 @@ async def new_api_token(request: Request, caller: Caller, body: NewApiToken) -> 
     return {"id": token_id, "name": body.name, "token": secret}
 
 
-@router.get("/me/api-tokens")
+@router.get("/me/api-tokens", response_model=ApiTokens)
 async def api_tokens(request: Request, caller: Caller) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         return {"tokens": await list_api_tokens(conn, caller.user_id)}

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller, not_found
+from api.schemas import Devices, OneDevice, Pairings
 from store.caseload import device, devices, pairings
 
 router = APIRouter(tags=["devices"])
 
 
-@router.get("/devices")
+@router.get("/devices", response_model=Devices)
 async def list_devices(
     request: Request,
     caller: Caller,
@@ -26,7 +27,7 @@ async def list_devices(
                                          limit=limit, offset=offset)}
 
 
-@router.get("/devices/{device_id}")
+@router.get("/devices/{device_id}", response_model=OneDevice)
 async def one_device(request: Request, caller: Caller, device_id: str) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         found = await device(conn, device_id)
@@ -35,7 +36,7 @@ async def one_device(request: Request, caller: Caller, device_id: str) -> dict[s
     return {"device": found}
 
 
-@router.get("/pairings")
+@router.get("/pairings", response_model=Pairings)
 async def list_pairings(request: Request, caller: Caller) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         return {"pairings": await pairings(conn, caller.jurisdictions)}

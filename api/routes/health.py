@@ -7,13 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from api.schemas import Health
 from ingest.stats import LAG_BOUNDS_MS
 from store.alerts import count_live
 
 router = APIRouter()
 
 
-@router.get("/health")
+# exclude_unset: the error fields appear only when there is an error.
+@router.get("/health", response_model=Health, response_model_exclude_unset=True)
 async def health(request: Request) -> dict[str, Any]:
     state = request.app.state.cordon
     db: dict[str, Any] = {"connected": False, "timescaledb": state.timescaledb}

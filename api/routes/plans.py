@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from alerts.plans import PlanError, SupervisionPlan
 from api.auth import Caller, forbidden, invalid, not_found
+from api.schemas import OnePlan, Plans, PutPlan, ZoneGroups
 from store import audit
 from store.caseload import plans, zone_groups
 from store.registry import upsert_plan
@@ -18,13 +19,13 @@ from store.registry import upsert_plan
 router = APIRouter(tags=["plans"])
 
 
-@router.get("/plans")
+@router.get("/plans", response_model=Plans)
 async def list_plans(request: Request, caller: Caller) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         return {"plans": await plans(conn)}
 
 
-@router.get("/plans/{plan_id}")
+@router.get("/plans/{plan_id}", response_model=OnePlan)
 async def one_plan(request: Request, caller: Caller, plan_id: str) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         found = [p for p in await plans(conn) if p["id"] == plan_id]
@@ -39,7 +40,7 @@ class PlanBody(BaseModel):
                                      description="see alerts/plans.py for the keys")
 
 
-@router.put("/plans/{plan_id}")
+@router.put("/plans/{plan_id}", response_model=PutPlan)
 async def put_plan(request: Request, caller: Caller, plan_id: str,
                    body: PlanBody) -> dict[str, Any]:
     if not caller.with_role("admin"):
@@ -54,7 +55,7 @@ async def put_plan(request: Request, caller: Caller, plan_id: str,
     return {"plan": {"id": plan_id, "name": body.name, "settings": body.settings}}
 
 
-@router.get("/zone-groups")
+@router.get("/zone-groups", response_model=ZoneGroups)
 async def list_zone_groups(request: Request, caller: Caller) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         return {"zone_groups": await zone_groups(conn)}

@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller
+from api.schemas import Positions
 from store import audit
 from store.fixes import latest_positions
 
 router = APIRouter(tags=["positions"])
 
 
-@router.get("/positions")
+@router.get("/positions", response_model=Positions)
 async def positions(
     request: Request, caller: Caller, since_s: float = Query(3600.0, gt=0, le=30 * 86400)
 ) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, forbidden, not_found
+from api.schemas import ChangedSupervisee, OneSupervisee, Supervisees
 from store import audit
 from store.caseload import devices, pairings, supervisee, supervisees
 
 router = APIRouter(tags=["supervisees"])
 
 
-@router.get("/supervisees")
+@router.get("/supervisees", response_model=Supervisees)
 async def list_supervisees(
     request: Request,
     caller: Caller,
@@ -43,7 +44,7 @@ async def visible_supervisee(request: Request, caller: Caller,
     return found
 
 
-@router.get("/supervisees/{supervisee_id}")
+@router.get("/supervisees/{supervisee_id}", response_model=OneSupervisee)
 async def one_supervisee(request: Request, caller: Caller, supervisee_id: str) -> dict[str, Any]:
     found = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
@@ -60,7 +61,7 @@ class SuperviseeChange(BaseModel):
                                        description="the zones assigned to this person")
 
 
-@router.patch("/supervisees/{supervisee_id}")
+@router.patch("/supervisees/{supervisee_id}", response_model=ChangedSupervisee)
 async def change_supervisee(request: Request, caller: Caller, supervisee_id: str,
                             body: SuperviseeChange) -> dict[str, Any]:
     """Set the plan and/or the assigned zones (supervisor role)."""

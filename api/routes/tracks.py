@@ -16,12 +16,17 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import Caller, invalid
 from api.routes.supervisees import visible_supervisee
+from api.schemas import TrackCollection
 from store import audit
 from store.tracks import Track, supervisee_tracks, thinned
 
 router = APIRouter(tags=["tracks"])
 MAX_RANGE = timedelta(days=31)
 FETCH_LIMIT = 2_000_000
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = "application/geo+json"
 
 
 def _iso(ts: float) -> str:
@@ -32,9 +37,11 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
-@router.get("/supervisees/{supervisee_id}/track",
-            responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
-                                         "application/gpx+xml": {}}}})
+# The GeoJSON form is documented by its model (under application/geo+json, the response
+# class's media type); CSV and GPX are text. The route builds its responses itself.
+@router.get("/supervisees/{supervisee_id}/track", response_class=GeoJSONResponse,
+            responses={200: {"model": TrackCollection,
+                             "content": {"text/csv": {}, "application/gpx+xml": {}}}})
 async def track(
     request: Request,
     caller: Caller,
@@ -61,12 +68,12 @@ async def track(
         return Response(_csv(shown), media_type="text/csv")
     if format == "gpx":
         return Response(_gpx(supervisee_id, shown), media_type="application/gpx+xml")
-    return JSONResponse(_geojson(supervisee_id, shown, tolerance, tracks),
-                        media_type="application/geo+json")
+    return GeoJSONResponse(_geojson(supervisee_id, shown, tolerance, tracks))
 
 
 def _geojson(supervisee_id: str, shown: list[Track], tolerance: float,
              full: list[Track]) -> dict[str, Any]:
+    """The track as GeoJSON, in the shape of :class:`api.schemas.TrackCollection`."""
     return {
         "type": "FeatureCollection",
         "properties": {"supervisee_id": supervisee_id, "simplified_tolerance_m": tolerance,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, forbidden, hash_password, not_found
+from api.schemas import NewUserOut, OneUser, Users
 from store import audit
 from store.accounts import (
     AccountError,
@@ -65,7 +66,7 @@ async def _managed_user(request: Request, caller: Caller, user_id: int) -> dict[
             "grants": [{"jurisdiction_id": g.jurisdiction_id, "role": g.role} for g in grants]}
 
 
-@router.get("/users")
+@router.get("/users", response_model=Users)
 async def users(request: Request, caller: Caller) -> dict[str, Any]:
     admin_of = set(caller.with_role("admin"))
     if not admin_of:
@@ -76,12 +77,12 @@ async def users(request: Request, caller: Caller) -> dict[str, Any]:
                       or any(g["jurisdiction_id"] in admin_of for g in u["grants"])]}
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id}", response_model=OneUser)
 async def one_user(request: Request, caller: Caller, user_id: int) -> dict[str, Any]:
     return {"user": await _managed_user(request, caller, user_id)}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=NewUserOut)
 async def new_user(request: Request, caller: Caller, body: NewUser) -> dict[str, Any]:
     if not caller.with_role("admin"):
         raise forbidden("admin")
@@ -101,7 +102,7 @@ async def new_user(request: Request, caller: Caller, body: NewUser) -> dict[str,
                      "grants": [g.model_dump() for g in body.grants]}}
 
 
-@router.patch("/users/{user_id}")
+@router.patch("/users/{user_id}", response_model=OneUser)
 async def change_user(request: Request, caller: Caller, user_id: int,
                       body: UserChange) -> dict[str, Any]:
     user = await _managed_user(request, caller, user_id)
@@ -117,7 +118,7 @@ async def change_user(request: Request, caller: Caller, user_id: int,
     return {"user": await _managed_user(request, caller, user_id)}
 
 
-@router.put("/users/{user_id}/grants")
+@router.put("/users/{user_id}/grants", response_model=OneUser)
 async def add_grant(request: Request, caller: Caller, user_id: int,
                     body: GrantBody) -> dict[str, Any]:
     _admin_of(caller, body.jurisdiction_id)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, not_found
+from api.schemas import ImportReport, ZoneFeature, Zones
 from geofence.zones import Zone, ZoneError
 from store import audit
 from store.caseload import zone, zones
@@ -30,14 +31,16 @@ class FeatureCollection(BaseModel):
     features: list[dict[str, Any]] = Field(max_length=50_000)
 
 
-@router.get("/zones")
+# exclude_unset: a zone's optional properties (radius_m, width_m, schedule) stay absent
+# when it has none, as stored.
+@router.get("/zones", response_model=Zones, response_model_exclude_unset=True)
 async def list_zones(request: Request, caller: Caller) -> dict[str, Any]:
     """Zones of the jurisdictions the caller reaches, and zones that belong to none."""
     async with request.app.state.cordon.pool.connection() as conn:
         return {"type": "FeatureCollection", "features": await zones(conn, caller.jurisdictions)}
 
 
-@router.get("/zones/{zone_id}")
+@router.get("/zones/{zone_id}", response_model=ZoneFeature, response_model_exclude_unset=True)
 async def one_zone(request: Request, caller: Caller, zone_id: str) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
         found = await zone(conn, zone_id)
@@ -47,7 +50,7 @@ async def one_zone(request: Request, caller: Caller, zone_id: str) -> dict[str, 
     return found
 
 
-@router.post("/zones/import")
+@router.post("/zones/import", response_model=ImportReport)
 async def import_zones(
     request: Request,
     caller: Caller,

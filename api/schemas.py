@@ -1,0 +1,431 @@
+"""What the REST endpoints answer: one pydantic model per shape, grouped by resource.
+
+They describe the wire format as it is — field names, nesting and types as the queries in
+:mod:`store` build them — so the OpenAPI document says what a client gets. Routes return the
+plain dicts of :mod:`store`; FastAPI validates them against these models and writes the JSON.
+
+Conventions:
+
+- Times of the engine (alerts, fixes, supervisees) are **seconds since the epoch** (UTC), as
+  floats; times of accounts and the audit trail are ISO 8601 strings with their offset.
+- ``X | None`` fields are always present, ``null`` when there is nothing. A field that is left
+  out when it does not apply (a zone's ``radius_m``, an error that did not happen) is marked
+  *absent when …*; its route sets ``response_model_exclude_unset`` so it stays absent.
+- GeoJSON geometries are passed through as stored (``dict``: ``type`` and ``coordinates``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["officer", "supervisor", "admin"]
+EpochSeconds = Annotated[float, Field(description="seconds since the epoch (UTC)")]
+IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"},
+                               description="ISO 8601, with its UTC offset")]
+Geometry = Annotated[dict[str, Any], Field(description="a GeoJSON geometry (WGS 84)")]
+
+
+class Wire(BaseModel):
+    """Base of the response models: every field listed. A key the model does not know is an
+    error (a 500, which the tests catch), never silently left out of the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- health -----------------------------------------------------------------------------------
+
+
+class BrokerHealth(Wire):
+    connected: bool
+    error: str | None = Field(None, description="a consumer's last broker error; absent when "
+                                                "none has one")
+
+
+class DatabaseHealth(Wire):
+    connected: bool
+    timescaledb: str | None = Field(description="extension version; null on plain PostgreSQL")
+    error: str | None = Field(None, description="absent when connected: why not")
+
+
+class Counters(Wire):
+    """Counters of the intake, summed over every consumer process."""
+
+    messages_received: int
+    fixes_received: int
+    fixes_stored: int
+    fixes_duplicate: int
+    quarantined: int
+    batches: int
+    alerts_opened: int
+    alerts_cleared: int
+    decode_s: float
+    decide_s: float
+    fold_s: float
+    store_s: float
+    devices_seen: int
+    last_batch_ms: float
+    commit_lag_p50_ms: float | None
+    commit_lag_p99_ms: float | None
+    uptime_s: float
+    consumers: int
+    alerts_open: int | None = Field(description="live alerts; null if the database is away")
+
+
+class LagHistogram(Wire):
+    bounds_ms: list[float] = Field(description="upper bound of each bucket but the last")
+    counts: list[int] = Field(description="one more than bounds_ms: the last is overflow")
+
+
+class Health(Wire):
+    status: Literal["ok", "degraded"]
+    broker: BrokerHealth
+    database: DatabaseHealth
+    counters: Counters
+    live_clients: int
+    commit_lag_histogram: LagHistogram
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+class TokenResponse(Wire):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class Grant(Wire):
+    jurisdiction_id: str
+    role: Role
+
+
+class Me(Wire):
+    id: int
+    username: str
+    grants: list[Grant]
+    reach: dict[str, Role] = Field(description="every jurisdiction reached → the role there")
+
+
+class NewApiTokenOut(Wire):
+    id: int
+    name: str
+    token: str = Field(description="the secret, shown this once")
+
+
+class ApiToken(Wire):
+    id: int
+    name: str
+    created_at: IsoTime
+    expires_at: IsoTime | None
+    revoked_at: IsoTime | None
+
+
+class ApiTokens(Wire):
+    tokens: list[ApiToken]
+
+
+class User(Wire):
+    id: int
+    username: str
+    display_name: str
+    disabled: bool
+    grants: list[Grant]
+
+
+class OneUser(Wire):
+    user: User
+
+
+class Users(Wire):
+    users: list[User]
+
+
+class CreatedUser(Wire):
+    id: int
+    username: str
+    grants: list[Grant]
+
+
+class NewUserOut(Wire):
+    user: CreatedUser
+
+
+# --- jurisdictions ----------------------------------------------------------------------------
+
+
+class Jurisdiction(Wire):
+    id: str
+    parent_id: str | None
+    name: str
+    kind: str = Field(description="province, city, county, township, …")
+    timezone: str
+    has_boundary: bool
+    role: Role = Field(description="the caller's role here")
+
+
+class JurisdictionNode(Jurisdiction):
+    children: list[JurisdictionNode]
+
+
+class Jurisdictions(Wire):
+    jurisdictions: list[Jurisdiction]
+    tree: list[JurisdictionNode] = Field(description="the topmost reached, with their children")
+
+
+class OneJurisdiction(Wire):
+    jurisdiction: Jurisdiction
+
+
+class BoundaryProperties(Wire):
+    name: str
+    kind: str
+    parent_id: str | None
+
+
+class BoundaryFeature(Wire):
+    type: Literal["Feature"]
+    id: str
+    properties: BoundaryProperties
+    geometry: Geometry
+
+
+class Boundaries(Wire):
+    type: Literal["FeatureCollection"]
+    features: list[BoundaryFeature]
+
+
+# --- supervisees, devices, pairings -----------------------------------------------------------
+
+
+class Device(Wire):
+    id: str
+    kind: Literal["phone", "bracelet", "beacon"]
+    supervisee_id: str | None = Field(description="null for a victim's device")
+    victim_id: str | None
+    report_interval_s: float | None
+    jurisdiction_id: str
+
+
+class Devices(Wire):
+    devices: list[Device]
+
+
+class OneDevice(Wire):
+    device: Device
+
+
+class Pairing(Wire):
+    supervisee_id: str
+    bracelet_id: str
+    phone_id: str
+
+
+class Pairings(Wire):
+    pairings: list[Pairing]
+
+
+class Supervisee(Wire):
+    id: str
+    name: str
+    jurisdiction_id: str
+    plan_id: str | None
+    created_at: EpochSeconds
+    zone_ids: list[str]
+    device_ids: list[str]
+
+
+class SuperviseeDetail(Supervisee):
+    devices: list[Device]
+    pairings: list[Pairing]
+
+
+class Supervisees(Wire):
+    supervisees: list[Supervisee]
+
+
+class OneSupervisee(Wire):
+    supervisee: SuperviseeDetail
+
+
+class ChangedSupervisee(Wire):
+    supervisee: Supervisee
+
+
+# --- zones ------------------------------------------------------------------------------------
+
+
+class ZoneProperties(Wire):
+    name: str
+    kind: Literal["exclusion", "inclusion"]
+    radius_m: float | None = Field(None, description="absent when not a circle")
+    width_m: float | None = Field(None, description="absent when not a corridor")
+    jurisdiction_id: str | None = Field(description="null: shared by every jurisdiction")
+    schedule: dict[str, Any] | None = Field(
+        None, description="absent when always in force; see geofence/schedules.py")
+
+
+class ZoneFeature(Wire):
+    type: Literal["Feature"]
+    id: str
+    properties: ZoneProperties
+    geometry: Geometry
+
+
+class Zones(Wire):
+    type: Literal["FeatureCollection"]
+    features: list[ZoneFeature]
+
+
+class RejectedFeature(Wire):
+    index: int = Field(description="the feature's position in the import")
+    id: str | int | None = Field(description="the feature's id, if it had one")
+    error: str
+
+
+class ImportReport(Wire):
+    stored: int
+    rejected: int
+    errors: list[RejectedFeature]
+    zone_ids: list[str] = Field(description="the zones stored (none when nothing was)")
+
+
+# --- plans and zone groups --------------------------------------------------------------------
+
+
+class Plan(Wire):
+    id: str
+    name: str
+    settings: dict[str, Any] = Field(description="see alerts/plans.py for the keys")
+    supervisees: int = Field(description="how many people are on it")
+
+
+class Plans(Wire):
+    plans: list[Plan]
+
+
+class OnePlan(Wire):
+    plan: Plan
+
+
+class ChangedPlan(Wire):
+    id: str
+    name: str
+    settings: dict[str, Any]
+
+
+class PutPlan(Wire):
+    plan: ChangedPlan
+
+
+class ZoneGroup(Wire):
+    id: str
+    name: str
+    zone_ids: list[str]
+
+
+class ZoneGroups(Wire):
+    zone_groups: list[ZoneGroup]
+
+
+# --- positions and tracks ---------------------------------------------------------------------
+
+
+class Position(Wire):
+    device_id: str
+    supervisee_id: str
+    ts: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float
+    battery: float | None = Field(description="percent, when the device reports it")
+    jurisdiction_id: str
+
+
+class Positions(Wire):
+    positions: list[Position]
+
+
+class TrackProperties(Wire):
+    device_id: str
+    times: list[IsoTime] = Field(description="one per fix, in UTC")
+    accuracy_m: list[float]
+    battery: list[float | None]
+
+
+class TrackFeature(Wire):
+    type: Literal["Feature"]
+    id: str = Field(description="the device")
+    geometry: Geometry = Field(description="a LineString, or a Point for a single fix")
+    properties: TrackProperties
+
+
+class TrackSummary(Wire):
+    supervisee_id: str
+    simplified_tolerance_m: float = Field(description="0: every fix is shown")
+    fixes: int = Field(description="fixes in the range")
+    fixes_shown: int
+
+
+class TrackCollection(Wire):
+    """A person's track as GeoJSON: one feature per device."""
+
+    type: Literal["FeatureCollection"]
+    properties: TrackSummary
+    features: list[TrackFeature]
+
+
+# --- alerts and the audit trail ---------------------------------------------------------------
+
+
+class Alert(Wire):
+    id: int
+    kind: str = Field(description="exclusion_entry, inclusion_exit, tamper, …")
+    severity: str = Field(description="low, medium, high or critical")
+    status: Literal["open", "acknowledged", "resolved", "cleared"]
+    supervisee_id: str
+    device_id: str
+    subject: str = Field(description="what the rule is about: a zone id, a device pair, …")
+    started_at: EpochSeconds
+    ended_at: EpochSeconds | None
+    lon: float | None
+    lat: float | None
+    subject_name: str = Field(description="the zone's name, or the subject")
+    raised_at: EpochSeconds | None
+    escalated_at: EpochSeconds | None
+    jurisdiction_id: str
+
+
+class AlertStep(Wire):
+    action: str = Field(description="opened, acknowledged, escalated, resolved, cleared")
+    actor: str = Field(description="'engine' or a username")
+    at: EpochSeconds
+    note: str | None
+
+
+class Alerts(Wire):
+    alerts: list[Alert]
+
+
+class AlertWithHistory(Wire):
+    alert: Alert
+    history: list[AlertStep] = Field(description="oldest first")
+
+
+class OneAlert(Wire):
+    alert: Alert
+
+
+class AuditEntry(Wire):
+    id: int
+    at: IsoTime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+
+
+class AuditTrail(Wire):
+    entries: list[AuditEntry] = Field(description="newest first")
