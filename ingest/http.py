@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 import psycopg
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from devices.formats import decode_osmand
 from ingest.pipeline import Pipeline
@@ -20,8 +21,6 @@ from ingest.pipeline import Pipeline
 def osmand_router(pipeline: Pipeline) -> APIRouter:
     router = APIRouter()
 
-    @router.api_route("/osmand", methods=["GET", "POST"], include_in_schema=True,
-                      summary="OsmAnd / Traccar Client position report")
     async def osmand(request: Request) -> Response:
         received_at = pipeline.clock()
         params = dict(request.query_params)
@@ -35,10 +34,19 @@ def osmand_router(pipeline: Pipeline) -> APIRouter:
         try:
             result = await pipeline.process_decoded(decoded)
         except (psycopg.OperationalError, psycopg.InterfaceError):
-            return Response("database unavailable; retry later", status_code=503,
+            return PlainTextResponse("database unavailable; retry later", status_code=503,
                             headers={"Retry-After": "5"})
         if result.rejections:
-            return Response(result.rejections[0].reason, status_code=400)
+            return PlainTextResponse(result.rejections[0].reason, status_code=400)
         return Response(status_code=200)
 
+    for method in ("GET", "POST"):  # one operation each, so each has its own operation id
+        router.add_api_route(
+            "/osmand", osmand, methods=[method], operation_id=f"osmand_{method.lower()}",
+            summary="OsmAnd / Traccar Client position report", response_class=Response,
+            responses={200: {"description": "stored (an empty body)", "content": {}},
+                       400: {"description": "refused: the reason, as plain text",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       503: {"description": "the database is unavailable: retry later",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
     return router
