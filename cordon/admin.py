@@ -102,7 +102,6 @@ async def _broker_auth(settings: Settings, directory: Path) -> int:
     from cordon.broker_auth import BrokerAuthKeeper
     from cordon.settings import SettingsError
 
-    device_secret(settings)
     try:
         keeper = BrokerAuthKeeper.from_settings(replace(settings, broker_auth_dir=str(directory)))
     except SettingsError as exc:
