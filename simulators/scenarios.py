@@ -245,8 +245,10 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
               end: float, rng: np.random.Generator, victim: Life | None = None) -> Life:
     """The person's legs for every day around ``[start, end]``, with ``kind``'s episodes."""
     tz = planner.tz
-    t0, t1 = start - 86400.0, end + 86400.0
-    days = list(dates(t0 + 43200, t1 - 43200, tz))
+    # Whole local days, from the midnight a day before ``start``: the path begins at home then,
+    # before the first day's first departure, whatever the hour of ``start``.
+    days = list(dates(start - 86400.0, end + 86400.0, tz))
+    t0, t1 = planner.at(days[0], 0.0), end + 86400.0
     by_day: dict[date, list[Leg]] = {d: planner.baseline(d) for d in days}
     ep = Episodes(planner, county, start, end, rng, victim)
     in_window = [d for d in days if planner.at(d, 24) > start + EDGE_S
@@ -255,8 +257,15 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
     wanted = max(1, int(rng.binomial(len(in_window), EPISODE_DAY_P))) if in_window else 0
 
     def home_since(d: date) -> float:
-        before = by_day.get(d - timedelta(days=1))
-        return before[-1].arrive if before else t0
+        """When the person is last back home before day ``d`` (an earlier day's outing may run
+        past midnight)."""
+        return max((by_day[e][-1].arrive for e in days if e < d and by_day[e]), default=t0)
+
+    def fits(d: date, legs: list[Leg]) -> bool:
+        """Whether ``legs`` may replace day ``d``'s: home a minute before the first departure
+        of a later day. Days get their episodes in random order, so both neighbours count."""
+        later = min((by_day[e][0].depart for e in days if e > d and by_day[e]), default=math.inf)
+        return legs[0].depart >= home_since(d) + 60 and legs[-1].arrive <= later - 60
 
     parked: list[Interval] = []
     tampers: list[tuple[str, float, float]] = []
@@ -271,7 +280,7 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
                 if appt is None or not ep.within(appt.arrive - 3600, appt.depart + 3600):
                     continue
                 new = insert_appointment(planner, legs, home_since(d), appt)
-                if new is None or new[0].depart < home_since(d) + 60:
+                if new is None or not fits(d, new):
                     continue
                 if kind != "curfew" and new[-1].arrive > planner.latest_home(d):
                     continue
@@ -294,7 +303,8 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
                     arrive = planner.at(d, 9.0) + rng.uniform(0, 9 * 3600)
                 appt = Appointment(errand, arrive, arrive + rng.uniform(40 * 60, 120 * 60))
                 new = insert_appointment(planner, legs, home_since(d), appt)
-                if new is not None and new[-1].arrive <= planner.latest_home(d):
+                if new is not None and new[-1].arrive <= planner.latest_home(d) \
+                        and fits(d, new):
                     long_enough = [s for s in ep.away_spans(new) if s[1] - s[0] >= 40 * 60
                                    and ep.within(*s)]
                     if long_enough:
