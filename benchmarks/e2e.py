@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from benchmarks.cpu import tree_cpu_s
 from benchmarks.serve import engine_process, health
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
 from devices.models import Device, Jurisdiction, Supervisee
@@ -90,32 +90,6 @@ def messages(devices: int, per_message: int, start: float, rate: float, count: i
         yield due, device, native_topic(device, partition_of(f"P-{d:05d}", partitions)), payload
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_of(name: str) -> float:
-    """CPU seconds of every running process called ``name`` (the database's backends, the
-    broker)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if text[text.index("(") + 1:text.rindex(")")] == name:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def engine_cpu_seconds(pid: int) -> float:
-    """CPU of the engine and of the consumer processes it started."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="benchmarks.e2e", description=__doc__.split("\n")[0])
     ap.add_argument("--mode", choices=["single", "batch"], default="single")
@@ -151,8 +125,12 @@ def main(argv: list[str] | None = None) -> dict:
         with engine_process(work, env, lambda h: h["broker"]["connected"]
                             and h["counters"]["consumers"] == args.consumers) as (engine, base):
             before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
-            cpu0 = engine_cpu_seconds(engine.pid)
-            db0, broker0 = cpu_of("postgres"), cpu_of("mosquitto")
+            # This run's own processes only: the machine may run other databases and brokers.
+            def cpu() -> tuple[float, float, float]:
+                return (tree_cpu_s(engine.pid), tree_cpu_s(pg.proc.pid),
+                        tree_cpu_s(broker.proc.pid))
+
+            cpu0 = cpu()
             # The load generator encodes every message before the clock starts (≈ 10 µs a
             # message and 4 µs a fix here); fix times are stamped from ``start``, so it must
             # not begin late.
@@ -181,8 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
             c = h["counters"]
             progress("engine time: " + ", ".join(
                 f"{k} {c[k]:.1f} s" for k in ("decode_s", "decide_s", "fold_s", "store_s")))
-            engine_cpu = engine_cpu_seconds(engine.pid) - cpu0
-            db_cpu, broker_cpu = cpu_of("postgres") - db0, cpu_of("mosquitto") - broker0
+            engine_cpu, db_cpu, broker_cpu = np.subtract(cpu(), cpu0).tolist()
             lag = LagHistogram(np.asarray(h["commit_lag_histogram"]["counts"]) - before)
             with psycopg.connect(pg.url) as conn:
                 total, distinct = conn.execute(

@@ -44,3 +44,23 @@ def test_detection_benchmark_scores_the_engine_and_the_naive_detector():
     assert result["engine_quarantined"] == 0
     # The naive detector alerts on GPS jitter at home; the point of the comparison.
     assert result["naive_false_alerts_per_supervisee_day"] > 0
+
+
+def test_e2e_benchmark_figures_are_non_negative_and_nothing_is_lost():
+    """A short batch-mode run: every figure it prints is a count, a rate, a latency or a CPU
+    time of this run's own processes, so none may be negative."""
+    out = subprocess.run(
+        [sys.executable, "-m", "cordon", "bench", "e2e", "--mode", "batch", "--batch", "3",
+         "--seconds", "4", "--rate", "200", "--devices", "100", "--consumers", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = {k: v for k, v in result.items() if isinstance(v, int | float)}
+    assert set(figures) >= {"msgs_per_s", "fixes_per_s", "p50_ms", "p99_ms", "engine_cpu_s",
+                            "loadgen_cpu_s", "database_cpu_s", "broker_cpu_s"}
+    assert all(v >= 0 for v in figures.values()), figures
+    assert result["published"] == 800 and result["published_fixes"] == 2400
+    assert result["stored"] == 2400 and result["lost"] == 0 and result["duplicated"] == 0
+    # The engine and the database did real work in the run (the broker's share of 1,600
+    # small messages may round to 0 at 10 ms a tick).
+    assert result["engine_cpu_s"] > 0 and result["database_cpu_s"] > 0

@@ -1,0 +1,75 @@
+"""What Cordon imports is what it declares: a plain ``pip install .`` (no test extras) must run
+the engine, the demo and the benchmarks, and nothing declared should go unused."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+SHIPPED = ("cordon", "devices", "geofence", "alerts", "store", "ingest", "api", "simulators",
+           "benchmarks")
+# Declared but never imported by name: used by another library at run time.
+USED_INDIRECTLY = {
+    "websockets": "uvicorn's WebSocket protocol (the live feed)",
+    "python-multipart": "FastAPI's form parsing (the OAuth2 token endpoint)",
+}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(requirements: list[str]) -> set[str]:
+    return {canonical(re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]) for r in requirements}
+
+
+def imported_modules() -> set[str]:
+    """Top-level names of every absolute import in the shipped packages."""
+    names: set[str] = set()
+    for package in SHIPPED:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names.update(a.name.split(".")[0] for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def third_party(names: set[str]) -> dict[str, set[str]]:
+    """Module name → the distributions that provide it, for modules not of Cordon or the
+    standard library."""
+    providers = packages_distributions()
+    return {n: {canonical(d) for d in providers.get(n, ["<not installed>"])}
+            for n in names - set(SHIPPED) - set(sys.stdlib_module_names)}
+
+
+def test_every_import_of_the_shipped_code_is_a_declared_dependency():
+    deps = declared(PROJECT["dependencies"])
+    # A library that a declared one pulls in (pydantic, starlette: FastAPI's own API) counts
+    # only if it is declared itself or is the declared one's documented API.
+    api_of = {"pydantic": "fastapi", "starlette": "fastapi"}
+    missing = {module: dists for module, dists in third_party(imported_modules()).items()
+               if not dists & deps and api_of.get(module) not in deps}
+    assert not missing, f"imported but not in [project] dependencies: {missing}"
+
+
+def test_no_test_only_library_is_imported_by_the_shipped_code():
+    test_only = declared(PROJECT["optional-dependencies"]["test"]) - declared(
+        PROJECT["dependencies"])
+    used = {module: dists for module, dists in third_party(imported_modules()).items()
+            if dists & test_only}
+    assert not used, f"the shipped code imports test extras: {used}"
+
+
+def test_every_declared_dependency_is_used():
+    providers = third_party(imported_modules())
+    imported = set().union(*providers.values())
+    unused = declared(PROJECT["dependencies"]) - imported - set(USED_INDIRECTLY)
+    assert not unused, f"declared but never imported: {unused}"
