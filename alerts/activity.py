@@ -153,6 +153,22 @@ class Activity:
         self.first_blind[now_blind] = first[now_blind]
         self._record_battery(device_no, ts, battery)
 
+    def restore_messages(self, device_no: np.ndarray, received: np.ndarray, ts: np.ndarray,
+                         battery: np.ndarray, battery_ts: np.ndarray) -> None:
+        """What stored messages without a position say, at start: per device, the newest
+        arrival and device time, and the newest battery reading (NaN: none) with its time.
+        Call after the stored fixes are recorded."""
+        if not len(device_no):
+            return
+        _latest(self.last_message, device_no, received)
+        _latest(self.heard_ts, device_no, ts)
+        # Blind since the first message after the last fix: only the newest is at hand, a
+        # bound that can make no_fix later than live, never earlier.
+        blind = ~(received <= self.last_fix_message[device_no]) & np.isnan(
+            self.first_blind[device_no])
+        self.first_blind[device_no[blind]] = received[blind]
+        self._record_battery(device_no, battery_ts, battery)
+
     def _record_battery(self, device_no: np.ndarray, ts: np.ndarray, battery: np.ndarray
                         ) -> None:
         has = ~np.isnan(battery)

@@ -15,6 +15,11 @@ Changes are staged: :meth:`EpisodeTracker.stage` returns a :class:`Staging` that
 verdicts into, persists, and only then :meth:`~EpisodeTracker.commit` s — a batch whose storage
 fails leaves the tracker as it was, and its redelivery is judged afresh.
 
+An episode at rest (closed, no streak under way) is kept for :data:`RESTING_KEPT_S` only, then
+:meth:`~EpisodeTracker.prune` d; what concerns a device or supervisee no longer registered goes
+at once (:meth:`~EpisodeTracker.forget`). The tracker outlives the evaluator, which is rebuilt at
+every registry reload: so it also holds the bracelets' own word on their link to the phone.
+
 >>> t = EpisodeTracker(confirm_fixes=2)
 >>> s = t.stage()
 >>> key = EpisodeKey("p1", "zone-1", "exclusion_entry")
@@ -26,12 +31,19 @@ fails leaves the tracker as it was, and its redelivery is judged afresh.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
+from collections.abc import Set
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
 from alerts.verdict import Verdict
+
+# An episode at rest keeps the time of its last verdict only to turn away an older one arriving
+# late (a redelivery, a buffered upload of events); this long after that verdict (by the
+# engine's clock) it is no different from an episode that never began, and is dropped.
+RESTING_KEPT_S = 86400.0
 
 
 class EpisodeKey(NamedTuple):
@@ -74,6 +86,7 @@ class Staging:
         self.states: dict[EpisodeKey, EpisodeState] = {}
         self.changes: list[AlertChange] = []
         self.clocks: dict[str, float] = {}
+        self.links: dict[str, bool] = {}  # bracelet → its link to the phone is lost
 
     @property
     def confirm_fixes(self) -> int:
@@ -94,15 +107,25 @@ class Staging:
         if ts > self.device_clock(device_id):
             self.clocks[device_id] = ts
 
+    def link_lost(self, device_id: str) -> bool:
+        """Whether the bracelet last said its link to the paired phone is lost."""
+        lost = self.links.get(device_id)
+        return lost if lost is not None else device_id in self._tracker.links_lost
+
+    def set_link_lost(self, device_id: str, lost: bool) -> None:
+        self.links[device_id] = lost
+
     def has_state(self, key: EpisodeKey) -> bool:
         """Whether the key has an episode or a streak under way (else it is at rest)."""
         return key in self.states or key in self._tracker.states
 
     def keys_of_kinds(self, kinds: frozenset[str]) -> set[EpisodeKey]:
         """Every key of these kinds with an episode open or a streak under way (or that had
-        one: a superset)."""
-        return {key for states in (self._tracker.states, self.states)
-                for key in states if key.kind in kinds}
+        one: a superset). From the tracker's index by kind: the timers ask every tick, and
+        the states of every other kind may be millions."""
+        of_kind = self._tracker.of_kind
+        return {key for kind in kinds for key in of_kind.get(kind, ())} | {
+            key for key in self.states if key.kind in kinds}
 
     def keys_of_kind(self, kind: str) -> set[EpisodeKey]:
         return self.keys_of_kinds(frozenset({kind}))
@@ -177,17 +200,75 @@ class EpisodeTracker:
         self.max_gap_s = max_gap_s
         self.states: dict[EpisodeKey, EpisodeState] = {}
         self.clocks: dict[str, float] = {}
+        # Bracelets whose link to their phone is lost (not yet rebuilt at a restart).
+        self.links_lost: set[str] = set()
+        self.of_kind: dict[str, set[EpisodeKey]] = {}  # the keys of ``states`` by kind
+        # Keys at rest, in the order they came to rest, with the time of their last verdict.
+        self._resting: OrderedDict[EpisodeKey, float] = OrderedDict()
 
     def stage(self) -> Staging:
         return Staging(self)
 
     def commit(self, staging: Staging) -> None:
+        resting = self._resting
+        for key, st in staging.states.items():
+            if key not in self.states:
+                self.of_kind.setdefault(key.kind, set()).add(key)
+            if st.open or st.streak:
+                resting.pop(key, None)
+            else:
+                resting[key] = st.last_ts
+                resting.move_to_end(key)
         self.states.update(staging.states)
         self.clocks.update(staging.clocks)
+        for device, lost in staging.links.items():
+            (self.links_lost.add if lost else self.links_lost.discard)(device)
 
     def restore_open(self, key: EpisodeKey, alert_id: int) -> None:
         """Rebuild an open episode from storage (at start-up)."""
+        if key not in self.states:
+            self.of_kind.setdefault(key.kind, set()).add(key)
+        self._resting.pop(key, None)
         self.states[key] = EpisodeState(open=True, alert_id=alert_id)
+
+    def prune(self, now: float) -> int:
+        """Drop the episodes that came to rest more than :data:`RESTING_KEPT_S` before
+        ``now``; returns how many. Takes them oldest first and stops at the first still
+        kept, so each call costs what it drops."""
+        before = now - RESTING_KEPT_S
+        resting = self._resting
+        dropped = 0
+        while resting:
+            key, last_ts = next(iter(resting.items()))
+            if last_ts >= before:
+                break
+            resting.popitem(last=False)
+            self._drop(key)
+            dropped += 1
+        return dropped
+
+    def forget(self, devices: Set[str], supervisees: Set[str]) -> None:
+        """Forget what concerns devices and supervisees no longer registered: episodes at rest
+        or with a streak under way, device clocks, link states. An open episode stays: its
+        alert is live in storage until a person resolves it (a restart restores it all the
+        same), and a device registered again may still clear it."""
+        if not devices and not supervisees:
+            return
+        gone = [key for key, st in self.states.items() if not st.open and (
+            key.subject in devices or key.supervisee_id in supervisees)]
+        for key in gone:
+            self._resting.pop(key, None)
+            self._drop(key)
+        for device in devices:
+            self.clocks.pop(device, None)
+            self.links_lost.discard(device)
+
+    def _drop(self, key: EpisodeKey) -> None:
+        del self.states[key]
+        keys = self.of_kind[key.kind]
+        keys.discard(key)
+        if not keys:
+            del self.of_kind[key.kind]
 
     def open_count(self) -> int:
         return sum(1 for s in self.states.values() if s.open)

@@ -56,6 +56,7 @@ class Decided:
     pair_rule: np.ndarray
     verdicts: np.ndarray
     battery_verdicts: np.ndarray  # per battery level (rows) and fix in ``rows`` (columns)
+    numbering: Sequence[str]  # the device ids ``device_no`` counts in: the deciding evaluator's
     events: tuple[DeviceEvent, ...] = field(default=())  # by device, then time
 
 
@@ -231,7 +232,7 @@ class Evaluator:
             verdicts[mask] = rule.verdicts(d.decision[mask])
         verdicts[~self._enabled[d.assignment]] = Verdict.UNKNOWN
         return Decided(batch, order, device_no, d.fix, d.assignment, pair_rule, verdicts,
-                       self.battery.verdicts(batch.battery[order]),
+                       self.battery.verdicts(batch.battery[order]), self._device_ids,
                        tuple(sorted(events, key=lambda e: (e.device_id, e.ts))))
 
     def fold(self, decided: Decided, staging: Staging) -> list[AlertChange]:
@@ -377,7 +378,7 @@ class Evaluator:
                 distance_m([b[1]], [b[2]], [ph[1]], [ph[2]]), np.array([b[3] + ph[3]]),
                 np.array([skew]), plan.separation_m)[0])
             key = EpisodeKey(p.supervisee_id, p.bracelet_id, sep.KIND)
-            if v == Verdict.COMPLIANT and p.bracelet_id in self._watched(f.staging, "link"):
+            if v == Verdict.COMPLIANT and f.staging.link_lost(p.bracelet_id):
                 continue  # the bracelet says the link is lost: positions do not clear it
             t = max(b[0], ph[0])
             f.add(f.staging.fold(
@@ -501,8 +502,7 @@ class Evaluator:
                                      math.nan, math.nan, e.device_id, device_off.SEVERITY, 1))
             elif e.event in sep.LINK_EVENTS and plan.applies(sep.KIND):
                 verdict = sep.LINK_EVENTS[e.event]
-                link = self._watched(f.staging, "link")
-                (link.add if verdict == Verdict.VIOLATING else link.discard)(e.device_id)
+                f.staging.set_link_lost(e.device_id, verdict == Verdict.VIOLATING)
                 f.add(f.staging.fold(EpisodeKey(sid, e.device_id, sep.KIND),
                                      self._suppressed(sid, sep.KIND, e.ts, verdict), e.ts,
                                      math.nan, math.nan, e.device_id, sep.SEVERITY, 1))
@@ -687,11 +687,20 @@ class Evaluator:
     # --- after commit ------------------------------------------------------------------------
 
     def record(self, decided: Decided) -> None:
-        """Remember what each device did last (call once the batch is stored)."""
-        batch, rows = decided.batch, decided.rows
+        """Remember what each device did last (call once the batch is stored). ``decided`` may
+        come from the evaluator of an earlier registry: its fixes count by device id."""
+        batch, rows, device_no = decided.batch, decided.rows, decided.device_no
+        if decided.numbering is not self._device_ids and len(rows):
+            # Decided before a reload: its numbers may name other devices here (the numbering
+            # follows the registry), and a device removed since has none.
+            no = self._device_no
+            device_no = np.fromiter((no.get(d, -1) for d in batch.device_id[rows].tolist()),
+                                    dtype=np.int64, count=len(rows))
+            known = device_no >= 0
+            rows, device_no = rows[known], device_no[known]
         if len(rows):
             self.activity.record_fixes(
-                decided.device_no, batch.ts[rows], batch.lon[rows], batch.lat[rows],
+                device_no, batch.ts[rows], batch.lon[rows], batch.lat[rows],
                 batch.accuracy_m[rows], batch.battery[rows], batch.received_at[rows])
         if decided.events:
             ev = [e for e in decided.events if e.device_id in self._device_no]
@@ -717,7 +726,6 @@ class Evaluator:
 
     _WATCH_KINDS = {
         "battery": frozenset({"low_battery_warning", "low_battery_critical"}),
-        "link": frozenset(),  # the link's state is not kept across restarts
         "heard": frozenset({device_off.KIND, no_fix.KIND, lost_contact.KIND, UNVERIFIED_KIND}),
     }
 

@@ -128,6 +128,8 @@ class Pipeline:
         self.evaluator.last_tick = old.last_tick
         self._device_partition = {d.id: partition_of(d.supervisee_id, self.partitions)
                                   for d in registry.devices.values()}
+        self.tracker.forget(self.registry.devices.keys() - registry.devices.keys(),
+                            self.registry.supervisees.keys() - registry.supervisees.keys())
         self.registry = registry
         self._registry_loaded_at = time.monotonic()
 
@@ -234,7 +236,8 @@ class Pipeline:
         async with self._commit_lock:
             staging = self.tracker.stage()
             changes = prepared.evaluator.fold(prepared.decided, staging)
-            if prepared.evaluator is not self.evaluator:  # the registry was reloaded meanwhile
+            reloaded = prepared.evaluator is not self.evaluator  # since the batch was decided
+            if reloaded:
                 self.evaluator.forget_live()
             t1 = time.perf_counter()
             async with self.pool.connection() as conn, conn.transaction():
@@ -246,7 +249,11 @@ class Pipeline:
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change, now))
             self.tracker.commit(staging)
+            # The batch is stored: nothing from here on may raise, or it would be quarantined
+            # as well. (``record`` goes by device id when the numbering changed since.)
             self.evaluator.record(prepared.decided)
+            if reloaded:
+                self._forget_unregistered(batch)
         committed = self.clock()
         self.stats.fold_s += t1 - t0
         self.stats.store_s += time.perf_counter() - t1
@@ -265,7 +272,13 @@ class Pipeline:
         s.alerts_opened += sum(c.action == "opened" for c in changes)
         s.alerts_cleared += sum(c.action == "cleared" for c in changes)
         s.last_batch_ms = (time.perf_counter() - t0) * 1000
-        self._publish(fixes, changes)
+        self._publish(fixes, changes, prepared.evaluator)
+
+    def _forget_unregistered(self, batch: DecodedBatch) -> None:
+        """The evaluator of the registry before a reload folded ``batch``: what it staged about
+        devices the reload removed is forgotten (the reload forgot the rest)."""
+        devices = set(batch.fixes.device_id.tolist()) | {e.device_id for e in batch.events}
+        self.tracker.forget({d for d in devices if not self.evaluator.knows(d)}, set())
 
     async def tick(self) -> None:
         """Run the clock's rules (lost contact, device off, no fix, curfew starts) and escalate
@@ -283,6 +296,7 @@ class Pipeline:
                 for after_s, supervisees in self._escalation_groups():
                     escalated += await escalate_overdue(conn, now, after_s, supervisees)
             self.tracker.commit(staging)
+            self.tracker.prune(now)
         self.stats.alerts_opened += sum(c.action == "opened" for c in changes)
         self.stats.alerts_cleared += sum(c.action == "cleared" for c in changes)
         for change in changes:
@@ -315,18 +329,24 @@ class Pipeline:
         _, device_id = parse_topic(topic)
         return device_id is None or self.evaluator.knows(device_id)
 
-    def _publish(self, fixes: FixBatch, changes: Sequence[AlertChange]) -> None:
+    def _publish(self, fixes: FixBatch, changes: Sequence[AlertChange],
+                 decider: Evaluator) -> None:
+        """``decider``: the evaluator that decided the batch, which knows each of its devices
+        (the current one may not: a reload may have removed one since)."""
         for change in changes:
             self.bus.publish(alert_event(change, self.registry))
         if not len(fixes):
             return
         # The newest fix of each device in the batch.
-        newest = newest_of_each(self.evaluator.device_numbers(fixes.device_id), fixes.ts)
+        newest = newest_of_each(decider.device_numbers(fixes.device_id), fixes.ts)
         sent_at = time.time()
         supervisees = self.registry.supervisees
+        evaluator = self.evaluator
         for i in newest.tolist():
             device = fixes.device_id[i]
-            sid = self.evaluator.supervisee_of(device)
+            if not evaluator.knows(device):
+                continue  # removed since: the registry no longer says whose it is
+            sid = evaluator.supervisee_of(device)
             self.bus.publish(
                 {
                     "type": "position",

@@ -172,10 +172,21 @@ async def device_clocks(
     return {device: ts for device, ts in await cur.fetchall()}
 
 
+class StoredEvents(NamedTuple):
+    """Per device with stored events: the newest arrival (``received``) and event time
+    (``ts``), and the newest battery reading of an event (NaN: none) with its time."""
+
+    device_id: list[str]
+    received: np.ndarray
+    ts: np.ndarray
+    battery: np.ndarray
+    battery_ts: np.ndarray
+
+
 class StoredActivity(NamedTuple):
     """What :func:`device_activity` read: each device's newest fixes (``device_id``, ``ts``,
     ``lon``, ``lat``, ``accuracy_m``, ``battery``, with ``received`` the newest arrival of any of
-    its fixes), and the newest arrival of each device's events."""
+    its fixes), and what each device's events say of it."""
 
     device_id: list[str]
     ts: np.ndarray
@@ -184,7 +195,7 @@ class StoredActivity(NamedTuple):
     accuracy_m: np.ndarray
     battery: np.ndarray
     received: np.ndarray
-    events_received: dict[str, float]
+    events: StoredEvents
 
 
 async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0,
@@ -203,12 +214,23 @@ async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86
     )
     rows = await cur.fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+    # A device heard only through its events (a bracelet on heartbeats indoors) must come back
+    # with when it was heard and its battery, or the timers could never find it silent.
     cur = await conn.execute(
-        "SELECT device_id, extract(epoch FROM max(received_at))::float8 FROM device_events "
-        "WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id", (since_s,))
+        "SELECT device_id, extract(epoch FROM max(received_at))::float8, "
+        "extract(epoch FROM max(ts))::float8, "
+        "coalesce((array_agg(battery ORDER BY ts DESC) "
+        "FILTER (WHERE battery IS NOT NULL))[1], 'NaN'::real)::float8, "
+        "coalesce(extract(epoch FROM max(ts) FILTER (WHERE battery IS NOT NULL))::float8, "
+        "'NaN'::float8) "
+        "FROM device_events WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id",
+        (since_s,))
+    rows = await cur.fetchall()
+    events = list(zip(*rows, strict=True)) if rows else [()] * 5
     return StoredActivity(list(columns[0]),
                           *(np.asarray(c, dtype=np.float64) for c in columns[1:]),
-                          dict(await cur.fetchall()))
+                          StoredEvents(list(events[0]), *(np.asarray(c, dtype=np.float64)
+                                                          for c in events[1:])))
 
 
 def restored_activity(activity: Activity, stored: StoredActivity,
@@ -222,10 +244,11 @@ def restored_activity(activity: Activity, stored: StoredActivity,
     activity.record_fixes(device_no, stored.ts[known], stored.lon[known], stored.lat[known],
                           stored.accuracy_m[known] * accuracy_factor, stored.battery[known],
                           stored.received[known])
-    for d, received in stored.events_received.items():
-        i = no.get(d)
-        if i is not None and not received <= activity.last_message[i]:
-            activity.last_message[i] = received
+    ev = stored.events
+    known = np.fromiter((d in no for d in ev.device_id), dtype=bool, count=len(ev.device_id))
+    device_no = np.fromiter((no[d] for d in ev.device_id if d in no), dtype=np.int64)
+    activity.restore_messages(device_no, ev.received[known], ev.ts[known], ev.battery[known],
+                              ev.battery_ts[known])
     return activity
 
 

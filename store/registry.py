@@ -40,8 +40,12 @@ class Registry:
 
 
 async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
+    """The whole registry. Every table is read in key order: the evaluator numbers devices,
+    supervisees and zones as they come, and a row merely rewritten (an update stores a new
+    row version elsewhere in the table) must not renumber them at the next reload."""
     reg = Registry()
-    cur = await conn.execute("SELECT id, name, kind, parent_id, timezone FROM jurisdictions")
+    cur = await conn.execute(
+        "SELECT id, name, kind, parent_id, timezone FROM jurisdictions ORDER BY id")
     for r in await cur.fetchall():
         reg.jurisdictions[r[0]] = Jurisdiction(r[0], r[1], r[2], r[3], r[4])
     cur = await conn.execute("SELECT id, feature FROM zones ORDER BY id")
@@ -52,7 +56,7 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
             # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
             log.error("zone %s not loaded: %s", zone_id, exc)
             reg.rejected_zones[zone_id] = str(exc)
-    cur = await conn.execute("SELECT id, settings FROM supervision_plans")
+    cur = await conn.execute("SELECT id, settings FROM supervision_plans ORDER BY id")
     for plan_id, settings in await cur.fetchall():
         try:
             reg.plans[plan_id] = SupervisionPlan.from_settings(plan_id, settings)
@@ -60,7 +64,8 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
             # Its supervisees fall back to the default plan rather than to no rules at all.
             log.error("plan %s not loaded: %s", plan_id, exc)
             reg.rejected_plans[plan_id] = str(exc)
-    cur = await conn.execute("SELECT group_id, zone_id FROM zone_group_zones")
+    cur = await conn.execute(
+        "SELECT group_id, zone_id FROM zone_group_zones ORDER BY group_id, zone_id")
     groups: dict[str, list[str]] = {}
     for group_id, zone_id in await cur.fetchall():
         groups.setdefault(group_id, []).append(zone_id)
@@ -69,7 +74,7 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
         "FILTER (WHERE sz.zone_id IS NOT NULL), '{}') "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
-        "GROUP BY s.id"
+        "GROUP BY s.id ORDER BY s.id"
     )
     for sid, name, jid, plan_id, zone_ids in await cur.fetchall():
         plan = reg.plans.get(plan_id or "")
@@ -77,18 +82,20 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
         zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
         reg.supervisees[sid] = Supervisee(sid, name, jid, zones, plan_id)
     cur = await conn.execute(
-        "SELECT id, supervisee_id, kind, victim_id, report_interval_s FROM devices")
+        "SELECT id, supervisee_id, kind, victim_id, report_interval_s FROM devices ORDER BY id")
     for r in await cur.fetchall():
         reg.devices[r[0]] = Device(r[0], r[1], r[2], r[3], r[4])
-    cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings")
+    cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
+                             "ORDER BY bracelet_id")
     reg.pairings = [Pairing(*r) for r in await cur.fetchall()]
     cur = await conn.execute(
-        "SELECT supervisee_id, victim_id, device_id, enter_m, exit_m FROM protection_orders")
+        "SELECT supervisee_id, victim_id, device_id, enter_m, exit_m FROM protection_orders "
+        "ORDER BY supervisee_id, victim_id")
     reg.orders = [ProtectionOrder(*r) for r in await cur.fetchall()]
     cur = await conn.execute(
         "SELECT supervisee_id, extract(epoch FROM starts_at)::float8, "
         "extract(epoch FROM ends_at)::float8, reason, kinds FROM suppressions "
-        "WHERE ends_at > now() - interval '1 day'")
+        "WHERE ends_at > now() - interval '1 day' ORDER BY supervisee_id, starts_at, id")
     reg.suppressions = Suppressions(
         Suppression(r[0], r[1], r[2], r[3], frozenset(r[4]) if r[4] is not None else None)
         for r in await cur.fetchall())
