@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.headers import SecurityHeaders
 from api.routes import (
     alerts,
     audit,
@@ -38,6 +39,7 @@ def create_app(state: ApiState) -> FastAPI:
         description="Real-time GPS supervision engine for community corrections.",
     )
     app.state.cordon = state
+    app.add_middleware(SecurityHeaders, tile_url=state.map_tile_url)
     for module in (health, auth, users, jurisdictions, supervisees, devices, zones, plans,
                    positions, tracks, alerts, audit, live):
         app.include_router(module.router, prefix="/api/v1")

@@ -105,15 +105,18 @@ def test_demo_shows_fixes_and_alerts_on_the_live_map_and_stops_cleanly(demo):
         page.fill("#login-form input[name=username]", "demo")
         page.fill("#login-form input[name=password]", "wrong password")
         page.click("#login-form button")
-        page.wait_for_function("document.getElementById('login-error').textContent !== ''")
+        # Functions, not expressions: Playwright evaluates an expression with eval, which the
+        # page's Content-Security-Policy refuses.
+        page.wait_for_function("() => document.getElementById('login-error').textContent !== ''")
         page.fill("#login-form input[name=password]", password)
         page.click("#login-form button")
         page.wait_for_selector("#login", state="hidden")
-        page.wait_for_function("window.cordon && window.cordon.markers.size >= 100",
+        page.wait_for_function("() => window.cordon && window.cordon.markers.size >= 100",
                                timeout=20_000)
         page.wait_for_selector("#alerts li", timeout=20_000)
         page.wait_for_function(
-            "document.getElementById('feed-state').textContent === 'connected'", timeout=10_000)
+            "() => document.getElementById('feed-state').textContent === 'connected'",
+            timeout=10_000)
         first = page.evaluate("[...window.cordon.markers.values()].map(m => m.getLatLng())")
         page.wait_for_timeout(6_000)  # two live updates at --interval 2
         later = page.evaluate("[...window.cordon.markers.values()].map(m => m.getLatLng())")

@@ -66,10 +66,20 @@ L.control.layers(null, {
   "Jurisdictions": layers.boundaries, "Zones": layers.zones, "Devices": layers.devices,
 }).addTo(map);
 
+// Names and ids come from imports and the live feed: they go into the page as text, never as
+// markup. (Leaflet takes a string tooltip as HTML: it gets an element instead.)
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+const label = (text) => el("span", null, text);
+
 const markers = new Map();          // device_id -> circleMarker
 const supervisee = new Map();       // device_id -> supervisee_id
 const openAlerts = new Map();       // alert id -> alert
-window.cordon = { markers, openAlerts };
+window.cordon = { map, layers, markers, openAlerts };
 
 function violating(superviseeId) {
   for (const a of openAlerts.values()) if (a.supervisee_id === superviseeId) return true;
@@ -87,7 +97,7 @@ function placeDevice(p) {
   let m = markers.get(p.device_id);
   if (!m) {
     m = L.circleMarker([p.lat, p.lon], styleFor(p.device_id)).addTo(layers.devices);
-    m.bindTooltip(`${p.supervisee_id} · ${p.device_id}`);
+    m.bindTooltip(label(`${p.supervisee_id} · ${p.device_id}`));
     markers.set(p.device_id, m);
   } else {
     m.setLatLng([p.lat, p.lon]);
@@ -114,12 +124,11 @@ function renderAlerts() {
     const li = document.createElement("li");
     li.dataset.alertId = a.id;
     const when = new Date(a.started_at * 1000).toLocaleTimeString();
-    li.innerHTML = `<span class="kind"></span> — <span class="who"></span><br>
-      <span class="where"></span> <span class="when">since ${when}</span>`;
-    li.querySelector(".kind").textContent =
-      (KIND_LABEL[a.kind] || a.kind) + (a.status === "acknowledged" ? " (acknowledged)" : "");
-    li.querySelector(".who").textContent = a.supervisee_id;
-    li.querySelector(".where").textContent = a.subject_name || a.subject;
+    li.append(
+      el("span", "kind",
+         (KIND_LABEL[a.kind] || a.kind) + (a.status === "acknowledged" ? " (acknowledged)" : "")),
+      " — ", el("span", "who", a.supervisee_id), el("br"),
+      el("span", "where", a.subject_name || a.subject), " ", el("span", "when", `since ${when}`));
     li.addEventListener("click", () => a.lat != null && map.setView([a.lat, a.lon], 14));
     list.appendChild(li);
   }
@@ -154,7 +163,7 @@ async function loadStatic() {
   ]);
   const counties = L.geoJSON(bounds, {
     style: { color: "#5a6272", weight: 1.5, fill: true, fillColor: "#ffffff", fillOpacity: 0.6 },
-    onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
+    onEachFeature: (f, l) => l.bindTooltip(label(f.properties.name), { sticky: true }),
   }).addTo(layers.boundaries);
   if (counties.getLayers().length) map.fitBounds(counties.getBounds(), { padding: [10, 10] });
   for (const f of zones.features) {
@@ -165,9 +174,9 @@ async function loadStatic() {
     if (f.geometry.type === "Point") {
       const [lon, lat] = f.geometry.coordinates;
       L.circle([lat, lon], { radius: f.properties.radius_m, ...style })
-        .bindTooltip(f.properties.name).addTo(layers.zones);
+        .bindTooltip(label(f.properties.name)).addTo(layers.zones);
     } else if (exclusion) {
-      L.geoJSON(f, { style }).bindTooltip(f.properties.name).addTo(layers.zones);
+      L.geoJSON(f, { style }).bindTooltip(label(f.properties.name)).addTo(layers.zones);
     }
   }
 }
