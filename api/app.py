@@ -6,10 +6,11 @@ from importlib import resources
 from typing import Any
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import signed_in_unless_public
 from api.headers import SecurityHeaders
 from api.routes import (
     alerts,
@@ -37,6 +38,9 @@ def create_app(state: ApiState) -> FastAPI:
         title="Cordon",
         version="0.1.0",
         description="Real-time GPS supervision engine for community corrections.",
+        # Sign-in is the default of every route, this app's and any included later (the
+        # OsmAnd intake); api.auth.PUBLIC_ROUTES is the one allow-list.
+        dependencies=[Depends(signed_in_unless_public)],
     )
     app.state.cordon = state
     app.add_middleware(SecurityHeaders, tile_url=state.map_tile_url)

@@ -12,6 +12,11 @@
 
 A :class:`Principal` is the caller with their *reach*: every jurisdiction they may see, with the
 highest role they hold there. Anything outside the reach answers 404, as if it did not exist.
+
+**Sign-in is the default.** The app runs :func:`signed_in_unless_public` before every route:
+a route answers without sign-in only if it is in :data:`PUBLIC_ROUTES`, the one allow-list
+(``tests/test_security_access.py`` walks every route of the app against it). A route added
+later needs sign-in whether or not it asks for the :data:`Caller`.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from typing import Annotated
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi import Depends, HTTPException, Request, WebSocketException
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
+from psycopg import AsyncConnection
+from starlette.requests import HTTPConnection
 
 from store.accounts import (
     ROLE_RANK,
@@ -34,6 +41,7 @@ from store.accounts import (
     shared_secret,
     user_by_id,
 )
+from store.caseload import root_jurisdictions
 
 HASHER = PasswordHasher()
 ACCESS_TTL_S = 15 * 60
@@ -42,6 +50,24 @@ MAX_FAILURES = 5
 FAILURE_WINDOW_S = 15 * 60
 _ALGORITHM = "HS256"
 _API_TOKEN_PREFIX = "cdn_"
+
+# (method, path) of every route answered without sign-in: ``WEBSOCKET`` for a socket, ``MOUNT``
+# for a mounted app. Everything else needs a bearer token.
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("GET", "/api/v1/health"),        # operators and load balancers; names nobody
+    ("GET", "/metrics"),              # Prometheus scrapes; names nobody
+    ("POST", "/api/v1/auth/token"),   # signing in
+    ("WEBSOCKET", "/api/v1/live"),    # signs in with its ?token= itself (api/routes/live.py)
+    ("GET", "/osmand"),               # devices: their own password (ingest/http.py)
+    ("POST", "/osmand"),
+    ("GET", "/"),                     # the console's page, which then asks to sign in
+    ("GET", "/favicon.ico"),
+    ("MOUNT", "/static"),             # the console's scripts and styles
+    ("GET", "/openapi.json"),         # the API's description
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+})
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -64,6 +90,8 @@ class Principal:
     user_id: int
     username: str
     reach: dict[str, str]
+    auth_version: int = 0  # of the account when it signed in (see api/session_watch.py)
+    expires_at: float | None = None  # when its credential expires (epoch s); None: never
 
     def sees(self, jurisdiction_id: str | None) -> bool:
         return jurisdiction_id is not None and jurisdiction_id in self.reach
@@ -105,7 +133,7 @@ class TokenKeys:
     def __init__(self) -> None:
         self._key: bytes | None = None
 
-    async def key(self, request_or_ws: Request | WebSocket) -> bytes:
+    async def key(self, request_or_ws: HTTPConnection) -> bytes:
         if self._key is None:
             async with request_or_ws.app.state.cordon.pool.connection() as conn:
                 self._key = await shared_secret(conn, "access_token_key")
@@ -122,17 +150,17 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def principal_for_token(request_or_ws: Request | WebSocket, token: str | None
-                              ) -> Principal:
+async def principal_for_token(request_or_ws: HTTPConnection, token: str | None) -> Principal:
     """The caller a bearer token (access JWT or API token) speaks for; 401 if none."""
     if not token:
         raise _unauthorized("not signed in")
     state = request_or_ws.app.state.cordon
     async with state.pool.connection() as conn:
         if token.startswith(_API_TOKEN_PREFIX):
-            user_id = await api_token_user(conn, token)
-            if user_id is None:
+            found = await api_token_user(conn, token)
+            if found is None:
                 raise _unauthorized("unknown, revoked or expired API token")
+            user_id, expires_at = found
         else:
             try:
                 claims = jwt.decode(token, await state.token_keys.key(request_or_ws),
@@ -143,15 +171,49 @@ async def principal_for_token(request_or_ws: Request | WebSocket, token: str | N
                 raise _unauthorized("invalid token") from None
             if claims.get("typ") != "access":
                 raise _unauthorized("invalid token")
-            user_id = int(claims["sub"])
+            user_id, expires_at = int(claims["sub"]), float(claims["exp"])
+        # The account (and its auth version) before the reach: a grant changed in between
+        # moves the version past the one kept, and a watching socket checks again.
         user = await user_by_id(conn, user_id)
         if user is None or user.disabled:
             raise _unauthorized("account disabled")
-        return Principal(user.id, user.username, await reach_of(conn, user.id))
+        return Principal(user.id, user.username, await reach_of(conn, user.id),
+                         user.auth_version, expires_at)
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def signed_in_unless_public(connection: HTTPConnection) -> None:
+    """The app's default dependency, run before every route: sign-in is required unless the
+    route is in :data:`PUBLIC_ROUTES`. The caller found is kept for :func:`current_principal`."""
+    scope = connection.scope
+    method = "WEBSOCKET" if scope["type"] == "websocket" else scope["method"]
+    path, root = scope["path"], scope.get("root_path") or ""
+    if root and path.startswith(root):
+        path = path[len(root):] or "/"
+    # The path asked for, not the route's template (an included router's route knows only its
+    # own part of it): public only when the route matched has no parameters, so that the path
+    # is its template.
+    template = getattr(scope.get("route"), "path", "")
+    if (method, path) in PUBLIC_ROUTES and "{" not in template:
+        return
+    token = _bearer_token(connection.headers.get("authorization"))
+    try:
+        connection.state.principal = await principal_for_token(connection, token)
+    except HTTPException as exc:
+        if method == "WEBSOCKET":
+            raise WebSocketException(4401, str(exc.detail)) from None
+        raise
 
 
 async def current_principal(request: Request,
                             token: Annotated[str | None, Depends(bearer)]) -> Principal:
+    signed_in = getattr(request.state, "principal", None)
+    if signed_in is not None:  # by signed_in_unless_public, earlier in this request
+        return signed_in
     return await principal_for_token(request, token)
 
 
@@ -175,3 +237,11 @@ def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
 
 def forbidden(role: str) -> HTTPException:
     return HTTPException(403, f"needs the {role} role here")
+
+
+async def admin_at_root(conn: AsyncConnection, caller: Principal) -> bool:
+    """Whether the caller is admin over the whole tree (on every jurisdiction without a
+    parent): what the agency's own records — a plan of no jurisdiction, an account with no
+    grant — need."""
+    roots = await root_jurisdictions(conn)
+    return bool(roots) and all(caller.may(r, "admin") for r in roots)

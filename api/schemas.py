@@ -60,6 +60,9 @@ class Counters(Wire):
     batches: int
     alerts_opened: int
     alerts_cleared: int
+    http_refused: int = Field(description="OsmAnd reports refused for want of a valid device "
+                                          "password")
+    http_rate_limited: int = Field(description="OsmAnd reports answered 429 (rate limit)")
     decode_s: float
     decide_s: float
     fold_s: float
@@ -298,8 +301,11 @@ class ImportReport(Wire):
 class Plan(Wire):
     id: str
     name: str
+    jurisdiction_id: str | None = Field(description="the jurisdiction it belongs to (seen "
+                                                    "from there and below); null: the whole "
+                                                    "agency's")
     settings: dict[str, Any] = Field(description="see alerts/plans.py for the keys")
-    supervisees: int = Field(description="how many people are on it")
+    supervisees: int = Field(description="how many of the caller's supervisees are on it")
 
 
 class Plans(Wire):
@@ -313,6 +319,7 @@ class OnePlan(Wire):
 class ChangedPlan(Wire):
     id: str
     name: str
+    jurisdiction_id: str | None
     settings: dict[str, Any]
 
 

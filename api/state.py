@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts.bus import LiveBus
 from api.auth import TokenKeys
+from api.session_watch import SessionWatch
 from ingest.stats import IngestStats
 
 
@@ -21,4 +22,5 @@ class ApiState:
     map_tile_url: str | None = None
     position_interval_s: float = 1.0
     token_keys: TokenKeys = field(default_factory=TokenKeys)
+    sessions: SessionWatch = field(default_factory=SessionWatch)  # of the live sockets
     metrics_registry: Any = None  # made at the first scrape (api/routes/metrics.py)

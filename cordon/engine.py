@@ -26,6 +26,7 @@ from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
 from devices.formats import Limits
 from ingest.clock import parse_clock
+from ingest.device_gate import DeviceGate
 from ingest.http import osmand_router
 from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
@@ -33,6 +34,7 @@ from ingest.relay import RelayReceiver, RelaySender
 from ingest.stats import IngestStats
 from store.database import migrate
 from store.fixes import drop_fixes_older_than
+from store.quarantine import drop_quarantine_older_than
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,11 @@ async def run_engine(
         raise SettingsError(f"kernel_threads must be 0 (all cores) or more, not "
                             f"{settings.kernel_threads}")
     numba.set_num_threads(settings.kernel_threads or numba.config.NUMBA_NUM_THREADS)
+    for name in ("fix_retention_days", "quarantine_retention_days"):
+        days = getattr(settings, name)
+        if days is not None and not days > 0:  # a negative age would delete everything
+            raise SettingsError(f"{name} must be more than 0 days, or unset to keep "
+                                f"everything, not {days}")
     partitions, consumers = settings.mqtt_partitions, settings.consumers
     if partitions < 1 or not 1 <= consumers <= partitions:
         raise SettingsError(
@@ -215,7 +222,13 @@ async def run_engine(
 def _api_server(settings: Settings, pool: AsyncConnectionPool, bus: LiveBus,
                 stats: IngestStats, timescaledb: str | None, pipeline: Pipeline) -> uvicorn.Server:
     app = create_app(ApiState(pool, bus, stats, timescaledb, settings.map_tile_url))
-    app.include_router(osmand_router(pipeline))
+    try:
+        gate = DeviceGate.from_secret(settings.device_secret, stats,
+                                      settings.osmand_rate_per_address,
+                                      settings.osmand_rate_per_device)
+    except ValueError as exc:  # a rate of 0 or less
+        raise SettingsError(f"osmand_rate_per_address / osmand_rate_per_device: {exc}") from None
+    app.include_router(osmand_router(pipeline, gate))
     return _EmbeddedServer(
         uvicorn.Config(
             app,
@@ -230,15 +243,20 @@ def _api_server(settings: Settings, pool: AsyncConnectionPool, bus: LiveBus,
 
 
 async def _enforce_retention(settings: Settings, pool: AsyncConnectionPool) -> None:
-    while settings.fix_retention_days:
-        try:
-            async with pool.connection() as conn:
-                dropped = await drop_fixes_older_than(conn, settings.fix_retention_days)
-            if dropped:
-                log.info("retention: dropped %d chunks/rows of fixes older than %g days",
-                         dropped, settings.fix_retention_days)
-        except Exception:  # noqa: BLE001 — the next round retries
-            log.warning("retention run failed", exc_info=True)
+    """Drop fixes and quarantined input past their retention, hourly (each only if set)."""
+    jobs = [(what, days, drop) for what, days, drop in (
+        ("chunks/rows of fixes", settings.fix_retention_days, drop_fixes_older_than),
+        ("quarantined rows", settings.quarantine_retention_days, drop_quarantine_older_than),
+    ) if days]
+    while jobs:
+        for what, days, drop in jobs:
+            try:
+                async with pool.connection() as conn:
+                    dropped = await drop(conn, days)
+                if dropped:
+                    log.info("retention: dropped %d %s older than %g days", dropped, what, days)
+            except Exception:  # noqa: BLE001 — the next round retries
+                log.warning("retention run (%s) failed", what, exc_info=True)
         await asyncio.sleep(3600)
 
 

@@ -64,6 +64,14 @@ class Settings:
     default_accuracy_m: float = 50.0
     fix_chunk_interval: str = "1 day"
     fix_retention_days: float | None = None  # keep every fix unless the agency sets a limit
+    # Bad input is kept to be diagnosed, not for ever: quarantined rows older than this are
+    # deleted (checked hourly); empty keeps them all.
+    quarantine_retention_days: float | None = 30.0
+    # The HTTP (OsmAnd) intake: requests a minute each remote address, and each device, may
+    # make. A phone catching up on its buffer spends a minute's worth at once, then waits for
+    # its Retry-After; many phones may share one carrier address (NAT), hence the larger one.
+    osmand_rate_per_address: float = 600.0
+    osmand_rate_per_device: float = 120.0
     registry_refresh_s: float = 2.0  # how often to check whether the registry changed
     # The timers (lost contact, device off, no fix, curfew starts, escalation): how often they
     # are checked, and how long after start they wait for the broker's backlog of queued
@@ -120,17 +128,21 @@ def load_settings(
 
 
 def _coerce(type_name: Any, name: str, value: Any) -> Any:
-    t = str(type_name)
+    optional = "None" in str(type_name)
+    # "float | None" from the environment is a number too (an empty value is None, below).
+    t = str(type_name).replace(" | None", "")
     try:
         if t == "int":
             return int(value)
         if t == "float":
             return float(value)
     except (TypeError, ValueError):
+        if value == "" and optional:
+            return None
         what = "an integer" if t == "int" else "a number"
         raise SettingsError(f"setting {name} must be {what}, not {value!r}") from None
     if value == "":
-        return None if "None" in t else value
+        return None if optional else value
     return value if value is None else str(value)
 
 

@@ -92,6 +92,21 @@ def device_password(secret: bytes, device_id: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
+def check_device_password(secret: bytes, device_id: str, password: str) -> bool:
+    """Whether ``password`` is the device's derived password. The password is derived and
+    compared in constant time for any id, registered or not, so that neither the answer nor
+    its timing tells whether a device id exists.
+
+    >>> secret = b"an agency secret of 32 bytes...."
+    >>> check_device_password(secret, "br-7", device_password(secret, "br-7"))
+    True
+    >>> check_device_password(secret, "br-8", device_password(secret, "br-7"))
+    False
+    """
+    want = device_password(secret, device_id).encode()
+    return hmac.compare_digest(want, password.encode("utf-8", "surrogateescape"))
+
+
 def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
     """``$7$<iterations>$<salt>$<hash>``: PBKDF2-SHA512 with a 12-byte salt, standard base64, as
     ``mosquitto_passwd`` writes it.

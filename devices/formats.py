@@ -249,9 +249,12 @@ def decode_osmand(
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return reject(f"not valid JSON: {exc}")
+        # The id first, so that a refused body is still put down to its device (and the HTTP
+        # intake can check the device's password); a non-string id is no id.
+        raw_id = doc.get("device_id") if isinstance(doc, dict) else None
+        device_id = (raw_id if isinstance(raw_id, str) else None) or params.get("id")
         if not isinstance(doc, dict) or not isinstance(doc.get("location"), dict):
             return reject("JSON body has no location object")
-        device_id = doc.get("device_id") or params.get("id")
         loc = doc["location"]
         coords = loc.get("coords") if isinstance(loc.get("coords"), dict) else {}
         battery = loc.get("battery") if isinstance(loc.get("battery"), dict) else {}

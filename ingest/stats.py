@@ -45,6 +45,9 @@ class IngestStats:
     events_received: int = 0
     alerts_opened: int = 0
     alerts_cleared: int = 0
+    # HTTP (OsmAnd) reports refused without a valid device password, and answered 429.
+    http_refused: int = 0
+    http_rate_limited: int = 0
     last_batch_ms: float = 0.0
     # Seconds spent, summed over batches, in each step of the path (where the time goes).
     decode_s: float = 0.0
@@ -62,7 +65,8 @@ class IngestStats:
 
     _SUMMED: ClassVar[tuple[str, ...]] = (
         "messages_received", "fixes_received", "fixes_stored", "fixes_duplicate", "quarantined",
-        "batches", "alerts_opened", "alerts_cleared", "decode_s", "decide_s", "fold_s",
+        "batches", "alerts_opened", "alerts_cleared", "http_refused", "http_rate_limited",
+        "decode_s", "decide_s", "fold_s",
         "store_s",
     )
 

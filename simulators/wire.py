@@ -28,7 +28,8 @@ phone, field ``peer``, is lost beyond ~30 m / comes back).
 
 Cordon reads them as :mod:`devices.events` describes.
 
-OsmAnd / Traccar Client (HTTP) renders a fix as a query string, see :func:`osmand_query`.
+OsmAnd / Traccar Client (HTTP) renders a fix as a query string, see :func:`osmand_query`; the
+device's password (the one it has on MQTT) rides along as ``key``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from devices.credentials import device_password
 from devices.topics import TopicKind, events_topic, parse_topic
 
 EVENTS = ("strap_tamper", "strap_restored", "case_open", "case_closed", "charger_connected",
@@ -93,12 +95,14 @@ def event_payload(ts: float, event: str, batt: int, **extra: Any) -> bytes:
 
 
 def osmand_query(device_id: str, ts: float, lon: float, lat: float, acc: float | None = None,
-                 batt: float | None = None) -> str:
+                 batt: float | None = None, key: str | None = None) -> str:
     """A fix as the OsmAnd protocol (Traccar Client) sends it over HTTP, as a query string:
-    ``id=<device>&timestamp=<unix>&lat=..&lon=..&accuracy=..&batt=..``.
+    ``id=<device>&timestamp=<unix>&lat=..&lon=..&accuracy=..&batt=..``, then ``&key=<device
+    password>`` when given (Traccar Client keeps the query of its server URL, and Cordon
+    refuses a report without the password).
 
-    >>> osmand_query("br-0001", 1763740800.0, -97.7412345, 30.2712345, 8.5, 64)
-    'id=br-0001&timestamp=1763740800&lat=30.2712345&lon=-97.7412345&accuracy=8.5&batt=64'
+    >>> osmand_query("br-0001", 1763740800.0, -97.7412345, 30.2712345, 8.5, 64, key="pw")
+    'id=br-0001&timestamp=1763740800&lat=30.2712345&lon=-97.7412345&accuracy=8.5&batt=64&key=pw'
     """
     params: list[tuple[str, str]] = [
         ("id", device_id), ("timestamp", _number(ts)), ("lat", repr(lat)), ("lon", repr(lon))]
@@ -106,19 +110,23 @@ def osmand_query(device_id: str, ts: float, lon: float, lat: float, acc: float |
         params.append(("accuracy", _number(acc)))
     if batt is not None:
         params.append(("batt", _number(batt)))
+    if key is not None:
+        params.append(("key", key))
     return urlencode(params)
 
 
-def osmand_queries(message: SimMessage) -> list[str]:
-    """The OsmAnd rendering of every fix a simulated fix message carries (none for events)."""
+def osmand_queries(message: SimMessage, secret: bytes | None = None) -> list[str]:
+    """The OsmAnd rendering of every fix a simulated fix message carries (none for events),
+    with the device's password derived from ``secret`` when given."""
     kind, device_id = parse_topic(message.topic)
     if kind not in (TopicKind.OWNTRACKS, TopicKind.NATIVE) or device_id is None:
         return []
     doc = orjson.loads(message.payload)
     items = doc if isinstance(doc, list) else [doc]
     key = "tst" if kind is TopicKind.OWNTRACKS else "ts"
-    return [osmand_query(device_id, it[key], it["lon"], it["lat"], it.get("acc"), it.get("batt"))
-            for it in items]
+    password = device_password(secret, device_id) if secret is not None else None
+    return [osmand_query(device_id, it[key], it["lon"], it["lat"], it.get("acc"), it.get("batt"),
+                         password) for it in items]
 
 
 def _number(x: float) -> str:

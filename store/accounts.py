@@ -29,6 +29,7 @@ class User:
     display_name: str
     password_hash: str
     disabled: bool
+    auth_version: int = 0  # moves whenever what its sessions may do does (migration 0006)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ async def upsert_user(conn: psycopg.AsyncConnection, username: str, password_has
 
 async def user_by_name(conn: psycopg.AsyncConnection, username: str) -> User | None:
     cur = await conn.execute(
-        "SELECT id, username, display_name, password_hash, disabled FROM users "
+        "SELECT id, username, display_name, password_hash, disabled, auth_version FROM users "
         "WHERE username = %s", (username,))
     row = await cur.fetchone()
     return User(*row) if row else None
@@ -86,8 +87,25 @@ async def user_by_name(conn: psycopg.AsyncConnection, username: str) -> User | N
 
 async def user_by_id(conn: psycopg.AsyncConnection, user_id: int) -> User | None:
     cur = await conn.execute(
-        "SELECT id, username, display_name, password_hash, disabled FROM users WHERE id = %s",
-        (user_id,))
+        "SELECT id, username, display_name, password_hash, disabled, auth_version FROM users "
+        "WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return User(*row) if row else None
+
+
+async def auth_versions(conn: psycopg.AsyncConnection, user_ids: list[int]) -> dict[int, int]:
+    """The auth version of each of these users that still exists."""
+    cur = await conn.execute("SELECT id, auth_version FROM users WHERE id = ANY(%s)",
+                             (user_ids,))
+    return {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+
+
+async def lock_user(conn: psycopg.AsyncConnection, user_id: int) -> User | None:
+    """The user, its row locked until the transaction ends: a change to its grants made
+    meanwhile by another admin waits, so what was checked still holds when it is written."""
+    cur = await conn.execute(
+        "SELECT id, username, display_name, password_hash, disabled, auth_version FROM users "
+        "WHERE id = %s FOR UPDATE", (user_id,))
     row = await cur.fetchone()
     return User(*row) if row else None
 
@@ -190,12 +208,16 @@ async def create_api_token(conn: psycopg.AsyncConnection, user_id: int, name: st
     return int(row[0]), token
 
 
-async def api_token_user(conn: psycopg.AsyncConnection, token: str) -> int | None:
+async def api_token_user(conn: psycopg.AsyncConnection, token: str
+                         ) -> tuple[int, float | None] | None:
+    """The user a live API token acts for, and when it expires (seconds since the epoch; None:
+    never); None if it is unknown, revoked or expired."""
     cur = await conn.execute(
-        "SELECT user_id FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL "
+        "SELECT user_id, extract(epoch FROM expires_at)::float8 FROM api_tokens "
+        "WHERE token_hash = %s AND revoked_at IS NULL "
         "AND (expires_at IS NULL OR expires_at > now())", (token_digest(token),))
     row = await cur.fetchone()
-    return int(row[0]) if row else None
+    return (int(row[0]), row[1]) if row else None
 
 
 async def list_api_tokens(conn: psycopg.AsyncConnection, user_id: int) -> list[dict[str, Any]]:

@@ -141,12 +141,54 @@ def _with_jurisdiction(feature: dict[str, Any], jurisdiction_id: str | None) -> 
     return {**feature, "properties": props}
 
 
-async def plans(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+async def root_jurisdictions(conn: psycopg.AsyncConnection) -> list[str]:
+    """The jurisdictions at the top of the tree (those without a parent)."""
+    cur = await conn.execute("SELECT id FROM jurisdictions WHERE parent_id IS NULL ORDER BY id")
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def plans(conn: psycopg.AsyncConnection, within: Sequence[str], *,
+                plan_id: str | None = None) -> list[dict[str, Any]]:
+    """The plans seen from those jurisdictions: the whole agency's (no jurisdiction), theirs,
+    and those of every jurisdiction above them (their people may be on it); each with how many
+    of the supervisees of those jurisdictions are on it. ``plan_id``: only that plan."""
     cur = await conn.execute(
-        "SELECT p.id, p.name, p.settings, (SELECT count(*) FROM supervisees s "
-        "WHERE s.plan_id = p.id) FROM supervision_plans p ORDER BY p.id")
-    return [{"id": r[0], "name": r[1], "settings": r[2], "supervisees": r[3]}
-            for r in await cur.fetchall()]
+        "WITH RECURSIVE above (id) AS ("
+        " SELECT id FROM jurisdictions WHERE id = ANY(%(within)s)"
+        " UNION"
+        " SELECT j.parent_id FROM jurisdictions j JOIN above a ON j.id = a.id"
+        " WHERE j.parent_id IS NOT NULL"
+        ") SELECT p.id, p.name, p.jurisdiction_id, p.settings, (SELECT count(*) FROM supervisees s"
+        " WHERE s.plan_id = p.id AND s.jurisdiction_id = ANY(%(within)s))"
+        " FROM supervision_plans p"
+        " WHERE (p.jurisdiction_id IS NULL OR p.jurisdiction_id IN (SELECT id FROM above))"
+        " AND (%(plan)s::text IS NULL OR p.id = %(plan)s) ORDER BY p.id",
+        {"within": list(within), "plan": plan_id})
+    return [{"id": r[0], "name": r[1], "jurisdiction_id": r[2], "settings": r[3],
+             "supervisees": r[4]} for r in await cur.fetchall()]
+
+
+async def plan_jurisdiction(conn: psycopg.AsyncConnection, plan_id: str, *,
+                            lock: bool = False) -> tuple[bool, str | None]:
+    """Whether the plan exists, and the jurisdiction it belongs to (None: the whole agency).
+    ``lock``: hold its row until the transaction ends."""
+    cur = await conn.execute(
+        "SELECT jurisdiction_id FROM supervision_plans WHERE id = %s"
+        + (" FOR UPDATE" if lock else ""), (plan_id,))
+    row = await cur.fetchone()
+    return (row is not None, row[0] if row else None)
+
+
+async def plan_users_outside(conn: psycopg.AsyncConnection, plan_id: str,
+                             jurisdiction_id: str) -> int:
+    """How many supervisees on the plan are neither in that jurisdiction nor below it (they
+    would no longer see the plan were it moved there)."""
+    cur = await conn.execute(
+        "WITH RECURSIVE below (id) AS ("
+        " SELECT %s::text UNION SELECT j.id FROM jurisdictions j JOIN below b ON j.parent_id = b.id"
+        ") SELECT count(*) FROM supervisees WHERE plan_id = %s "
+        "AND jurisdiction_id NOT IN (SELECT id FROM below)", (jurisdiction_id, plan_id))
+    return int((await cur.fetchone())[0])
 
 
 async def zone_groups(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:

@@ -173,11 +173,42 @@ async def upsert_pairing(conn: psycopg.AsyncConnection, p: Pairing) -> None:
 
 
 async def upsert_plan(conn: psycopg.AsyncConnection, plan: SupervisionPlan,
-                      name: str | None = None) -> None:
+                      name: str | None = None, jurisdiction_id: str | None = None) -> None:
+    """Store a plan, belonging to ``jurisdiction_id`` (None: to the whole agency)."""
     await conn.execute(
-        "INSERT INTO supervision_plans (id, name, settings) VALUES (%s, %s, %s) "
-        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, settings = excluded.settings",
-        (plan.id, name or plan.id, Jsonb(plan.to_settings())))
+        "INSERT INTO supervision_plans (id, name, settings, jurisdiction_id) "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+        "settings = excluded.settings, jurisdiction_id = excluded.jurisdiction_id",
+        (plan.id, name or plan.id, Jsonb(plan.to_settings()), jurisdiction_id))
+
+
+async def insert_plan(conn: psycopg.AsyncConnection, plan: SupervisionPlan, name: str,
+                      jurisdiction_id: str | None) -> bool:
+    """Store a new plan; False (and nothing changed) if its id is taken."""
+    cur = await conn.execute(
+        "INSERT INTO supervision_plans (id, name, settings, jurisdiction_id) "
+        "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (plan.id, name, Jsonb(plan.to_settings()), jurisdiction_id))
+    return cur.rowcount > 0
+
+
+async def plans_out_of_sight(conn: psycopg.AsyncConnection, supervisee_ids: list[str]
+                             ) -> list[tuple[str, str]]:
+    """(supervisee, plan) of those supervisees whose plan belongs to a jurisdiction that is
+    neither theirs nor above theirs — a plan they may not be on."""
+    cur = await conn.execute(
+        "WITH RECURSIVE on_local (sid, pid, pj, jid) AS ("
+        " SELECT s.id, p.id, p.jurisdiction_id, s.jurisdiction_id FROM supervisees s"
+        " JOIN supervision_plans p ON p.id = s.plan_id"
+        " WHERE p.jurisdiction_id IS NOT NULL AND s.id = ANY(%s)"
+        "), above (sid, jid) AS ("
+        " SELECT sid, jid FROM on_local"
+        " UNION SELECT a.sid, j.parent_id FROM above a JOIN jurisdictions j ON j.id = a.jid"
+        " WHERE j.parent_id IS NOT NULL"
+        ") SELECT o.sid, o.pid FROM on_local o WHERE NOT EXISTS ("
+        " SELECT 1 FROM above a WHERE a.sid = o.sid AND a.jid = o.pj) ORDER BY o.sid",
+        (supervisee_ids,))
+    return [(r[0], r[1]) for r in await cur.fetchall()]
 
 
 async def upsert_zone_group(conn: psycopg.AsyncConnection, group_id: str, name: str,
@@ -215,9 +246,11 @@ async def upsert_zone(conn: psycopg.AsyncConnection, zone: Zone) -> None:
 async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) -> dict[str, int]:
     """Load a registry document — ``jurisdictions``, ``zones`` (GeoJSON Features),
     ``supervisees`` (with ``zone_ids``, ``home_zone_id``, ``plan_id``), ``victims``,
-    ``devices``, ``pairings``, and optionally ``plans`` and ``zone_groups`` — upserting each
-    entry. Run it in a transaction: a bad entry raises ``ValueError`` naming it, and nothing is
-    kept. Returns how many of each were loaded."""
+    ``devices``, ``pairings``, and optionally ``plans`` (each with an optional
+    ``jurisdiction_id``: none, the whole agency's) and ``zone_groups`` — upserting each entry. A
+    supervisee may be only on a plan of the agency, of their jurisdiction or of one above it.
+    Run it in a transaction: a bad entry raises ``ValueError`` naming it, and nothing is kept.
+    Returns how many of each were loaded."""
     for j in sorted(doc.get("jurisdictions", []), key=lambda j: j.get("parent_id") is not None):
         await upsert_jurisdiction(conn, Jurisdiction(j["id"], j["name"], j["kind"],
                                                      j.get("parent_id"), j.get("timezone", "UTC")),
@@ -232,7 +265,7 @@ async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) ->
             plan = SupervisionPlan.from_settings(p["id"], p.get("settings", {}))
         except PlanError as exc:
             raise ValueError(f"plans: {exc}") from None
-        await upsert_plan(conn, plan, p.get("name"))
+        await upsert_plan(conn, plan, p.get("name"), p.get("jurisdiction_id"))
     for g in doc.get("zone_groups", []):
         await upsert_zone_group(conn, g["id"], g.get("name", g["id"]), list(g["zone_ids"]))
     for s in doc.get("supervisees", []):
@@ -251,6 +284,11 @@ async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) ->
                                                  v.get("enter_m", 500.0), v.get("exit_m", 700.0)))
     for p in doc.get("pairings", []):
         await upsert_pairing(conn, Pairing(p["supervisee_id"], p["bracelet_id"], p["phone_id"]))
+    astray = await plans_out_of_sight(conn, [s["id"] for s in doc.get("supervisees", [])])
+    if astray:
+        sid, pid = astray[0]
+        raise ValueError(f"supervisees: {sid} is on plan {pid}, which belongs to a jurisdiction "
+                         "neither theirs nor above theirs")
     return {key: len(doc.get(key, [])) for key in (
         "jurisdictions", "zones", "plans", "zone_groups", "supervisees", "victims", "devices",
         "pairings")}

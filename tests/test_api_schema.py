@@ -28,7 +28,9 @@ def engine(postgres: PrivatePostgres, mosquitto, tmp_path_factory) -> Iterator[E
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{name}"
     asyncio.run(world(url))
-    eng = EngineProcess(url, mosquitto.url, tmp_path_factory.mktemp("schema")).start()
+    # With a device secret, as in production: without one the OsmAnd intake answers only 503.
+    eng = EngineProcess(url, mosquitto.url, tmp_path_factory.mktemp("schema"),
+                        device_secret="schema test agency secret").start()
     yield eng
     eng.stop()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -61,7 +63,9 @@ def test_no_server_errors_and_no_response_against_the_schema(engine, admin_heade
                 base_url=engine.base, headers=admin_headers,
                 checks=[not_a_server_error, response_schema_conformance,
                         content_type_conformance])
-            if response.status_code == 401:
+            # The OsmAnd intake asks for a device's password, not the user's token: its 401s
+            # say nothing about the run's sign-in.
+            if response.status_code == 401 and not case.path.startswith("/osmand"):
                 signed_out.add(case.operation.label)
 
         try:

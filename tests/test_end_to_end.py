@@ -16,6 +16,7 @@ import websockets
 from bokeh_sampledata.us_counties import records
 from shapely.geometry import Point, mapping
 
+from devices.credentials import device_password
 from devices.models import Device, Jurisdiction, Supervisee
 from geofence.zones import Zone
 from store.database import migrate
@@ -24,6 +25,7 @@ from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee
 pytestmark = pytest.mark.asyncio
 
 CENTRE = (-97.74, 30.27)  # downtown Austin, in Travis County
+DEVICE_SECRET = b"end-to-end test agency secret..."  # for the OsmAnd intake's device passwords
 M_PER_DEG_LAT = 111_000.0
 
 
@@ -203,30 +205,34 @@ async def test_jitter_at_a_zone_edge_raises_no_alert(db_url, mosquitto, engine_f
 
 async def test_osmand_http_reports_take_the_same_path(db_url, engine_factory):
     await seed(db_url)
-    engine = engine_factory(db_url)
+    engine = engine_factory(db_url, device_secret=DEVICE_SECRET.decode())
     t0 = int(time.time()) - 100
+    key = device_password(DEVICE_SECRET, "ph-1")  # what the phone has on MQTT too
     async with httpx.AsyncClient(base_url=engine.base) as http:
-        # Traccar Client (query string), twice the same report: stored once.
+        # Traccar Client (query string, the password as key=), twice the same report: stored
+        # once.
         for _ in range(2):
             r = await http.get("/osmand", params={"id": "ph-1", "lat": CENTRE[1],
                                                    "lon": CENTRE[0], "timestamp": t0,
-                                                   "accuracy": 6, "batt": 55})
+                                                   "accuracy": 6, "batt": 55, "key": key})
             assert r.status_code == 200
-        # A form POST and a Traccar Client 9 JSON body.
-        r = await http.post("/osmand", data={"id": "ph-1", "lat": str(CENTRE[1]),
-                                             "lon": str(CENTRE[0]), "timestamp": str(t0 + 10),
-                                             "accuracy": "6"})
+        # A form POST (HTTP Basic) and a Traccar Client 9 JSON body (key= in the URL).
+        r = await http.post("/osmand", auth=("ph-1", key),
+                            data={"id": "ph-1", "lat": str(CENTRE[1]), "lon": str(CENTRE[0]),
+                                  "timestamp": str(t0 + 10), "accuracy": "6"})
         assert r.status_code == 200
-        r = await http.post("/osmand", json={"device_id": "ph-1", "location": {
+        r = await http.post("/osmand", params={"key": key}, json={"device_id": "ph-1", "location": {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 20)),
             "coords": {"latitude": CENTRE[1], "longitude": CENTRE[0], "accuracy": 5},
             "battery": {"level": 0.5}}})
         assert r.status_code == 200
         bad = await http.get("/osmand", params={"id": "ph-1", "lat": 95, "lon": 0,
-                                                "timestamp": t0})
+                                                "timestamp": t0, "key": key})
         assert (bad.status_code, bad.text) == (400, "lat 95.0 out of range [-90, 90]")
-        unknown = await http.get("/osmand", params={"id": "nobody", "lat": 1, "lon": 1,
-                                                    "timestamp": t0})
+        # The agency's secret makes a valid password for an id not (yet) registered.
+        unknown = await http.get("/osmand", params={
+            "id": "nobody", "lat": 1, "lon": 1, "timestamp": t0,
+            "key": device_password(DEVICE_SECRET, "nobody")})
         assert unknown.status_code == 400 and "unknown device" in unknown.text
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute("SELECT count(*), min(source), max(battery) FROM fixes")

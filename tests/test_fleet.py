@@ -18,6 +18,7 @@ from pyproj import Geod
 from shapely.geometry import shape
 
 import simulators.labels
+from devices.credentials import device_password
 from devices.formats import Limits, decode_message
 from devices.topics import TopicKind, parse_topic
 from geofence.schedules import Schedule
@@ -161,10 +162,11 @@ def test_event_messages(small):
 def test_osmand_rendering_round_trips(small):
     _, messages = small
     m = next(m for m in messages if m.topic.endswith("/fixes") and m.payload.startswith(b"{"))
-    [query] = osmand_queries(m)
+    [query] = osmand_queries(m, secret=b"fleet test agency secret")
     q = {k: v[0] for k, v in parse_qs(query).items()}
     doc = orjson.loads(m.payload)
     assert q["id"] == m.device_id
+    assert q["key"] == device_password(b"fleet test agency secret", m.device_id)
     assert float(q["lat"]) == doc["lat"] and float(q["lon"]) == doc["lon"]
     assert float(q["timestamp"]) == doc["ts"] and float(q["accuracy"]) == doc["acc"]
     assert int(q["batt"]) == doc["batt"]

@@ -13,12 +13,13 @@ import pytest
 import websockets
 from shapely.geometry import Point
 
+from devices.credentials import device_password
 from devices.models import Device, Jurisdiction, Supervisee
 from devices.topics import native_topic, partition_of
 from geofence.zones import Zone
 from store.database import migrate
 from store.registry import upsert_device, upsert_jurisdiction, upsert_supervisee, upsert_zone
-from tests.test_end_to_end import next_event, publish
+from tests.test_end_to_end import DEVICE_SECRET, next_event, publish
 
 pytestmark = pytest.mark.asyncio
 
@@ -94,7 +95,8 @@ async def test_wrong_partition_is_refused_and_http_fixes_reach_their_partition(
     db_url, mosquitto, engine_factory
 ):
     await seed(db_url)
-    engine = engine_factory(db_url, consumers="2", mqtt_partitions=str(PARTITIONS))
+    engine = engine_factory(db_url, consumers="2", mqtt_partitions=str(PARTITIONS),
+                            device_secret=DEVICE_SECRET.decode())
     await consumers_up(engine)
     sid = next(s for s in PEOPLE if partition_of(s, PARTITIONS) % 2 == 1)  # consumer 1's
     now = time.time()
@@ -105,7 +107,8 @@ async def test_wrong_partition_is_refused_and_http_fixes_reach_their_partition(
     ])
     # The HTTP intake lives in consumer 0; this fix is evaluated by consumer 1.
     r = httpx.get(f"{engine.base}/osmand", params={
-        "id": f"br-{sid}", "lat": "30.3", "lon": "-97.7", "timestamp": str(int(now - 3))})
+        "id": f"br-{sid}", "lat": "30.3", "lon": "-97.7", "timestamp": str(int(now - 3)),
+        "key": device_password(DEVICE_SECRET, f"br-{sid}")})
     assert r.status_code == 200
     deadline = time.monotonic() + 20
     while True:

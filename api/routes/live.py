@@ -1,9 +1,13 @@
 """``WS /api/v1/live``: alert changes at once, positions coalesced to the latest per device.
 
 Sign in with ``?token=<access or API token>`` (browsers cannot set headers on a WebSocket); a
-missing or bad token closes the socket with code 4401. The server says ``hello`` with the
-caller's reach, then sends what the subscription lets through — by default everything in the
-caller's reach. A client narrows it, at any time, with::
+missing or bad token closes the socket with code 4401. The sign-in is checked again for as long
+as the socket is open (:mod:`api.session_watch`): within about two seconds of the token expiring
+or being revoked, or the account being disabled, the socket closes with 4401; when the caller's
+grants change it closes with 4403 — reconnect to be served the new reach.
+
+The server says ``hello`` with the caller's reach, then sends what the subscription lets
+through — by default everything in the caller's reach. A client narrows it, at any time, with::
 
     {"type": "subscribe", "jurisdictions": ["tx-travis"], "bbox": [w, s, e, n],
      "since_alert_id": 1234}
@@ -22,20 +26,25 @@ never slowing ingest.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from api.auth import Principal, principal_for_token
+from api.session_watch import Watched
 from store import audit
 from store.alerts import list_alerts
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 MISSED_LIMIT = 1000
+RECHECK_S = 1.0  # how often at least an open socket checks it may still be open
 
 
 @dataclass(slots=True)
@@ -116,8 +125,9 @@ async def live(ws: WebSocket) -> None:
     state = ws.app.state.cordon
     await ws.accept()
     params = dict(ws.query_params)
+    token = params.get("token")
     try:
-        caller = await principal_for_token(ws, params.get("token"))
+        caller = await principal_for_token(ws, token)
     except HTTPException as exc:
         await ws.close(code=4401, reason=str(exc.detail))
         return
@@ -135,13 +145,18 @@ async def live(ws: WebSocket) -> None:
     inbox: asyncio.Future[str] | None = None
     getter: asyncio.Future[dict[str, Any]] | None = None
     try:
-        with state.bus.subscribe() as bus:
+        with state.bus.subscribe() as bus, \
+                state.sessions.watch(state.pool, caller.user_id, caller.auth_version) as session:
             await _send(ws, {"type": "hello", "user": caller.username, "reach": caller.reach})
             if "since_alert_id" in params:
                 await _send_missed(ws, sub, params["since_alert_id"])
             inbox = asyncio.ensure_future(ws.receive_text())
             while not bus.overflowed:
-                timeout = max(0.0, next_flush - time.monotonic())
+                refusal = await _still_signed_in(ws, token, caller, session)
+                if refusal is not None:
+                    await ws.close(code=refusal[0], reason=refusal[1])
+                    return
+                timeout = max(0.0, min(next_flush - time.monotonic(), RECHECK_S))
                 getter = asyncio.ensure_future(bus.queue.get())
                 done, _ = await asyncio.wait({getter, inbox}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
@@ -169,6 +184,29 @@ async def live(ws: WebSocket) -> None:
         for waiting in (inbox, getter):
             if waiting is not None:
                 waiting.cancel()
+
+
+async def _still_signed_in(ws: WebSocket, token: str | None, caller: Principal,
+                           session: Watched) -> tuple[int, str] | None:
+    """None while the socket may go on as it began; else the close code and reason: 4401 when
+    its credential expired or was revoked or the account was disabled, 4403 when the caller's
+    reach changed (reconnect for the new one), 1011 when it cannot be checked."""
+    if caller.expires_at is not None and time.time() >= caller.expires_at:
+        return 4401, "token expired"
+    if not session.changed.is_set():
+        return None
+    session.changed.clear()
+    try:
+        now = await principal_for_token(ws, token)
+    except HTTPException as exc:
+        return 4401, str(exc.detail)
+    except psycopg.Error:
+        log.warning("could not check the session of %s", caller.username, exc_info=True)
+        return 1011, "could not check your session; reconnect"
+    if now.reach != caller.reach:
+        return 4403, "your grants changed; reconnect"
+    session.version = now.auth_version
+    return None
 
 
 async def _on_message(ws: WebSocket, caller: Principal, sub: Subscription,

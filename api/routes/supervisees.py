@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.auth import Caller, forbidden, not_found
 from api.schemas import ChangedSupervisee, OneSupervisee, Supervisees
 from store import audit
-from store.caseload import devices, pairings, supervisee, supervisees
+from store.caseload import devices, pairings, plans, supervisee, supervisees
 
 router = APIRouter(tags=["supervisees"])
 
@@ -64,15 +64,16 @@ class SuperviseeChange(BaseModel):
 @router.patch("/supervisees/{supervisee_id}", response_model=ChangedSupervisee)
 async def change_supervisee(request: Request, caller: Caller, supervisee_id: str,
                             body: SuperviseeChange) -> dict[str, Any]:
-    """Set the plan and/or the assigned zones (supervisor role)."""
+    """Set the plan and/or the assigned zones (supervisor role). The plan must be one seen
+    from the person's jurisdiction (the agency's, its own or one above it)."""
     found = await visible_supervisee(request, caller, supervisee_id)
     if not caller.may(found["jurisdiction_id"], "supervisor"):
         raise forbidden("supervisor")
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
         if body.plan_id is not None:
-            cur = await conn.execute("SELECT 1 FROM supervision_plans WHERE id = %s",
-                                     (body.plan_id,))
-            if await cur.fetchone() is None:
+            # Only a plan seen from the person's jurisdiction: the agency's, its own or one of
+            # a jurisdiction above it. Any other does not exist for them.
+            if not await plans(conn, [found["jurisdiction_id"]], plan_id=body.plan_id):
                 raise not_found(f"plan {body.plan_id}")
             await conn.execute("UPDATE supervisees SET plan_id = %s WHERE id = %s",
                                (body.plan_id, supervisee_id))
