@@ -12,6 +12,13 @@ histogram (commit time − fix time, read from ``/api/v1/health`` before and aft
 publish → committed latency. Every published fix is then looked for in the database: ``lost``
 is published but not stored, ``duplicated`` stored more than once.
 
+In single mode one device in :data:`PROBE_EVERY` walks in and out of an exclusion zone — three
+fixes inside, three outside — so that alerts open and clear all through the run, and an
+officer's screen (:class:`benchmarks.live_watch.LiveWatcher`, signed in over the API) holds the
+live feed open: ``ws_p50_ms`` / ``ws_p99_ms`` are publish → alert on that WebSocket, from the
+instant stamped into the fix that confirmed the change (the third of its three) to the arrival
+of the alert event; ``ws_missed`` counts the changes that never arrived.
+
     python -m benchmarks.e2e [--mode single|batch] [--seconds S] [--rate R]
 
 Progress goes to stderr; the last line on stdout is the JSON result.
@@ -31,6 +38,7 @@ import numpy as np
 import psycopg
 
 from benchmarks.cpu import tree_cpu_s
+from benchmarks.live_watch import LiveWatcher, sign_in_watcher
 from benchmarks.serve import engine_process, health
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
 from devices.models import Device, Jurisdiction, Supervisee
@@ -59,7 +67,7 @@ async def register(db_url: str, devices: int) -> None:
         await upsert_zone(conn, Zone("county", "Travis County line", "inclusion", "polygon",
                                      travis))
         await upsert_zone(conn, Zone("victim", "Protected residence", "exclusion", "circle",
-                                     Point(-97.70, 30.30), 300.0))
+                                     Point(*ZONE_CENTRE), ZONE_RADIUS_M))
         async with conn.pipeline():  # one round trip per many statements, not per statement
             for i in range(devices):
                 sid = f"P-{i:05d}"
@@ -68,19 +76,53 @@ async def register(db_url: str, devices: int) -> None:
                 await upsert_device(conn, Device(f"br-{i:05d}", sid, "bracelet"))
 
 
+PROBE_EVERY = 100  # in single mode, one device in a hundred walks in and out of the zone
+ZONE_CENTRE = (-97.70, 30.30)
+ZONE_RADIUS_M = 300.0
+CONFIRM_FIXES = 3  # the engine's setting, passed to it: the probes' walk is built on it
+OUTSIDE = (-97.6935, 30.30)  # ≈ 630 m east of the centre: certainly outside, inside the county
+
+
+def fix_ts(start: float, i: int, rate: float) -> float:
+    """The instant stamped into message ``i`` (to the millisecond, as it is written)."""
+    return round(start + i / rate, 3)
+
+
+def probe_changes(devices: int, start: float, rate: float, sent: int
+                  ) -> dict[tuple[str, float], float]:
+    """The alert changes the probes' walks make among the first ``sent`` messages: (device,
+    fix time of the first fix of the confirming streak — the alert's ``at``) → fix time of the
+    fix that confirms it."""
+    out: dict[tuple[str, float], float] = {}
+    for d in range(0, devices, PROBE_EVERY):
+        for k in range(CONFIRM_FIXES - 1, sent, CONFIRM_FIXES):
+            i = k * devices + d
+            if i >= sent:
+                break
+            first = i - (CONFIRM_FIXES - 1) * devices
+            out[(f"br-{d:05d}", fix_ts(start, first, rate))] = fix_ts(start, i, rate)
+    return out
+
+
 def messages(devices: int, per_message: int, start: float, rate: float, count: int,
              partitions: int = 1):
     """Messages whose fixes are stamped with their planned publish instant."""
     rng = np.random.default_rng(1)
     lon = rng.uniform(-97.85, -97.60, devices)
     lat = rng.uniform(30.20, 30.40, devices)
+    # Nobody but the probes starts in the exclusion zone: their alerts are the ones timed.
+    near = np.hypot((lon - ZONE_CENTRE[0]) * 96_000, (lat - ZONE_CENTRE[1]) * 111_000) < 1500
+    lon[near] += 0.03
     for i in range(count):
         d = i % devices
         device = f"br-{d:05d}"
         due = i / rate
-        ts = start + due
+        ts = fix_ts(start, i, rate)
         if per_message == 1:
-            payload = (f'{{"ts":{ts:.3f},"lon":{lon[d]:.6f},"lat":{lat[d]:.6f},'
+            x, y = lon[d], lat[d]
+            if d % PROBE_EVERY == 0:  # three fixes inside, three outside, and again
+                x, y = ZONE_CENTRE if (i // devices // CONFIRM_FIXES) % 2 == 0 else OUTSIDE
+            payload = (f'{{"ts":{ts:.3f},"lon":{x:.6f},"lat":{y:.6f},'
                        f'"acc":8.0,"batt":77}}').encode()
         else:
             # A buffered upload: the previous per_message minutes, the newest sent now.
@@ -88,6 +130,20 @@ def messages(devices: int, per_message: int, start: float, rate: float, count: i
                 f'{{"ts":{ts - 60 * k:.3f},"lon":{lon[d]:.6f},"lat":{lat[d]:.6f},"acc":8.0}}'
                 for k in range(per_message - 1, -1, -1)) + "]").encode()
         yield due, device, native_topic(device, partition_of(f"P-{d:05d}", partitions)), payload
+
+
+def ws_figures(expected: dict[tuple[str, float], float],
+               received: list[tuple[float, dict]]) -> dict[str, float | int | None]:
+    """Publish → screen latencies of the probes' alert changes (ms), and how many never came."""
+    lat_ms = []
+    for arrived, event in received:
+        alert = event["alert"]
+        confirmed = expected.get((alert["device_id"], round(float(alert["at"]), 3)))
+        if confirmed is not None and event["action"] in ("opened", "cleared"):
+            lat_ms.append((arrived - confirmed) * 1000)
+    q = (lambda p: round(float(np.percentile(lat_ms, p)), 1)) if lat_ms else (lambda p: None)
+    return {"ws_alerts": len(lat_ms), "ws_missed": len(expected) - len(lat_ms),
+            "ws_p50_ms": q(50), "ws_p99_ms": q(99)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -121,9 +177,12 @@ def main(argv: list[str] | None = None) -> dict:
         asyncio.run(register(pg.url, args.devices))
         env = {"CORDON_DATABASE_URL": pg.url, "CORDON_MQTT_URL": broker.url,
                "CORDON_MQTT_CLIENT_ID": "cordon-e2e", "CORDON_CONSUMERS": str(args.consumers),
-               "CORDON_MQTT_PARTITIONS": str(partitions)}
+               "CORDON_MQTT_PARTITIONS": str(partitions),
+               "CORDON_CONFIRM_FIXES": str(CONFIRM_FIXES)}
+        watcher_login = asyncio.run(sign_in_watcher(pg.url, "tx-travis"))
         with engine_process(work, env, lambda h: h["broker"]["connected"]
-                            and h["counters"]["consumers"] == args.consumers) as (engine, base):
+                            and h["counters"]["consumers"] == args.consumers) as (engine, base), \
+                LiveWatcher(base, *watcher_login, work) as screen:
             before = np.asarray(health(base)["commit_lag_histogram"]["counts"])
             # This run's own processes only: the machine may run other databases and brokers.
             def cpu() -> tuple[float, float, float]:
@@ -155,6 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
                     break
                 time.sleep(0.5)
             finished = time.time()
+            # The last alerts of the run: published by now, on the screen a moment later.
+            time.sleep(1.0)
             h = health(base)
             c = h["counters"]
             progress("engine time: " + ", ".join(
@@ -165,6 +226,10 @@ def main(argv: list[str] | None = None) -> dict:
                 total, distinct = conn.execute(
                     "SELECT count(*), count(DISTINCT (device_id, ts)) FROM fixes").fetchone()
     elapsed = finished - start
+    ws = ws_figures(probe_changes(args.devices, start, rate, report.sent)
+                    if per_message == 1 else {}, screen.alerts())
+    if screen.closed_by_server():
+        progress(f"the screen's log: {screen.closed_by_server()}")
     stored_messages = total / per_message
     result = {
         "mode": args.mode,
@@ -185,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target_rate": rate,
         "consumers": args.consumers,
         "sent_rate": round(report.achieved_rate, 1),
+        **ws,
     }
     print(json.dumps(result), flush=True)
     return result

@@ -75,3 +75,18 @@ def test_e2e_benchmark_figures_are_non_negative_and_nothing_is_lost():
     # The engine and the database did real work in the run (the broker's share of 1,600
     # small messages may round to 0 at 10 ms a tick).
     assert result["engine_cpu_s"] > 0 and result["database_cpu_s"] > 0
+
+
+def test_e2e_benchmark_times_every_probe_alert_on_a_signed_in_screen():
+    """Single mode: the probes' alert changes all reach the officer's screen (a separate,
+    signed-in live-feed client), each timed from the fix that confirmed it."""
+    out = subprocess.run(
+        [sys.executable, "-m", "cordon", "bench", "e2e", "--mode", "single", "--seconds", "6",
+         "--rate", "300", "--devices", "200", "--consumers", "2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Two probes (one device in a hundred), nine fixes each: three changes each.
+    assert result["ws_alerts"] == 6 and result["ws_missed"] == 0, out.stderr[-2000:]
+    assert 0 <= result["ws_p50_ms"] <= result["ws_p99_ms"]
+    assert result["lost"] == 0 and result["duplicated"] == 0
