@@ -23,9 +23,18 @@ the officer has one alert that says why, not two.
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.silence import raise_per_device
 from alerts.verdict import Verdict
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
 
 KIND = "device_off"
 SEVERITY = "high"
@@ -48,3 +57,52 @@ def silent_after_low_battery(last_message: np.ndarray, battery: np.ndarray,
     ``after_s`` (see :func:`off_after_s`)."""
     with np.errstate(invalid="ignore"):
         return (battery <= threshold_pct) & (now - last_message > after_s)
+
+
+class DeviceOffRule(BatchRule):
+    kinds = frozenset({KIND})
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+        plans = roster.plans_of_device
+        n = len(plans)
+        self._battery_pct = np.fromiter((p.device_off_battery_pct for p in plans),
+                                        dtype=np.float64, count=n)
+        self._off_after = off_after_s(
+            roster.interval,
+            np.fromiter((roster.devices[d].kind == "bracelet" for d in roster.device_ids),
+                        dtype=bool, count=n),
+            np.fromiter((p.lost_contact_grace_s for p in plans), dtype=np.float64, count=n))
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        """``power_off`` and ``power_on``; then any message but ``power_off`` clears."""
+        out = Changes()
+        r = self.roster
+        for e in batch.events:
+            sid = r.devices[e.device_id].supervisee_id
+            if sid is None or e.event not in POWER_EVENTS or not r.plan_of[sid].applies(KIND):
+                continue
+            verdict = POWER_EVENTS[e.event]
+            if verdict == Verdict.VIOLATING:
+                r.heard_watch(staging).add(e.device_id)
+            out.fold(staging, EpisodeKey(sid, e.device_id, KIND),
+                     r.suppressed(sid, KIND, e.ts, verdict), e.ts, math.nan, math.nan,
+                     e.device_id, SEVERITY, 1)
+        heard, _fixed = batch.heard
+        if heard:
+            watch = r.heard_watch(staging)
+            for d, t in heard.items():
+                sid = r.devices[d].supervisee_id
+                if sid is not None and d in watch:
+                    out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan,
+                             math.nan, d, SEVERITY, 1)
+        return out
+
+    def tick(self, now: float, staging: Staging) -> list[AlertChange]:
+        """Devices silent after a low battery reading."""
+        out = Changes()
+        act = self.roster.activity
+        dead = silent_after_low_battery(act.last_message, act.battery, self._off_after,
+                                        self._battery_pct, now)
+        raise_per_device(self.roster, staging, dead, KIND, SEVERITY, act.heard_ts, out)
+        return out

@@ -13,7 +13,18 @@ silent altogether is lost contact, not this.
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.silence import raise_per_device
+from alerts.verdict import Verdict
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
 
 KIND = "no_fix"
 SEVERITY = "medium"
@@ -26,3 +37,36 @@ def no_position(last_message: np.ndarray, first_blind: np.ndarray, interval_s: n
     with np.errstate(invalid="ignore"):
         alive = now - last_message <= 2 * interval_s
         return alive & (now - first_blind > after_s)
+
+
+class NoFixRule(BatchRule):
+    kinds = frozenset({KIND})
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+        self._after_s = np.fromiter((p.no_fix_after_s for p in roster.plans_of_device),
+                                    dtype=np.float64, count=len(roster.plans_of_device))
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        """A fresh fix clears."""
+        out = Changes()
+        heard, fixed = batch.heard
+        if not heard:
+            return out
+        r = self.roster
+        watch = r.heard_watch(staging)
+        for d, t in heard.items():
+            sid = r.devices[d].supervisee_id
+            if sid is not None and d in watch and d in fixed:
+                out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan,
+                         math.nan, d, SEVERITY, 1)
+        return out
+
+    def tick(self, now: float, staging: Staging) -> list[AlertChange]:
+        out = Changes()
+        act = self.roster.activity
+        stuck = no_position(act.last_message, act.first_blind, self.roster.interval,
+                            self._after_s, now)
+        since = np.where(np.isnan(act.fix_ts), act.heard_ts, act.fix_ts)  # positions stopped
+        raise_per_device(self.roster, staging, stuck, KIND, SEVERITY, since, out)
+        return out

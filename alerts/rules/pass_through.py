@@ -23,11 +23,19 @@ opened and cleared at once (the crossing is over when it is known).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.verdict import Verdict
 from geofence import INSIDE, OUTSIDE
 from geofence.distance import distance_m
 from geofence.zoneset import ZoneSet
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
 
 KIND = "pass_through"
 SEVERITY = "high"
@@ -67,3 +75,62 @@ def passes(zoneset: ZoneSet, lon0: np.ndarray, lat0: np.ndarray, acc0: np.ndarra
     np.logical_or.at(hit, seg, inside)
     out[cand] = hit
     return out
+
+
+class PassThroughRule(BatchRule):
+    """Segments from each fresh fix's predecessor (same device) crossing an exclusion zone."""
+
+    kinds = frozenset({KIND})
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+        zones = roster.zoneset.zones
+        self._applies = np.fromiter(
+            (zones[z].kind == "exclusion" and p.applies(KIND)
+             for z, p in zip(roster.assignments.zone, roster.plan_of_assignment, strict=True)),
+            dtype=bool, count=len(roster.plan_of_assignment))
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        out = Changes()
+        if not batch.any_fresh:
+            return out
+        r, decided = self.roster, batch.decided
+        fix_batch, rows = decided.batch, decided.rows
+        k = np.flatnonzero(self._applies[decided.pair_assignment]
+                           & (decided.verdicts == Verdict.COMPLIANT)
+                           & batch.fresh[decided.pair_fix])
+        if not len(k):
+            return out
+        ts, lon, lat = fix_batch.ts[rows], fix_batch.lon[rows], fix_batch.lat[rows]
+        acc, dev = fix_batch.accuracy_m[rows], decided.device_no
+        # Each fix's predecessor: the previous fix of its device in this batch, else the
+        # newest one before it.
+        by_dev = np.lexsort((ts, dev))
+        prev = np.full(len(rows), -1, dtype=np.int64)
+        same = dev[by_dev][1:] == dev[by_dev][:-1]
+        prev[by_dev[1:][same]] = by_dev[:-1][same]
+        fix = decided.pair_fix[k]
+        p = prev[fix]
+        act = r.activity
+        d = dev[fix]
+        p_ts = np.where(p >= 0, ts[np.maximum(p, 0)], act.fix_ts[d])
+        p_lon = np.where(p >= 0, lon[np.maximum(p, 0)], act.lon[d])
+        p_lat = np.where(p >= 0, lat[np.maximum(p, 0)], act.lat[d])
+        p_acc = np.where(p >= 0, acc[np.maximum(p, 0)], act.acc[d])
+        near = (ts[fix] - p_ts <= MAX_GAP_S) & (ts[fix] > p_ts)  # NaN: False
+        k, fix, p_ts, p_lon, p_lat, p_acc = (x[near] for x in (k, fix, p_ts, p_lon, p_lat, p_acc))
+        if not len(k):
+            return out
+        zone = r.assignments.zone[decided.pair_assignment[k]]
+        hits = passes(r.zoneset, p_lon, p_lat, p_acc, lon[fix], lat[fix], acc[fix], zone)
+        for j in np.flatnonzero(hits).tolist():
+            a = int(decided.pair_assignment[k[j]])
+            zone_key = r.key_of_assignment[a]
+            if staging.has_state(zone_key) and staging.state(zone_key).open:
+                continue  # already in an episode about this zone
+            key = EpisodeKey(zone_key.supervisee_id, zone_key.subject, KIND)
+            device = fix_batch.device_id[int(rows[fix[j]])]
+            for verdict, t, x, y in ((Verdict.VIOLATING, p_ts[j], p_lon[j], p_lat[j]),
+                                     (Verdict.COMPLIANT, ts[fix[j]], lon[fix[j]], lat[fix[j]])):
+                out.fold(staging, key, verdict, float(t), float(x), float(y), device, SEVERITY, 1)
+        return out

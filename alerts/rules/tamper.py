@@ -10,7 +10,15 @@ confirmation): a device does not report a cut strap by jitter.
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
 from alerts.verdict import Verdict
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
 
 SEVERITY = "critical"
 TAMPER_EVENTS: dict[str, tuple[str, Verdict]] = {
@@ -19,3 +27,24 @@ TAMPER_EVENTS: dict[str, tuple[str, Verdict]] = {
     "case_open": ("case_tamper", Verdict.VIOLATING),
     "case_closed": ("case_tamper", Verdict.COMPLIANT),
 }
+
+
+class TamperRule(BatchRule):
+    kinds = frozenset(kind for kind, _verdict in TAMPER_EVENTS.values())
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        out = Changes()
+        r = self.roster
+        for e in batch.events:
+            sid = r.devices[e.device_id].supervisee_id
+            if sid is None or e.event not in TAMPER_EVENTS:
+                continue
+            kind, verdict = TAMPER_EVENTS[e.event]
+            if r.plan_of[sid].applies(kind):
+                out.fold(staging, EpisodeKey(sid, e.device_id, kind),
+                         r.suppressed(sid, kind, e.ts, verdict), e.ts, math.nan, math.nan,
+                         e.device_id, SEVERITY, 1)
+        return out

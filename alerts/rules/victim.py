@@ -30,9 +30,20 @@ them is added on top.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
 from alerts.verdict import Verdict
+from devices.models import ProtectionOrder
+from geofence.distance import distance_m
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
 
 KIND = "victim_proximity"
 SEVERITY = "critical"
@@ -66,3 +77,80 @@ def combined_verdict(verdicts: np.ndarray) -> Verdict:
     if violating != compliant:
         return Verdict.VIOLATING if violating else Verdict.COMPLIANT
     return Verdict.UNKNOWN
+
+
+class VictimProximityRule(BatchRule):
+    """One episode per protection order (subject: the victim)."""
+
+    kinds = frozenset({KIND})
+
+    def __init__(self, roster: Roster, orders: Iterable[ProtectionOrder]):
+        self.roster = roster
+        self._orders_of: dict[str, list[ProtectionOrder]] = {}
+        for o in orders:
+            if o.device_id in roster.devices and o.supervisee_id in roster.supervisees:
+                self._orders_of.setdefault(o.supervisee_id, []).append(o)
+                self._orders_of.setdefault(o.device_id, []).append(o)
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        """Distance to each protected victim, at every fresh fix of either side, in time
+        order."""
+        out = Changes()
+        if not self._orders_of or not batch.any_fresh:
+            return out
+        r, decided = self.roster, batch.decided
+        fix_batch, rows = decided.batch, decided.rows
+        sel = [int(i) for i in np.flatnonzero(batch.fresh).tolist()
+               if self._orders_for_fix(fix_batch.device_id[rows[i]])]
+        if not sel:
+            return out
+        act = r.activity
+        by_order: dict[ProtectionOrder, list[int]] = {}
+        for i in sel:
+            for o in self._orders_for_fix(fix_batch.device_id[rows[i]]):
+                by_order.setdefault(o, []).append(int(rows[i]))
+        for o, order_rows in by_order.items():
+            plan = r.plan_of[o.supervisee_id]
+            if not plan.applies(KIND):
+                continue
+            vn = r.device_no[o.device_id]
+            # Two estimates of where the victim is: the newest fix, and the best recent one (see
+            # Activity: a stale precise fix, aged at a walking pace, may say more than a fresh
+            # vague one). Each bounds the victim's position; both hold, so either may decide.
+            best = (float(act.best_ts[vn]), float(act.best_lon[vn]), float(act.best_lat[vn]),
+                    float(act.best_acc[vn]))
+            newest = (float(act.fix_ts[vn]), float(act.lon[vn]), float(act.lat[vn]),
+                      float(act.acc[vn]))
+            person = r.newest_fix_of_supervisee(o.supervisee_id)
+            key = EpisodeKey(o.supervisee_id, o.victim_id, KIND)
+            for row in sorted(order_rows, key=lambda row: fix_batch.ts[row]):
+                here = (float(fix_batch.ts[row]), float(fix_batch.lon[row]),
+                        float(fix_batch.lat[row]), float(fix_batch.accuracy_m[row]))
+                if fix_batch.device_id[row] == o.device_id:
+                    if math.isnan(newest[0]) or here[0] >= newest[0]:
+                        newest = here
+                    if not here[3] > best[3] + DRIFT_M_PER_S * (here[0] - best[0]):
+                        best = here
+                else:
+                    person = here
+                if math.isnan(best[0]) or person is None or math.isnan(person[0]):
+                    continue
+                estimates = [best] if math.isnan(newest[0]) or newest == best else [best, newest]
+                verdicts = proximity_verdicts(
+                    distance_m([person[1]] * len(estimates), [person[2]] * len(estimates),
+                               [e[1] for e in estimates], [e[2] for e in estimates]),
+                    np.full(len(estimates), person[3]), np.array([e[3] for e in estimates]),
+                    np.array([person[0] - e[0] for e in estimates]), o.enter_m, o.exit_m)
+                v = int(combined_verdict(verdicts))
+                victim = max(estimates, key=lambda e: e[0])
+                t = max(person[0], victim[0])
+                out.fold(staging, key, r.suppressed(o.supervisee_id, KIND, t, v), t, person[1],
+                         person[2], fix_batch.device_id[row], SEVERITY, plan.confirm_fixes,
+                         max_gap_s=plan.confirm_gap_s)
+        return out
+
+    def _orders_for_fix(self, device_id: str) -> list[ProtectionOrder]:
+        if device_id in self._orders_of:  # a victim's phone
+            return self._orders_of[device_id]
+        sid = self.roster.devices[device_id].supervisee_id
+        return self._orders_of.get(sid, []) if sid else []

@@ -1,0 +1,96 @@
+"""The zone rules' shared fold: each (fix, assignment) verdict into its zone's episode.
+
+:mod:`~alerts.rules.exclusion`, :mod:`~alerts.rules.inclusion` and :mod:`~alerts.rules.curfew`
+differ only in how a geofence decision becomes a verdict (:data:`ZONE_RULES`, applied by the
+evaluator when it decides a batch) and in their alert kind; past that they are one rule, kept
+here: suppressions turn violations compliant, and each verdict is folded with the plan's
+confirmation of its assignment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from alerts.episodes import AlertChange, Staging
+from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.curfew import CurfewRule
+from alerts.rules.exclusion import ExclusionZoneRule
+from alerts.rules.inclusion import InclusionZoneRule
+from alerts.verdict import Verdict
+from geofence.zones import Zone
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
+
+
+class ZoneRule(Protocol):
+    """A rule about being inside or outside a zone."""
+
+    alert_kind: str
+    severity: str
+
+    def verdicts(self, decisions: np.ndarray) -> np.ndarray:
+        """Map geofence decisions (INSIDE/OUTSIDE/UNCERTAIN/INACTIVE) to verdicts."""
+        ...
+
+
+ZONE_RULES: dict[str, ZoneRule] = {
+    "exclusion": ExclusionZoneRule(),
+    "inclusion": InclusionZoneRule(),
+    "curfew": CurfewRule(),
+}
+
+
+def zone_rule_name(zone: Zone) -> str:
+    """Which of :data:`ZONE_RULES` a zone's assignments follow."""
+    return "curfew" if zone.is_curfew else zone.kind
+
+
+class ZoneEpisodes(BatchRule):
+    kinds = frozenset(r.alert_kind for r in ZONE_RULES.values())
+
+    def __init__(self, roster: Roster):
+        self.roster = roster
+        # Which assignments may have an episode or a streak under way (a superset): a compliant
+        # verdict on any other changes nothing and is skipped without a look at the state.
+        self._live: np.ndarray | None = None
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        out = Changes()
+        if not batch.any_fresh:
+            return out
+        r, decided = self.roster, batch.decided
+        fix_batch, rows = decided.batch, decided.rows
+        verdicts, assignment = decided.verdicts.copy(), decided.pair_assignment
+        if r.suppressions:
+            for k in np.flatnonzero(verdicts == Verdict.VIOLATING).tolist():
+                key = r.key_of_assignment[assignment[k]]
+                if r.suppressions.covers(key.supervisee_id, key.kind,
+                                         float(fix_batch.ts[rows[decided.pair_fix[k]]])):
+                    verdicts[k] = Verdict.COMPLIANT
+        live = self._live_assignments(staging)
+        live[assignment[verdicts == Verdict.VIOLATING]] = True
+        foldable = (verdicts != Verdict.UNKNOWN) & live[assignment] & batch.fresh[decided.pair_fix]
+        devices = fix_batch.device_id
+        for k in np.flatnonzero(foldable).tolist():
+            row = int(rows[decided.pair_fix[k]])
+            a = int(assignment[k])
+            out.fold(
+                staging, r.key_of_assignment[a], Verdict(int(verdicts[k])),
+                float(fix_batch.ts[row]), float(fix_batch.lon[row]), float(fix_batch.lat[row]),
+                devices[row], r.zone_rules[decided.pair_rule[k]].severity,
+                int(r.confirm[a]) or None,
+                max_gap_s=None if np.isnan(r.confirm_gap[a]) else float(r.confirm_gap[a]),
+            )
+        return out
+
+    def forget(self) -> None:
+        self._live = None
+
+    def _live_assignments(self, staging: Staging) -> np.ndarray:
+        if self._live is None:
+            keys = self.roster.key_of_assignment
+            self._live = np.fromiter(map(staging.has_state, keys), dtype=bool, count=len(keys))
+        return self._live
