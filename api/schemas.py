@@ -410,6 +410,10 @@ class AlertStep(Wire):
     actor: str = Field(description="'engine' or a username")
     at: EpochSeconds
     note: str | None
+    cause: str | None = Field(None, description="a resolution's cause: a code of "
+                                                 "GET /alert-resolutions")
+    outcome: str | None = Field(None, description="a resolution's outcome: a code of "
+                                                   "GET /alert-resolutions")
 
 
 class Alerts(Wire):
@@ -423,6 +427,30 @@ class AlertWithHistory(Wire):
 
 class OneAlert(Wire):
     alert: Alert
+
+
+class Resolution(BaseModel):
+    """An officer's resolution of an alert: what was done, why the alert happened and how it
+    ended, the last two from the agency's lists (``GET /alert-resolutions``)."""
+
+    note: str = Field(min_length=1, max_length=10_000, description="what was done")
+    cause: str = Field(min_length=1, max_length=64, description="发生原因: a cause's code")
+    outcome: str = Field(min_length=1, max_length=64, description="处置结果: an outcome's code")
+
+
+class ResolutionLabels(Wire):
+    en: str
+    zh_CN: str = Field(alias="zh-CN")
+
+
+class ResolutionCode(Wire):
+    code: str
+    labels: ResolutionLabels
+
+
+class ResolutionCodes(Wire):
+    causes: list[ResolutionCode] = Field(description="发生原因, in the agency's order")
+    outcomes: list[ResolutionCode] = Field(description="处置结果, in the agency's order")
 
 
 class AuditEntry(Wire):

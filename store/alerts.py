@@ -148,11 +148,16 @@ async def act_on_alert(
     action: Action,
     actor: str,
     note: str | None = None,
+    *,
+    cause: str | None = None,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
-    """A person's step in the lifecycle (see :mod:`alerts.lifecycle`), recorded with who, when
-    and the note; returns the alert as it now is. Run inside the caller's transaction: the row
-    is locked, so two officers acting at once are served one after the other, and the second
-    sees the first's step (``TransitionRefused``). Raises :class:`AlertNotFound`."""
+    """A person's step in the lifecycle (see :mod:`alerts.lifecycle`), recorded with who, when,
+    the note and, for a resolution, the cause and outcome (codes of :mod:`store.resolutions`,
+    checked by the caller); returns the alert as it now is. Run inside the caller's
+    transaction: the row is locked, so two officers acting at once are served one after the
+    other, and the second sees the first's step (``TransitionRefused``). Raises
+    :class:`AlertNotFound`."""
     cur = await conn.execute("SELECT status FROM alerts WHERE id = %s FOR UPDATE", (alert_id,))
     row = await cur.fetchone()
     if row is None:
@@ -161,8 +166,9 @@ async def act_on_alert(
     await conn.execute("UPDATE alerts SET status = %s, updated_at = now() WHERE id = %s",
                        (status.value, alert_id))
     await conn.execute(
-        "INSERT INTO alert_events (alert_id, action, actor, note) VALUES (%s, %s, %s, %s)",
-        (alert_id, action.value, actor, note.strip() if note else None),
+        "INSERT INTO alert_events (alert_id, action, actor, note, cause, outcome) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (alert_id, action.value, actor, note.strip() if note else None, cause, outcome),
     )
     alert = await get_alert(conn, alert_id)
     assert alert is not None
@@ -170,14 +176,15 @@ async def act_on_alert(
 
 
 async def alert_history(conn: psycopg.AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
-    """Every step of an alert, oldest first: what, who, when, and the note."""
+    """Every step of an alert, oldest first: what, who, when, the note, and for a resolution
+    its cause and outcome."""
     cur = await conn.execute(
-        "SELECT action, actor, extract(epoch FROM at)::float8, note FROM alert_events "
-        "WHERE alert_id = %s ORDER BY at, id",
+        "SELECT action, actor, extract(epoch FROM at)::float8, note, cause, outcome "
+        "FROM alert_events WHERE alert_id = %s ORDER BY at, id",
         (alert_id,),
     )
-    return [{"action": r[0], "actor": r[1], "at": r[2], "note": r[3]}
-            for r in await cur.fetchall()]
+    return [{"action": r[0], "actor": r[1], "at": r[2], "note": r[3], "cause": r[4],
+             "outcome": r[5]} for r in await cur.fetchall()]
 
 
 ESCALATED_SEVERITY = {"low": "medium", "medium": "high", "high": "critical",

@@ -116,7 +116,8 @@ async def test_officer_steps_through_the_api_and_no_late_fix_reopens(
         r = await http.post(f"/alerts/{alert_id}/resolve", json={})
         assert r.status_code == 422  # no note
         r = await http.post(f"/alerts/{alert_id}/resolve",
-                            json={"note": "Victim informed; patrol sent."})
+                            json={"note": "Victim informed; patrol sent.",
+                                  "cause": "deliberate", "outcome": "police_notified"})
         assert r.status_code == 200 and r.json()["alert"]["status"] == "resolved"
         assert (await http.post("/alerts/999999/acknowledge", json={})).status_code == 404
         live = (await http.get("/alerts", params={"status": "live"})).json()["alerts"]

@@ -145,7 +145,8 @@ async def test_one_county_cannot_read_or_change_another_countys_anything(db_url,
         r = ana.get("/supervisees/H-1/track", params=track)
         assert r.status_code == 404
         for path in (f"/alerts/{ids['H-1']}/acknowledge", f"/alerts/{ids['H-1']}/resolve"):
-            assert ana.post(path, json={"note": "x"}).status_code == 404
+            assert ana.post(path, json={"note": "x", "cause": "other",
+                                        "outcome": "other"}).status_code == 404
         assert ana.patch("/supervisees/H-1", json={"plan_id": None}).status_code == 404
         imported = ana.post("/zones/import", params={"jurisdiction_id": "tx-hays"}, json={
             "type": "FeatureCollection", "features": []})

@@ -95,7 +95,7 @@ def hostile_engine(db_url, engine_factory):
 
 def test_headers_are_strict_on_the_console_and_its_api(hostile_engine):
     base = hostile_engine.base
-    for path in ("/", "/static/map.js", "/static/vendor/leaflet/leaflet.css", "/api/v1/health",
+    for path in ("/", "/static/js/main.js", "/static/vendor/leaflet/leaflet.css", "/api/v1/health",
                  "/openapi.json"):
         r = httpx.get(base + path, timeout=10)
         assert r.status_code == 200, path

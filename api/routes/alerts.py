@@ -1,5 +1,6 @@
 """Alerts: list and filter, one alert with its history, and the officer's steps in its
-lifecycle (acknowledge, resolve with a note; see :mod:`alerts.lifecycle`).
+lifecycle (acknowledge; resolve with a note, a cause and an outcome from the agency's lists —
+``GET /alert-resolutions``; see :mod:`alerts.lifecycle`).
 
 Only alerts of supervisees in the caller's reach exist for them; acting on an alert needs the
 officer role there. Every step is recorded in the alert's history and in the audit trail, with
@@ -15,9 +16,10 @@ from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, TransitionRefused
 from api.auth import Caller, not_found
-from api.schemas import Alerts, AlertWithHistory, OneAlert
+from api.schemas import Alerts, AlertWithHistory, OneAlert, Resolution, ResolutionCodes
 from store import audit
 from store.alerts import AlertNotFound, act_on_alert, alert_history, get_alert, list_alerts
+from store.resolutions import resolution_codes
 
 router = APIRouter(tags=["alerts"])
 
@@ -28,8 +30,8 @@ class Acknowledgement(BaseModel):
     note: str | None = Field(None, max_length=10_000)
 
 
-class Resolution(BaseModel):
-    note: str = Field(min_length=1, max_length=10_000, description="what was done")
+class CodeRefused(Exception):
+    """A resolution's cause or outcome that is not on the agency's list."""
 
 
 @router.get("/alerts", response_model=Alerts)
@@ -50,6 +52,15 @@ async def alerts(
                                             supervisee_id=supervisee_id, after_id=after_id)}
 
 
+@router.get("/alert-resolutions", response_model=ResolutionCodes)
+async def resolutions(request: Request, caller: Caller) -> dict[str, Any]:
+    """The agency's lists an officer picks from when resolving an alert: causes (发生原因) and
+    outcomes (处置结果), each a code with its labels in English and Chinese."""
+    async with request.app.state.cordon.pool.connection() as conn:
+        codes = await resolution_codes(conn)
+    return {"causes": codes["cause"], "outcomes": codes["outcome"]}
+
+
 @router.get("/alerts/{alert_id}", response_model=AlertWithHistory)
 async def alert(request: Request, caller: Caller, alert_id: int) -> dict[str, Any]:
     async with request.app.state.cordon.pool.connection() as conn:
@@ -68,23 +79,37 @@ async def acknowledge(request: Request, caller: Caller, alert_id: int,
 @router.post("/alerts/{alert_id}/resolve", response_model=OneAlert)
 async def resolve(request: Request, caller: Caller, alert_id: int,
                   body: Resolution) -> dict[str, Any]:
-    return await _act(request, caller, alert_id, Action.RESOLVED, body.note)
+    """Resolve with a note (what was done), a cause and an outcome: codes of
+    ``GET /alert-resolutions`` (422 naming the codes offered otherwise)."""
+    return await _act(request, caller, alert_id, Action.RESOLVED, body.note,
+                      {"cause": body.cause, "outcome": body.outcome})
 
 
 async def _act(request: Request, caller: Caller, alert_id: int, action: Action,
-               note: str | None) -> dict[str, Any]:
+               note: str | None, codes: dict[str, str] | None = None) -> dict[str, Any]:
     state = request.app.state.cordon
+    codes = codes or {}
     try:
         async with state.pool.connection() as conn, conn.transaction():
             found = await get_alert(conn, alert_id)
             if found is None or not caller.may(found["jurisdiction_id"], "officer"):
                 raise AlertNotFound(f"no alert {alert_id}")
-            updated = await act_on_alert(conn, alert_id, action, caller.username, note)
+            if codes:
+                offered = await resolution_codes(conn)
+                for name, code in codes.items():
+                    known = [c["code"] for c in offered[name]]
+                    if code not in known:
+                        raise CodeRefused(f"{name} {code!r} is not on the agency's list: choose "
+                                          f"one of {', '.join(known)}")
+            updated = await act_on_alert(conn, alert_id, action, caller.username, note, **codes)
             await audit.record(conn, caller.username, f"alert.{action.value}", str(alert_id),
                                {"jurisdiction_id": found["jurisdiction_id"],
-                                "supervisee_id": found["supervisee_id"], "note": note})
+                                "supervisee_id": found["supervisee_id"], "note": note,
+                                **codes})
     except AlertNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except CodeRefused as exc:
+        raise HTTPException(422, str(exc)) from None
     except TransitionRefused as exc:
         raise HTTPException(409, str(exc)) from None
     # Command screens see the step at once, like the engine's own changes.

@@ -1,0 +1,162 @@
+// The officer's console: wires the parts together and starts them. Each part is a module of
+// its own (session, feed, i18n, roster, map, alerts, caseload, person).
+
+import {
+  onAlertEvent, onMissedAlerts, render as renderAlerts, replaceAlerts, setUpResolve,
+  sinceAlertId, tick, translateResolve, wireAlerts,
+} from "./alerts.js";
+import { caseload, choose, setUpCaseload, translateCaseload, wireCaseload } from "./caseload.js";
+import { byId, option } from "./dom.js";
+import { Feed } from "./feed.js";
+import { LOCALES, fmt, locale, onLocale, setLocale, t, translate } from "./i18n.js";
+import {
+  drawStatic, fitJurisdictions, layerControl, layers, map, markers, placeDevice, restyleAll,
+} from "./map.js";
+import { closePerson, openPerson, refreshPerson, setUpPerson } from "./person.js";
+import { roster, rosterChanged } from "./roster.js";
+import { all, api } from "./session.js";
+import { sound } from "./sound.js";
+
+const MONTH_S = 30 * 86400;
+
+// --- the screen's frame: language, sound, tabs ------------------------------------------------
+
+function setUpFrame() {
+  const pick = byId("locale");
+  pick.replaceChildren(...LOCALES.map(([code, name]) => option(code, name)));
+  pick.value = locale();
+  pick.addEventListener("change", () => setLocale(pick.value));
+  const toggle = byId("sound");
+  const showSound = () => {
+    toggle.textContent = t(sound.enabled ? "sound.on" : "sound.off");
+    toggle.setAttribute("aria-pressed", String(sound.enabled));
+  };
+  toggle.addEventListener("click", () => { sound.toggle(); showSound(); });
+  document.addEventListener("click", () => sound.unlock(), { once: true });
+  for (const tab of document.querySelectorAll("#tabs [data-tab]")) {
+    tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  }
+  onLocale(() => {
+    pick.value = locale();
+    showSound();
+    showFeed();
+    layerControl();
+    renderAlerts();
+    translateResolve();
+    translateCaseload();
+    refreshPerson();
+  });
+  translate();
+  showSound();
+  layerControl();
+}
+
+export function showTab(name) {
+  for (const tab of document.querySelectorAll("#tabs [data-tab]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+  }
+  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
+  if (name === "caseload") translateCaseload();
+}
+
+let feedState = "connecting";
+function showFeed(state = feedState) {
+  feedState = state;
+  const node = byId("feed-state");
+  node.textContent = t(`feed.${state}`);
+  node.className = `state ${state === "connected" ? "up" : "down"}`;
+}
+
+// --- data --------------------------------------------------------------------------------------
+
+async function loadStatic() {
+  const cfg = await api("/api/v1/ui-config");
+  if (cfg.tile_url) L.tileLayer(cfg.tile_url, { maxZoom: 19 }).addTo(map);  // eslint-disable-line no-undef
+  const [bounds, zones] = await Promise.all([
+    api("/api/v1/jurisdictions/boundaries"), api("/api/v1/zones"),
+  ]);
+  drawStatic(bounds, zones);
+}
+
+async function loadRegistry() {
+  const [people, devices, plans, places] = await Promise.all([
+    all("/api/v1/supervisees", "supervisees"), all("/api/v1/devices", "devices"),
+    api("/api/v1/plans"), api("/api/v1/jurisdictions"),
+  ]);
+  roster.supervisees = new Map(people.map((s) => [s.id, s]));
+  roster.devices = new Map(devices.map((d) => [d.id, d]));
+  roster.plans = new Map(plans.plans.map((p) => [p.id, p]));
+  roster.jurisdictions = places.tree;
+  roster.jurisdictionNames = new Map(places.jurisdictions.map((j) => [j.id, j.name]));
+  rosterChanged("registry");
+}
+
+// What moves: positions and live alerts, rebuilt whole at start and after every reconnect.
+async function loadDynamic() {
+  const [pos, alerts] = await Promise.all([
+    api(`/api/v1/positions?since_s=${MONTH_S}`), api("/api/v1/alerts?status=live&limit=5000"),
+  ]);
+  for (const p of pos.positions) roster.positions.set(p.device_id, p);
+  replaceAlerts(alerts.alerts);
+  for (const p of pos.positions) placeDevice(p);
+  restyleAll();
+  byId("device-count").textContent = fmt.number(markers.size);
+  rosterChanged("positions");
+}
+
+function onPositions(list) {
+  for (const p of list) {
+    roster.positions.set(p.device_id, { ...roster.positions.get(p.device_id), ...p });
+    placeDevice(p);
+  }
+  byId("device-count").textContent = fmt.number(markers.size);
+  rosterChanged("positions");
+}
+
+async function refreshHealth() {
+  try {
+    const h = await fetch("/api/v1/health").then((r) => r.json());
+    byId("fixes-stored").textContent = fmt.number(h.counters.fixes_stored);
+    byId("quarantined").textContent = fmt.number(h.counters.quarantined);
+  } catch (e) { /* the feed state shows the outage */ }
+}
+
+// --- start -------------------------------------------------------------------------------------
+
+const feed = new Feed({
+  sinceAlertId,
+  onState: showFeed,
+  resync: () => Promise.all([loadRegistry(), loadDynamic()]),
+  onEvent(ev) {
+    if (ev.type === "positions") onPositions(ev.positions);
+    else if (ev.type === "alert") onAlertEvent(ev);
+    else if (ev.type === "missed") onMissedAlerts(ev.alerts);
+  },
+});
+
+function showOnMap(a) {
+  if (a.lat != null) map.setView([a.lat, a.lon], 14);
+  else openPerson(a.supervisee_id);
+}
+
+setUpFrame();
+setUpResolve();
+setUpCaseload();
+setUpPerson({ onBack: () => { closePerson(); showTab("caseload"); } });
+wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerson(id); } });
+wireCaseload({ onPerson: (id) => { showTab("person"); openPerson(id); },
+               onPlace: fitJurisdictions });
+
+window.cordon = {
+  map, layers, markers, roster, feed, caseload, sound, setLocale, t, showTab, choose,
+  get openAlerts() { return roster.alerts; },
+};
+
+loadStatic().catch(console.error)
+  .then(() => Promise.all([loadRegistry(), loadDynamic()])).catch(console.error)
+  .finally(() => feed.connect());
+refreshHealth();
+setInterval(refreshHealth, 2000);
+setInterval(tick, 1000);
+// A device falls silent with no event to say so: states are looked at again now and then.
+setInterval(() => { restyleAll(); rosterChanged("time"); }, 5000);

@@ -1,0 +1,109 @@
+// The map: jurisdiction boundaries and zones as vector layers on a plain background (no
+// internet needed), a dot per device coloured by how its person stands, and a layer for the
+// person being looked at.
+
+import { label } from "./dom.js";
+import { t } from "./i18n.js";
+import { deviceState, roster } from "./roster.js";
+
+/* global L */
+export const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([30.3, -97.7], 9);
+export const layers = {
+  boundaries: L.layerGroup().addTo(map),
+  zones: L.layerGroup().addTo(map),
+  devices: L.layerGroup().addTo(map),
+  person: L.layerGroup().addTo(map),
+};
+export const markers = new Map();  // device id -> circleMarker
+const boundaryOf = new Map();      // jurisdiction id -> its GeoJSON layer
+
+let control = null;
+export function layerControl() {
+  if (control) control.remove();
+  control = L.control.layers(null, {
+    [t("layers.jurisdictions")]: layers.boundaries, [t("layers.zones")]: layers.zones,
+    [t("layers.devices")]: layers.devices, [t("layers.person")]: layers.person,
+  }).addTo(map);
+}
+
+const STYLE = {
+  compliant: { radius: 4, color: "#1f4f8f", weight: 1, fillColor: "#3b82f6", fillOpacity: 0.9 },
+  violation: { radius: 7, color: "#7a0916", weight: 1, fillColor: "#e5484d", fillOpacity: 0.9 },
+  silent: { radius: 4, color: "#6b7280", weight: 1, fillColor: "#c4c8d0", fillOpacity: 0.8 },
+};
+
+export function placeDevice(p) {
+  let m = markers.get(p.device_id);
+  if (!m) {
+    m = L.circleMarker([p.lat, p.lon], STYLE[deviceState(p.device_id)]).addTo(layers.devices);
+    m.bindTooltip(label(`${p.supervisee_id} · ${p.device_id}`));
+    m.state = deviceState(p.device_id);
+    markers.set(p.device_id, m);
+  } else {
+    m.setLatLng([p.lat, p.lon]);
+    restyleDevice(p.device_id);
+  }
+}
+
+export function restyleDevice(deviceId) {
+  const m = markers.get(deviceId);
+  if (!m) return;
+  const state = deviceState(deviceId);
+  if (m.state !== state) {
+    m.state = state;
+    m.setStyle(STYLE[state]);
+    if (state === "violation") m.bringToFront();
+  }
+}
+
+export function restyleAll() { for (const id of markers.keys()) restyleDevice(id); }
+
+export function restyleSupervisee(superviseeId) {
+  const s = roster.supervisees.get(superviseeId);
+  const ids = s ? s.device_ids : [...markers.keys()].filter(
+    (d) => roster.positions.get(d)?.supervisee_id === superviseeId);
+  for (const id of ids) restyleDevice(id);
+}
+
+export const ZONE_STYLE = {
+  exclusion: { color: "#b42318", weight: 1, fillColor: "#f97066", fillOpacity: 0.35 },
+  inclusion: { color: "#1a7f37", weight: 1, dashArray: "4 4", fill: false },
+};
+
+// A zone feature as a Leaflet layer (a circle for a Point with its radius).
+export function zoneLayer(f, style = ZONE_STYLE[f.properties.kind] || ZONE_STYLE.exclusion) {
+  if (f.geometry.type === "Point") {
+    const [lon, lat] = f.geometry.coordinates;
+    return L.circle([lat, lon], { radius: f.properties.radius_m, ...style })
+      .bindTooltip(label(f.properties.name));
+  }
+  return L.geoJSON(f, { style }).bindTooltip(label(f.properties.name));
+}
+
+export function drawStatic(bounds, zones) {
+  const counties = L.geoJSON(bounds, {
+    style: { color: "#5a6272", weight: 1.5, fill: true, fillColor: "#ffffff", fillOpacity: 0.6 },
+    onEachFeature: (f, l) => {
+      l.bindTooltip(label(f.properties.name), { sticky: true });
+      boundaryOf.set(f.id, l);
+    },
+  }).addTo(layers.boundaries);
+  if (counties.getLayers().length) map.fitBounds(counties.getBounds(), { padding: [10, 10] });
+  for (const f of zones.features) {
+    // Inclusion zones as large as a county would hide the map under their outline: only the
+    // circles of them (a home) are drawn; every exclusion zone is.
+    if (f.geometry.type === "Point" || f.properties.kind === "exclusion") {
+      zoneLayer(f).addTo(layers.zones);
+    }
+  }
+}
+
+// Fit the map to the boundaries of these jurisdictions (those that have one).
+export function fitJurisdictions(ids) {
+  let box = null;
+  for (const id of ids) {
+    const l = boundaryOf.get(id);
+    if (l) box = box ? box.extend(l.getBounds()) : L.latLngBounds(l.getBounds());
+  }
+  if (box) map.fitBounds(box, { padding: [10, 10] });
+}
