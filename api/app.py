@@ -18,6 +18,7 @@ from api.routes import (
     auth,
     devices,
     health,
+    history,
     jurisdictions,
     live,
     metrics,
@@ -45,7 +46,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.state.cordon = state
     app.add_middleware(SecurityHeaders, tile_url=state.map_tile_url)
     for module in (health, auth, users, jurisdictions, supervisees, devices, zones, plans,
-                   positions, tracks, alerts, audit, live):
+                   positions, tracks, history, alerts, audit, live):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(metrics.router)
 

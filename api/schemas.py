@@ -384,6 +384,82 @@ class TrackCollection(Wire):
     features: list[TrackFeature]
 
 
+# --- history: who was near, stops and trips ---------------------------------------------------
+
+
+class Interval(Wire):
+    start: EpochSeconds
+    end: EpochSeconds
+
+
+class NearFix(Wire):
+    device_id: str
+    ts: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float
+    distance_m: float
+
+
+class Visit(Wire):
+    first: EpochSeconds = Field(description="first fix within the radius")
+    last: EpochSeconds = Field(description="last fix within the radius")
+    fixes: int
+
+
+class NearPerson(Wire):
+    supervisee_id: str
+    name: str
+    jurisdiction_id: str
+    closest: NearFix = Field(description="the fix closest to the point")
+    fixes_within: int = Field(description="fixes within the radius")
+    visits: list[Visit] = Field(description="runs of fixes within the radius")
+    fixes: list[NearFix] = Field(description="fixes within the radius, closest first, at most "
+                                             "max_fixes")
+    gaps: list[Interval] = Field(description="stretches of the window with no fix from any of "
+                                             "the person's devices: not seen is not absent")
+
+
+class NearSearch(Wire):
+    lon: float
+    lat: float
+    radius_m: float
+    start: EpochSeconds
+    end: EpochSeconds
+    reason: str
+    people: list[NearPerson] = Field(description="closest first; only the caller's reach")
+
+
+class TimelineSegment(Wire):
+    kind: Literal["stop", "trip", "gap"]
+    start: EpochSeconds
+    end: EpochSeconds
+    duration_s: float
+    fixes: int = Field(description="fixes in the segment (0 for a gap)")
+    lon: float | None = Field(None, description="a stop's place")
+    lat: float | None = None
+    radius_m: float | None = Field(None, description="a stop: 95 % of its fixes lie this close")
+    distance_m: float | None = Field(None, description="a trip: along its fixes")
+    same_place: bool | None = Field(None, description="a gap: the fixes on both sides of it lie "
+                                                      "within the stop radius of each other")
+
+
+class StopSettingsOut(Wire):
+    radius_m: float
+    dwell_s: float
+    gap_s: float
+    max_accuracy_m: float
+
+
+class Timeline(Wire):
+    supervisee_id: str
+    start: EpochSeconds
+    end: EpochSeconds
+    fixes: int
+    settings: StopSettingsOut
+    segments: list[TimelineSegment] = Field(description="stops, trips and gaps in time order")
+
+
 # --- alerts and the audit trail ---------------------------------------------------------------
 
 

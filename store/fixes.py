@@ -11,20 +11,22 @@ import psycopg
 
 from alerts.activity import RECENT_FIXES, Activity
 from devices.fixes import Fix, FixBatch
+from history.cells import cells_of
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS fixes_staging "
     "(LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 # The order of the columns in the COPY stream: the fixed-width ones first, then the text.
-_COPY_COLUMNS = "ts, received_at, lon, lat, accuracy_m, battery, source, device_id"
-_COLUMNS = "device_id, ts, received_at, lon, lat, accuracy_m, battery, source"
+_COPY_COLUMNS = "ts, received_at, lon, lat, cell, accuracy_m, battery, source, device_id"
+_COLUMNS = "device_id, ts, received_at, lon, lat, cell, accuracy_m, battery, source"
+COPY_COLUMNS_WITHOUT_CELL = _COPY_COLUMNS.replace(" cell,", "")
 _PG_EPOCH = 946_684_800.0  # 2000-01-01T00:00:00Z, where PostgreSQL's timestamps count from
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
 
 
-def _row_type(source_len: int, device_len: int, battery: bool) -> np.dtype:
+def _row_type(source_len: int, device_len: int, battery: bool, cell: bool = True) -> np.dtype:
     """One COPY row as a NumPy record: field count, then (length, value) per column."""
     return np.dtype([
         ("n", ">i2"),
@@ -32,6 +34,7 @@ def _row_type(source_len: int, device_len: int, battery: bool) -> np.dtype:
         ("received_len", ">i4"), ("received", ">i8"),
         ("lon_len", ">i4"), ("lon", ">f8"),
         ("lat_len", ">i4"), ("lat", ">f8"),
+        *([("cell_len", ">i4"), ("cell", ">i8")] if cell else []),
         ("acc_len", ">i4"), ("acc", ">f4"),
         ("battery_len", ">i4"), *([("battery", ">f4")] if battery else []),  # -1: NULL
         ("source_len", ">i4"), ("source", f"S{source_len}"),
@@ -39,32 +42,39 @@ def _row_type(source_len: int, device_len: int, battery: bool) -> np.dtype:
     ])
 
 
-def copy_buffer(batch: FixBatch) -> bytes:
+def copy_buffer(batch: FixBatch, cells: bool = True) -> bytes:
     """The fixes as one PostgreSQL binary COPY stream (columns in ``_COPY_COLUMNS`` order).
 
     Built with NumPy, not row by row: at 100,000 fixes a second the per-row Python of a
     generic COPY writer would cost more than the rest of the engine. Rows whose text fields
     have the same lengths (and whose battery is or is not reported) form one record array; a
-    batch has a few such groups.
+    batch has a few such groups. Each fix carries its H3 cell (:mod:`history.cells`) for the
+    "who was near" search (``cells=False``: the stream without that column, as before
+    migration 0008 — the history benchmark measures what the cells cost at insert).
 
     >>> from devices.fixes import Fix
     >>> b = FixBatch.from_fixes([Fix("d1", 0.0, 1.0, 2.0, 5.0, 80.0, 0.0, "native")])
     >>> len(copy_buffer(b)), copy_buffer(b).endswith(b"native\\x00\\x00\\x00\\x02d1\\xff\\xff")
-    (103, True)
+    (115, True)
     """
     device = _utf8(batch.device_id)
     source = _utf8(batch.source)
     device_len = np.char.str_len(device)
     source_len = np.char.str_len(source)
     has_battery = ~np.isnan(batch.battery)
+    cell = cells_of(batch.lon, batch.lat) if cells else None
     key = (device_len.astype(np.int64) << 17) | (source_len.astype(np.int64) << 1) | has_battery
     parts = [_HEADER]
     for k in np.unique(key).tolist():
         rows = np.flatnonzero(key == k)
         battery = bool(k & 1)
-        out = np.empty(len(rows), dtype=_row_type((k >> 1) & 0xFFFF, k >> 17, battery))
-        out["n"] = 8
+        out = np.empty(len(rows), dtype=_row_type((k >> 1) & 0xFFFF, k >> 17, battery,
+                                                  cell is not None))
+        out["n"] = 8 if cell is None else 9
         out["ts_len"] = out["received_len"] = out["lon_len"] = out["lat_len"] = 8
+        if cell is not None:
+            out["cell_len"] = 8
+            out["cell"] = cell[rows]
         out["acc_len"] = 4
         out["ts"] = np.rint((batch.ts[rows] - _PG_EPOCH) * 1e6)
         out["received"] = np.rint((batch.received_at[rows] - _PG_EPOCH) * 1e6)

@@ -11,6 +11,8 @@ import numpy as np
 import psycopg
 import shapely
 
+from store.history import device_fixes, supervisee_devices
+
 M_PER_DEGREE = 111_320.0
 
 
@@ -36,22 +38,15 @@ class Track:
 async def supervisee_tracks(conn: psycopg.AsyncConnection, supervisee_id: str,
                             start: datetime, end: datetime, limit: int) -> list[Track]:
     """The fixes of each of the supervisee's devices in ``[start, end)``, at most ``limit``
-    in all (the earliest)."""
-    cur = await conn.execute(
-        "SELECT f.device_id, extract(epoch FROM f.ts)::float8, f.lon, f.lat, f.accuracy_m, "
-        "coalesce(f.battery, 'NaN'::real) FROM fixes f JOIN devices d ON d.id = f.device_id "
-        "WHERE d.supervisee_id = %s AND f.ts >= %s AND f.ts < %s ORDER BY f.device_id, f.ts "
-        "LIMIT %s", (supervisee_id, start, end, limit))
-    rows = await cur.fetchall()
+    in all (the earliest, device by device). Read as a binary COPY parsed by NumPy."""
+    got = await device_fixes(conn, await supervisee_devices(conn, supervisee_id), start, end,
+                             limit)
     tracks: list[Track] = []
-    if not rows:
-        return tracks
-    device = np.array([r[0] for r in rows])
-    cols = np.array([r[1:] for r in rows], dtype=np.float64)
-    for d in dict.fromkeys(device.tolist()):
-        sel = device == d
-        c = cols[sel]
-        tracks.append(Track(d, c[:, 0], c[:, 1], c[:, 2], c[:, 3], c[:, 4]))
+    for no, device_id in enumerate(got.device_ids):
+        sel = got.device == no
+        if sel.any():
+            tracks.append(Track(device_id, got.ts[sel], got.lon[sel], got.lat[sel],
+                                got.accuracy_m[sel], got.battery[sel]))
     return tracks
 
 
@@ -65,18 +60,12 @@ def simplified(track: Track, tolerance_m: float) -> Track:
     """
     if len(track) < 3 or tolerance_m <= 0:
         return track
-    line = shapely.linestrings(track.lon, track.lat)
+    # Each vertex carries its row number as Z: Douglas–Peucker keeps original vertices with
+    # their Z, so the rows kept come back without matching coordinates.
+    line = shapely.linestrings(track.lon, track.lat, np.arange(len(track), dtype=np.float64))
     kept = shapely.get_coordinates(shapely.simplify(line, tolerance_m / M_PER_DEGREE,
-                                                    preserve_topology=False))
-    # Douglas–Peucker keeps original vertices, in order: walk both sequences together.
-    rows, j = [], 0
-    for x, y in kept:
-        while j < len(track) and not (track.lon[j] == x and track.lat[j] == y):
-            j += 1
-        if j < len(track):
-            rows.append(j)
-            j += 1
-    return track.take(np.asarray(rows, dtype=np.int64))
+                                                    preserve_topology=False), include_z=True)
+    return track.take(np.rint(kept[:, 2]).astype(np.int64))
 
 
 def thinned(tracks: list[Track], max_points: int) -> tuple[list[Track], float]:

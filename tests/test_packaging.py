@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SHIPPED = ("cordon", "devices", "geofence", "alerts", "store", "ingest", "api", "simulators",
-           "benchmarks")
+           "benchmarks", "history")
 # Declared but never imported by name: used by another library at run time.
 USED_INDIRECTLY = {
     "websockets": "uvicorn's WebSocket protocol (the live feed)",

@@ -1,0 +1,152 @@
+"""History searches: who was near a point over a time window, and a person's stops, trips and
+gaps. Both read positions, so both are audited; the search must state its reason and answers
+only with people in the caller's reach."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.auth import Caller, invalid
+from api.routes.supervisees import visible_supervisee
+from api.schemas import NearSearch, Timeline
+from history.cells import disk_cover
+from history.near import nearby
+from history.stops import StopSettings, timeline
+from store import audit
+from store.history import (
+    coverage_gaps,
+    device_fixes,
+    near_candidates,
+    people,
+    plan_settings,
+    supervisee_devices,
+)
+
+router = APIRouter(tags=["history"])
+MAX_NEAR_RANGE = timedelta(days=31)
+MAX_STOPS_RANGE = timedelta(days=31)
+FETCH_LIMIT = 2_000_000
+
+
+def _window(start: datetime, end: datetime, longest: timedelta) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise invalid(("query", "start"),
+                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
+    if not start < end or end - start > longest:
+        raise invalid(("query", "end"),
+                      f"end must be after start, and at most {longest.days} days after it")
+
+
+def _fix(f: tuple[str, float, float, float, float, float]) -> dict[str, Any]:
+    return {"device_id": f[0], "ts": f[1], "lon": f[2], "lat": f[3], "accuracy_m": f[4],
+            "distance_m": round(f[5], 2)}
+
+
+@router.get("/search/near", response_model=NearSearch)
+async def search_near(
+    request: Request,
+    caller: Caller,
+    start: datetime,
+    end: datetime,
+    lon: float = Query(ge=-180, le=180),
+    lat: float = Query(ge=-85, le=85),
+    radius_m: float = Query(200.0, gt=0, le=5000),
+    reason: str = Query(min_length=3, max_length=500,
+                        description="why this search is made (a case or incident number): "
+                                    "kept in the audit trail"),
+    jurisdiction_id: str | None = Query(None, max_length=200),
+    max_fixes: int = Query(100, ge=0, le=10_000),
+    gap_s: float = Query(600.0, ge=60, le=86_400,
+                         description="no fix for longer than this is a coverage gap"),
+) -> dict[str, Any]:
+    """Who among the supervisees in the caller's reach had a fix within ``radius_m`` of
+    (``lon``, ``lat``) between ``start`` and ``end``: for each, the closest fix, the fixes
+    within the radius, and the gaps in their coverage over the window (no fix is not no
+    person: someone may have been there unseen). The search and its reason are audited."""
+    _window(start, end, MAX_NEAR_RANGE)
+    if not reason.strip():
+        raise invalid(("query", "reason"), "state the reason for the search")
+    scope = caller.scope(jurisdiction_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        found = []
+        if scope:
+            cand = await near_candidates(conn, disk_cover(lon, lat, radius_m), lon, lat,
+                                         radius_m, start, end, scope)
+            found = nearby(cand, lon, lat, radius_m, visit_gap_s=gap_s, max_fixes=max_fixes)
+        ids = [n.supervisee_id for n in found]
+        gaps = await coverage_gaps(conn, ids, start, end, gap_s)
+        who = await people(conn, ids)
+        await audit.record(conn, caller.username, "search.near", f"{lon:.6f},{lat:.6f}",
+                           {"reason": reason, "lon": lon, "lat": lat, "radius_m": radius_m,
+                            "start": start.isoformat(), "end": end.isoformat(),
+                            "jurisdictions": scope, "found": ids})
+    return {
+        "lon": lon, "lat": lat, "radius_m": radius_m, "start": start.timestamp(),
+        "end": end.timestamp(), "reason": reason,
+        "people": [{
+            "supervisee_id": n.supervisee_id, "name": who[n.supervisee_id][0],
+            "jurisdiction_id": who[n.supervisee_id][1],
+            "closest": _fix((n.closest_device_id, n.closest_ts, n.closest_lon, n.closest_lat,
+                             n.closest_accuracy_m, n.closest_m)),
+            "fixes_within": n.fixes_within,
+            "visits": [{"first": a, "last": b, "fixes": k} for a, b, k in n.visits],
+            "fixes": [_fix(f) for f in n.fixes],
+            "gaps": [{"start": a, "end": b} for a, b in gaps[n.supervisee_id]],
+        } for n in found],
+    }
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@router.get("/supervisees/{supervisee_id}/stops", response_model=Timeline)
+async def stops(
+    request: Request,
+    caller: Caller,
+    supervisee_id: str,
+    start: datetime,
+    end: datetime,
+    radius_m: float | None = Query(None, gt=0, le=2000,
+                                   description="default: the plan's stop_radius_m, or 150"),
+    dwell_s: float | None = Query(None, gt=0, le=86_400,
+                                  description="default: the plan's stop_dwell_s, or 300"),
+    gap_s: float | None = Query(None, ge=60, le=86_400,
+                                description="default: the plan's stop_gap_s, or 600"),
+) -> dict[str, Any]:
+    """A person's stops, trips and gaps from all their devices (audited like the track)."""
+    _window(start, end, MAX_STOPS_RANGE)
+    person = await visible_supervisee(request, caller, supervisee_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        plan = await plan_settings(conn, supervisee_id)
+        base = StopSettings()
+        settings = StopSettings(
+            radius_m=float(radius_m or plan.get("stop_radius_m", base.radius_m)),
+            dwell_s=float(dwell_s or plan.get("stop_dwell_s", base.dwell_s)),
+            gap_s=float(gap_s or plan.get("stop_gap_s", base.gap_s)),
+            max_accuracy_m=float(plan.get("stop_max_accuracy_m", base.max_accuracy_m)))
+        got = await device_fixes(conn, await supervisee_devices(conn, supervisee_id), start, end,
+                                 FETCH_LIMIT)
+        await audit.record(conn, caller.username, "stops.read", supervisee_id,
+                           {"jurisdiction_id": person["jurisdiction_id"],
+                            "start": start.isoformat(), "end": end.isoformat(),
+                            "fixes": len(got)})
+    lo, hi = start.timestamp(), min(end.timestamp(), time.time())
+    segments = timeline(got.ts, got.lon, got.lat, got.accuracy_m, settings, lo, max(hi, lo))
+    return {
+        "supervisee_id": supervisee_id, "start": start.timestamp(), "end": end.timestamp(),
+        "fixes": len(got),
+        "settings": {"radius_m": settings.radius_m, "dwell_s": settings.dwell_s,
+                     "gap_s": settings.gap_s, "max_accuracy_m": settings.max_accuracy_m},
+        "segments": [{
+            "kind": s.kind, "start": s.start, "end": s.end, "duration_s": s.duration_s,
+            "fixes": s.fixes, "lon": _num(s.lon), "lat": _num(s.lat),
+            "radius_m": _num(s.radius_m), "distance_m": _num(s.distance_m),
+            "same_place": s.same_place,
+        } for s in segments],
+    }

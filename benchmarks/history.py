@@ -1,0 +1,374 @@
+"""History benchmark: "who was near this point", one person's month as GeoJSON, and stops found
+against true paths, over a hypertable of fixes rendered from the simulated fleet.
+
+The fleet (:mod:`simulators.fleet`) gives each device a true path and a receiver; its fixes are
+rendered here straight to arrays — every ``interval`` on the device's phase, with the fleet's GPS
+model (:func:`simulators.gps.observe`: honest noise, indoor drift, Wi-Fi and cell fallbacks,
+multipath, cold starts) and the devices' off periods (flat batteries, silences) as real gaps —
+and copied in with the engine's own binary COPY stream (:func:`store.fixes.copy_buffer`, which
+computes each fix's H3 cell), day by day so the hypertable fills in time order as it would live.
+
+Measured, each over ``--queries`` random queries (p50/p95 in ms):
+
+- ``near_24h`` / ``near_7d`` / ``near_30d``: who was within ``--radius`` m of a point someone truly
+  was (a device's true position at a random instant), over a window around that instant: the
+  cover cells, the index read, exact geodesic distances, and everyone's coverage gaps;
+- ``track_30d_geojson``: one supervisee's 30 days read, thinned to 5,000 points and serialised as
+  the track route does;
+- ``insert_overhead_pct``: COPY of the same fixes in engine-sized batches (2,000) into a fresh
+  hypertable with and without the cell (its computation, the column, its B-tree), interleaved;
+- stops against the truth for ``--stop-people`` supervisees: a true stay (from the people's legs,
+  at least 5 minutes, within the data) is *observable* when the person's fixes cover at least 4
+  minutes of it; recall = observable stays matched by a found stop overlapping it in time within
+  250 m; precision = found stops overlapping some true stay within 250 m; start/end errors over
+  matched stays not cut by the window, and the same for a naive speed-threshold detector.
+
+    python -m benchmarks.history [--fixes 40000000] [--days 30] [--queries 100] [--seed 1]
+
+Progress goes to stderr; the last line on stdout is the JSON result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+
+from api.routes.tracks import _geojson
+from cordon.services import PrivatePostgres, free_port
+from devices.fixes import FixBatch
+from history.cells import disk_cover
+from history.near import nearby
+from history.stops import StopSettings, speed_stops, stops
+from simulators.fleet import Fleet, FleetConfig
+from simulators.gps import observe
+from simulators.intervals import member
+from simulators.reporting import COLD_START_S, DeviceSim
+from store.database import migrate
+from store.fixes import _COPY_COLUMNS, COPY_COLUMNS_WITHOUT_CELL, copy_buffer
+from store.history import coverage_gaps, device_fixes, near_candidates
+from store.registry import import_registry
+from store.tracks import supervisee_tracks, thinned
+
+DEVICES_PER_SUPERVISEE = 1.7  # bracelets, phones, and victims' phones (measured on the fleet)
+MATCH_M = 250.0
+
+
+def progress(msg: str) -> None:
+    print(f"[history] {msg}", file=sys.stderr, flush=True)
+
+
+def render(dev: DeviceSim, lo: float, hi: float, interval: float, seed: int, day: int
+           ) -> tuple[np.ndarray, ...]:
+    """(ts, lon, lat, acc, battery) of the fixes ``dev`` takes in ``[lo, hi)``."""
+    rng = np.random.default_rng((seed, 0xB15, dev.index, day))
+    base0 = lo - ((lo - dev.phase_s) % interval)
+    ts = np.arange(base0, hi, interval) + rng.uniform(0.0, 1.5, 1)[0]
+    ts = ts[(ts >= lo) & (ts < hi)]
+    ts = ts[member(ts, dev.off) < 0]
+    if not len(ts):
+        return (np.zeros(0),) * 5
+    tlon, tlat = dev.path.at(ts)
+    cold = np.zeros(len(ts), dtype=bool)
+    for r in dev.resumes:
+        cold |= (ts >= r) & (ts < r + COLD_START_S)
+    lon, lat, acc = observe(dev.receiver, ts, tlon, tlat, dev.path.mode_at(ts), cold, rng)
+    batt = np.clip(np.floor(dev.battery.level_at(ts)), 0, 100)
+    return np.round(ts, 3), np.round(lon, 7), np.round(lat, 7), np.round(acc, 1), batt
+
+
+def batch_of(parts: list[tuple[str, str, tuple[np.ndarray, ...]]]) -> FixBatch:
+    n = [len(p[2][0]) for p in parts]
+    ts = np.concatenate([p[2][0] for p in parts])
+    return FixBatch(
+        device_id=np.repeat(np.array([p[0] for p in parts], dtype=object), n),
+        ts=ts, lon=np.concatenate([p[2][1] for p in parts]),
+        lat=np.concatenate([p[2][2] for p in parts]),
+        accuracy_m=np.concatenate([p[2][3] for p in parts]),
+        battery=np.concatenate([p[2][4] for p in parts]), received_at=ts + 1.0,
+        source=np.repeat(np.array([p[1] for p in parts], dtype=object), n))
+
+
+async def copy_in(conn: psycopg.AsyncConnection, buf: bytes, columns: str) -> None:
+    async with conn.cursor() as cur, cur.copy(
+            f"COPY fixes ({columns}) FROM STDIN (FORMAT BINARY)") as cp:
+        await cp.write(buf)
+
+
+def day_batches(fleet: Fleet, interval: float, seed: int):
+    """Per simulated day, the fixes of every device as one FixBatch."""
+    days = math.ceil((fleet.end - fleet.start) / 86400.0)
+    for d in range(days):
+        lo, hi = fleet.start + d * 86400.0, min(fleet.start + (d + 1) * 86400.0, fleet.end)
+        parts = [(dev.id, "native" if dev.native else "owntracks",
+                  render(dev, lo, hi, interval, seed, d)) for dev in fleet.devices]
+        yield d, batch_of([p for p in parts if len(p[2][0])])
+
+
+async def load(url: str, fleet: Fleet, interval: float, seed: int) -> tuple[int, float]:
+    total, t0 = 0, time.perf_counter()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for d, batch in day_batches(fleet, interval, seed):
+            for k in range(0, len(batch), 500_000):
+                part = FixBatch(*(getattr(batch, f)[k:k + 500_000] for f in (
+                    "device_id", "ts", "lon", "lat", "accuracy_m", "battery", "received_at",
+                    "source")))
+                await copy_in(conn, copy_buffer(part), _COPY_COLUMNS)
+            total += len(batch)
+            rate = total / (time.perf_counter() - t0)
+            progress(f"day {d + 1}: {total:,} fixes stored ({rate:,.0f}/s)")
+        await conn.execute("ANALYZE fixes")
+    return total, time.perf_counter() - t0
+
+
+async def insert_overhead(admin: str, base_url: str, fleet: Fleet, interval: float, seed: int,
+                          rows: int) -> dict[str, float]:
+    """Seconds to copy the same ``rows`` fixes in engine-sized batches with and without cells."""
+    _, first = next(day_batches(fleet, interval, seed))
+    rows = min(rows, len(first))
+    order = np.argsort(first.ts[:], kind="stable")[:rows]
+    sample = FixBatch(*(getattr(first, f)[order] for f in (
+        "device_id", "ts", "lon", "lat", "accuracy_m", "battery", "received_at", "source")))
+    urls = {}
+    for name in ("with_cells", "without_cells"):
+        db = f"overhead_{name}"
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {db}")
+            c.execute(f"CREATE DATABASE {db}")
+        urls[name] = base_url.rsplit("/", 1)[0] + f"/{db}"
+        await migrate(urls[name])
+    async with await psycopg.AsyncConnection.connect(urls["without_cells"],
+                                                     autocommit=True) as c:
+        await c.execute("DROP INDEX fixes_cell_ts; DROP INDEX fixes_without_cell; "
+                        "ALTER TABLE fixes DROP COLUMN cell")
+    spent = {"with_cells": 0.0, "without_cells": 0.0}
+    conns = {n: await psycopg.AsyncConnection.connect(u) for n, u in urls.items()}
+    step = 2000
+    try:
+        for k in range(0, rows, step):
+            part = FixBatch(*(getattr(sample, f)[k:k + step] for f in (
+                "device_id", "ts", "lon", "lat", "accuracy_m", "battery", "received_at",
+                "source")))
+            for name in (("with_cells", "without_cells") if (k // step) % 2 else
+                         ("without_cells", "with_cells")):
+                t0 = time.perf_counter()
+                with_cells = name == "with_cells"
+                buf = copy_buffer(part, cells=with_cells)
+                async with conns[name].transaction():
+                    await copy_in(conns[name], buf, _COPY_COLUMNS if with_cells
+                                  else COPY_COLUMNS_WITHOUT_CELL)
+                spent[name] += time.perf_counter() - t0
+    finally:
+        for c in conns.values():
+            await c.close()
+    spent["rows"] = rows
+    return spent
+
+
+def ms_stats(xs: list[float]) -> tuple[float, float]:
+    a = np.asarray(xs) * 1e3
+    return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 95)), 2)
+
+
+async def near_queries(url: str, fleet: Fleet, hours: float, n: int, radius: float,
+                       rng: np.random.Generator, jurisdictions: list[str]
+                       ) -> tuple[list[float], list[int]]:
+    times, found = [], []
+    span = fleet.end - fleet.start
+    window = min(hours * 3600.0, span)
+    sup = [d for d in fleet.devices if d.owner.startswith("S-")]
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for _ in range(n):
+            dev = sup[int(rng.integers(len(sup)))]
+            t = fleet.start + float(rng.uniform(0, span))
+            lon, lat = (float(v) for v in fleet.truth(dev.id, t))
+            lo = min(max(fleet.start, t - window / 2), fleet.end - window)
+            start = datetime.fromtimestamp(lo, UTC)
+            end = datetime.fromtimestamp(lo + window, UTC)
+            t0 = time.perf_counter()
+            cand = await near_candidates(conn, disk_cover(lon, lat, radius), lon, lat, radius,
+                                         start, end, jurisdictions)
+            people = nearby(cand, lon, lat, radius)
+            await coverage_gaps(conn, [p.supervisee_id for p in people], start, end, 600.0)
+            times.append(time.perf_counter() - t0)
+            found.append(len(people))
+    return times, found
+
+
+async def track_queries(url: str, fleet: Fleet, n: int, rng: np.random.Generator
+                        ) -> list[float]:
+    times = []
+    start = datetime.fromtimestamp(fleet.start, UTC)
+    end = datetime.fromtimestamp(min(fleet.end, fleet.start + 30 * 86400.0), UTC)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for _ in range(n):
+            sid = fleet.members[int(rng.integers(len(fleet.members)))].id
+            t0 = time.perf_counter()
+            tracks = await supervisee_tracks(conn, sid, start, end, 2_000_000)
+            shown, tol = thinned(tracks, 5000)
+            orjson.dumps(_geojson(sid, shown, tol, tracks))
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def true_stays(member, lo: float, hi: float) -> list[tuple[float, float, float, float, bool]]:
+    """(start, end, lon, lat, cut by the window) of each stay of at least 5 min in [lo, hi]."""
+    life = member.life
+    home = life.person.home
+    places = [(home.lon, home.lat, float(life.path.t[0]))]
+    places += [(leg.dest.lon, leg.dest.lat, leg.arrive) for leg in life.legs]
+    departs = [leg.depart for leg in life.legs] + [float(life.path.t[-1])]
+    out = []
+    for (x, y, a), b in zip(places, departs, strict=True):
+        s, e = max(a, lo), min(b, hi)
+        if e - s >= 300.0:
+            out.append((s, e, x, y, s != a or e != b))
+    return out
+
+
+def score(found: list[tuple[float, float, float, float]],
+          truth: list[tuple[float, float, float, float, bool]],
+          observable: list[bool]) -> dict[str, Any]:
+    from history.cells import haversine_m
+
+    def matches(f, s) -> bool:
+        return f[0] < s[1] and s[0] < f[1] and (
+            math.isnan(f[2]) or float(haversine_m(f[2], f[3], s[2], s[3])) <= MATCH_M)
+
+    good = sum(any(matches(f, s) for s in truth) for f in found)
+    recalled, start_err, end_err = 0, [], []
+    for s, obs in zip(truth, observable, strict=True):
+        if not obs:
+            continue
+        hits = [f for f in found if matches(f, s)]
+        if not hits:
+            continue
+        recalled += 1
+        if not s[4]:
+            best = max(hits, key=lambda f: min(f[1], s[1]) - max(f[0], s[0]))
+            start_err.append(abs(best[0] - s[0]))
+            end_err.append(abs(best[1] - s[1]))
+    return {"found": len(found), "correct": good, "observable": sum(observable),
+            "recalled": recalled, "start_err": start_err, "end_err": end_err}
+
+
+async def stop_scores(url: str, fleet: Fleet, people: int) -> dict[str, Any]:
+    lo, hi = fleet.start, fleet.end
+    start, end = datetime.fromtimestamp(lo, UTC), datetime.fromtimestamp(hi, UTC)
+    totals = {k: {"found": 0, "correct": 0, "observable": 0, "recalled": 0, "start_err": [],
+                  "end_err": []} for k in ("cordon", "naive")}
+    settings = StopSettings()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for m in fleet.members[:people]:
+            devices = [d for d in (m.bracelet, m.phone) if d]
+            got = await device_fixes(conn, devices, start, end, 2_000_000)
+            if not len(got):
+                continue
+            truth = true_stays(m, lo, hi)
+            ts = np.sort(got.ts)
+            observable = []
+            for s in truth:
+                inside = ts[(ts >= s[0]) & (ts <= s[1])]
+                observable.append(len(inside) > 1 and inside[-1] - inside[0] >= 240.0)
+            ours = [(p.start, p.end, p.lon, p.lat) for p in
+                    stops(got.ts, got.lon, got.lat, got.accuracy_m, settings)]
+            naive = [(a, b, math.nan, math.nan) for a, b in
+                     speed_stops(got.ts, got.lon, got.lat)]
+            # The naive detector has no place: judge it on time alone (in its favour).
+            for name, found in (("cordon", ours), ("naive", naive)):
+                r = score(found, truth, observable)
+                for k, v in r.items():
+                    totals[name][k] += v
+    out: dict[str, Any] = {}
+    for name, t in totals.items():
+        prefix = "stop" if name == "cordon" else "naive_stop"
+        out[f"{prefix}_precision"] = round(t["correct"] / max(t["found"], 1), 4)
+        out[f"{prefix}_recall"] = round(t["recalled"] / max(t["observable"], 1), 4)
+        out[f"{prefix}_start_err_median_s"] = round(float(np.median(t["start_err"])), 1) \
+            if t["start_err"] else None
+        out[f"{prefix}_end_err_median_s"] = round(float(np.median(t["end_err"])), 1) \
+            if t["end_err"] else None
+        out[f"{prefix}s_found"] = t["found"]
+    out["true_stays_observable"] = totals["cordon"]["observable"]
+    return out
+
+
+async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
+    per_device = args.days * 86400.0 / args.interval
+    supervisees = max(3, round(args.fixes / per_device / DEVICES_PER_SUPERVISEE))
+    progress(f"building a fleet of {supervisees:,} supervisees over {args.days:g} days")
+    fleet = Fleet(FleetConfig(supervisees=supervisees, seed=args.seed, days=args.days,
+                              report_interval_s=args.interval))
+    progress(f"{len(fleet.devices):,} devices; migrating and registering")
+    await migrate(url)
+    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+        await import_registry(conn, orjson.loads(orjson.dumps(
+            fleet.registry(), option=orjson.OPT_SERIALIZE_NUMPY)))
+    progress("insert overhead of the cells (same fixes, with and without)")
+    overhead = await insert_overhead(admin, url, fleet, args.interval, args.seed,
+                                     args.overhead_fixes)
+    progress(f"loading ~{args.fixes:,} fixes")
+    fixes, load_s = await load(url, fleet, args.interval, args.seed)
+    jurisdictions = sorted({m.county.id for m in fleet.members})
+    rng = np.random.default_rng((args.seed, 77))
+    result: dict[str, Any] = {"fixes": fixes, "devices": len(fleet.devices),
+                              "supervisees": supervisees, "days": args.days,
+                              "load_s": round(load_s, 1),
+                              "load_fixes_per_s": round(fixes / load_s)}
+    for label, hours in (("24h", 24), ("7d", 168), ("30d", 720)):
+        progress(f"near queries over {label}")
+        times, found = await near_queries(url, fleet, hours, args.queries, args.radius, rng,
+                                          jurisdictions)
+        p50, p95 = ms_stats(times)
+        result[f"near_{label}_p50_ms"], result[f"near_{label}_p95_ms"] = p50, p95
+        result[f"near_{label}_people_mean"] = round(float(np.mean(found)), 2)
+    progress("30-day tracks as GeoJSON")
+    result["track_30d_geojson_p50_ms"], result["track_30d_geojson_p95_ms"] = ms_stats(
+        await track_queries(url, fleet, args.queries, rng))
+    result["insert_overhead_pct"] = round(
+        100.0 * (overhead["with_cells"] / overhead["without_cells"] - 1.0), 1)
+    result["insert_fixes_per_s_with_cells"] = round(overhead["rows"] / overhead["with_cells"])
+    result["insert_fixes_per_s_without_cells"] = round(
+        overhead["rows"] / overhead["without_cells"])
+    progress(f"stops of {min(args.stop_people, supervisees)} supervisees against the truth")
+    result |= await stop_scores(url, fleet, args.stop_people)
+    result["radius_m"] = args.radius
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(prog="benchmarks.history", description=__doc__.split("\n")[0])
+    ap.add_argument("--fixes", type=int, default=40_000_000, help="about this many fixes")
+    ap.add_argument("--days", type=float, default=30.0)
+    ap.add_argument("--interval", type=float, default=60.0, help="seconds between fixes")
+    ap.add_argument("--queries", type=int, default=100, help="of each kind")
+    ap.add_argument("--radius", type=float, default=200.0)
+    ap.add_argument("--stop-people", type=int, default=100)
+    ap.add_argument("--overhead-fixes", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="keep the database here (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="cordon-history-", dir="/tmp") as tmp:
+        work = args.data_dir or Path(tmp)
+        work.chmod(0o755)
+        with PrivatePostgres(free_port(), work / "pg", durable=False) as pg:
+            admin = pg.url.rsplit("/", 1)[0] + "/postgres"
+            result = asyncio.run(run(args, pg.url, admin))
+    print(json.dumps(result, default=lambda o: o.item()), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
