@@ -31,6 +31,7 @@ from alerts.rules.curfew import CurfewStarts
 from alerts.rules.device_off import DeviceOffRule
 from alerts.rules.lost_contact import LostContactRule
 from alerts.rules.no_fix import NoFixRule
+from alerts.rules.order_ending import OrderEndingRule
 from alerts.rules.pass_through import PassThroughRule
 from alerts.rules.separation import SeparationRule
 from alerts.rules.tamper import TamperRule
@@ -40,13 +41,14 @@ from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
 from devices.events import DeviceEvent
 from devices.fixes import FixBatch, newest_of_each
-from devices.models import Device, Pairing, ProtectionOrder, Supervisee
+from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
 from geofence.zones import Zone
 
 __all__ = ["Decided", "Evaluator", "build_rules"]
 
 
-def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[ProtectionOrder]
+def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[ProtectionOrder],
+                positioning: Iterable[PositioningOrder] = ()
                 ) -> tuple[LowBatteryEpisodes, list[Rule]]:
     """Every rule, in the order they fold and tick: pass-through after the zones (a crossing
     already in a zone episode is not one), the device-off clock before lost contact (devices
@@ -65,6 +67,7 @@ def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[Pr
         lost_contact,
         NoFixRule(roster),
         CurfewStarts(roster, lost_contact),
+        OrderEndingRule(roster, positioning),
     ]
 
 
@@ -78,6 +81,7 @@ class Evaluator:
         plans: Mapping[str, SupervisionPlan] | None = None,
         pairings: Iterable[Pairing] = (),
         orders: Iterable[ProtectionOrder] = (),
+        positioning: Iterable[PositioningOrder] = (),
         suppressions: Suppressions | None = None,
         activity: Activity | None = None,
         accuracy_factor: float = 1.0,
@@ -90,7 +94,7 @@ class Evaluator:
         self.accuracy_factor = accuracy_factor
         self.zoneset, self.assignments = r.zoneset, r.assignments
         self.plan_of, self.suppressions = r.plan_of, r.suppressions
-        self.battery, self.rules = build_rules(r, pairings, orders)
+        self.battery, self.rules = build_rules(r, pairings, orders, positioning)
 
     @property
     def activity(self) -> Activity:

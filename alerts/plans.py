@@ -20,6 +20,8 @@ Settings (JSON keys of ``supervision_plans.settings`` and of a supervisee's over
 ``separation_s``               600       … for this long → ``separation``
 ``escalate_after_s``           900       an open alert nobody acknowledged escalates
 ``zone_groups``                []        zone groups whose zones apply to all on the plan
+``order_notice_days``          7         days before a positioning order ends that the
+                                         ``order_ending`` notice is raised
 =============================  ========  ===================================================
 
 >>> p = SupervisionPlan.from_settings("default", {"report_interval_s": 30})
@@ -64,6 +66,7 @@ class SupervisionPlan:
     separation_s: float = 600.0
     escalate_after_s: float = 900.0
     zone_groups: tuple[str, ...] = ()
+    order_notice_days: float = 7.0
 
     def applies(self, kind: str) -> bool:
         return kind in self.rules

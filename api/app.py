@@ -16,14 +16,17 @@ from api.routes import (
     alerts,
     audit,
     auth,
+    casework,
     devices,
     health,
     history,
     jurisdictions,
     live,
     metrics,
+    orders,
     plans,
     positions,
+    replay,
     supervisees,
     tracks,
     users,
@@ -45,8 +48,8 @@ def create_app(state: ApiState) -> FastAPI:
     )
     app.state.cordon = state
     app.add_middleware(SecurityHeaders, tile_url=state.map_tile_url)
-    for module in (health, auth, users, jurisdictions, supervisees, devices, zones, plans,
-                   positions, tracks, history, alerts, audit, live):
+    for module in (health, auth, users, jurisdictions, supervisees, casework, orders, devices,
+                   zones, plans, positions, tracks, history, replay, alerts, audit, live):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(metrics.router)
 

@@ -57,6 +57,9 @@ class Counters(Wire):
     fixes_stored: int
     fixes_duplicate: int
     quarantined: int
+    fixes_without_order: int = Field(description="fixes of bracelets outside every positioning "
+                                                 "order in force: counted, neither stored nor "
+                                                 "evaluated")
     batches: int
     alerts_opened: int
     alerts_cleared: int
@@ -210,6 +213,11 @@ class Device(Wire):
     victim_id: str | None
     report_interval_s: float | None
     jurisdiction_id: str
+    retired_at: EpochSeconds | None = Field(description="out of service since (lists show "
+                                                        "only devices in service)")
+    heard_without_order_at: EpochSeconds | None = Field(
+        None, description="a bracelet still sending while no positioning order is in force: "
+                          "when last heard (its positions are not kept); absent otherwise")
 
 
 class Devices(Wire):
@@ -237,7 +245,10 @@ class Supervisee(Wire):
     plan_id: str | None
     created_at: EpochSeconds
     zone_ids: list[str]
-    device_ids: list[str]
+    device_ids: list[str] = Field(description="devices in service")
+    home_zone_id: str | None
+    released_at: EpochSeconds | None = Field(description="released (解矫): read-only since")
+    release_reason: str | None
 
 
 class SuperviseeDetail(Supervisee):
@@ -540,3 +551,135 @@ class AuditEntry(Wire):
 
 class AuditTrail(Wire):
     entries: list[AuditEntry] = Field(description="newest first")
+
+
+# --- replay and explained alerts ----------------------------------------------------------------
+
+
+class DeviceEvent(Wire):
+    device_id: str
+    ts: EpochSeconds
+    event: str = Field(description="strap_open, case_open, power_off, lost_link, …")
+    battery: float | None
+    peer: str | None
+
+
+class DeviceEvents(Wire):
+    supervisee_id: str
+    events: list[DeviceEvent]
+
+
+class ExplainedFix(Wire):
+    device_id: str
+    role: Literal["supervisee", "victim", "phone"] = Field(
+        description="whose device: the supervisee's, the protected victim's, the paired phone")
+    ts: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float = Field(description="as the device reported it")
+    accuracy_used_m: float = Field(description="scaled by the engine's accuracy_factor")
+    battery: float | None
+    distance_m: float | None = Field(
+        description="to the zone's boundary (negative inside), to the victim, or to the phone")
+    decision: Literal["inside", "outside", "uncertain", "inactive"] | None = Field(
+        description="the geofence's decision (zone rules): certain only beyond the accuracy")
+    verdict: Literal["violating", "compliant", "uncertain"] | None
+    deciding: bool = Field(description="one of the fixes of the streak that opened the alert")
+
+
+class Explanation(Wire):
+    alert: Alert
+    start: EpochSeconds
+    end: EpochSeconds
+    plan_id: str | None
+    thresholds: dict[str, float | None] = Field(
+        description="accuracy_factor, confirm_fixes, confirm_gap_s, and per kind enter_m / "
+                    "exit_m, separation_m / separation_s, escalate_after_s")
+    zone: ZoneFeature | None
+    victim_device_id: str | None
+    phone_device_id: str | None
+    fixes: list[ExplainedFix]
+    events: list[DeviceEvent]
+
+
+# --- casework: enrolment, devices, protection and positioning orders, release ------------------
+
+
+class DeviceAssignment(Wire):
+    device_id: str
+    kind: Literal["phone", "bracelet", "beacon"]
+    start: EpochSeconds = Field(alias="from", description="worn or carried since")
+    end: EpochSeconds | None = Field(alias="to", description="until (null: still)")
+    assigned_by: str | None
+    ended_by: str | None
+    end_reason: str | None
+
+
+class DeviceHistory(Wire):
+    supervisee_id: str
+    assignments: list[DeviceAssignment] = Field(description="oldest first")
+
+
+class ProtectionOrderOut(Wire):
+    victim_id: str
+    victim_name: str
+    device_id: str = Field(description="the victim's phone, centre of the moving exclusion zone")
+    enter_m: float
+    exit_m: float
+
+
+class ProtectionOrders(Wire):
+    supervisee_id: str
+    protection_orders: list[ProtectionOrderOut]
+
+
+class Released(Wire):
+    supervisee: Supervisee
+    devices_retired: list[str]
+    orders_ended: list[int] = Field(description="positioning orders ended by the release")
+    alerts_resolved: list[int]
+
+
+class GroundLabels(Wire):
+    zh_CN: str = Field(alias="zh-CN")
+    en: str
+
+
+class OrderGround(Wire):
+    code: str
+    labels: GroundLabels
+
+
+class OrderGrounds(Wire):
+    grounds: list[OrderGround]
+    max_days: float = Field(description="the longest order or renewal (setting "
+                                        "positioning_order_max_days)")
+
+
+class PositioningOrder(Wire):
+    id: int
+    supervisee_id: str
+    supervisee_name: str
+    jurisdiction_id: str
+    ground: str
+    ground_label: GroundLabels
+    approver: str = Field(description="the account that approved it (supervisor or admin of "
+                                      "the person's jurisdiction)")
+    starts_at: EpochSeconds
+    ends_at: EpochSeconds
+    renews: int | None = Field(description="the order this one renews")
+    assessment: str | None = Field(description="a renewal's assessment")
+    note: str | None
+    removed_at: EpochSeconds | None = Field(description="removed early")
+    removal_reason: str | None
+    created_by: str
+    created_at: EpochSeconds
+    in_force: bool
+
+
+class PositioningOrders(Wire):
+    orders: list[PositioningOrder]
+
+
+class OnePositioningOrder(Wire):
+    order: PositioningOrder

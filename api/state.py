@@ -24,3 +24,10 @@ class ApiState:
     token_keys: TokenKeys = field(default_factory=TokenKeys)
     sessions: SessionWatch = field(default_factory=SessionWatch)  # of the live sockets
     metrics_registry: Any = None  # made at the first scrape (api/routes/metrics.py)
+    # The engine's own settings, for explaining its decisions (GET /alerts/{id}/explain).
+    accuracy_factor: float = 1.5
+    confirm_fixes: int = 3
+    confirm_gap_s: float = 180.0
+    positioning_order_max_days: float = 92.0  # the longest order or renewal the API accepts
+    # Bracelets sending without a positioning order in force: when last heard (ingest/orders.py)
+    heard_without_order: dict[str, float] = field(default_factory=dict)

@@ -76,6 +76,12 @@ async def run_engine(
         if days is not None and not days > 0:  # a negative age would delete everything
             raise SettingsError(f"{name} must be more than 0 days, or unset to keep "
                                 f"everything, not {days}")
+    if settings.positioning_orders not in ("required", "off"):
+        raise SettingsError(f"positioning_orders must be 'required' or 'off', not "
+                            f"{settings.positioning_orders!r}")
+    if not settings.positioning_order_max_days > 0:
+        raise SettingsError(f"positioning_order_max_days must be more than 0, not "
+                            f"{settings.positioning_order_max_days}")
     partitions, consumers = settings.mqtt_partitions, settings.consumers
     if partitions < 1 or not 1 <= consumers <= partitions:
         raise SettingsError(
@@ -128,6 +134,7 @@ async def run_engine(
             owned=frozenset(k for k in owned if k is not None) if partitions > 1 else None,
             forward=receiver.forward if receiver else None,
             clock=clock,
+            orders_required=settings.positioning_orders == "required",
         )
         # Compile the geofence kernels now, not on the first batch with the loop blocked.
         log.info("geofence kernels ready in %.1f s", await asyncio.to_thread(warm_up))
@@ -225,7 +232,12 @@ async def run_engine(
 
 def _api_server(settings: Settings, pool: AsyncConnectionPool, bus: LiveBus,
                 stats: IngestStats, timescaledb: str | None, pipeline: Pipeline) -> uvicorn.Server:
-    app = create_app(ApiState(pool, bus, stats, timescaledb, settings.map_tile_url))
+    app = create_app(ApiState(pool, bus, stats, timescaledb, settings.map_tile_url,
+                              accuracy_factor=settings.accuracy_factor,
+                              confirm_fixes=settings.confirm_fixes,
+                              confirm_gap_s=settings.confirm_gap_s,
+                              positioning_order_max_days=settings.positioning_order_max_days,
+                              heard_without_order=pipeline.heard_without_order))
     try:
         gate = DeviceGate.from_secret(settings.device_secret, stats,
                                       settings.osmand_rate_per_address,

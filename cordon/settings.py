@@ -81,6 +81,12 @@ class Settings:
     # "wall", or "accelerated:<sim start>@<wall start>x<rate>" to replay a simulated fleet
     # (see ingest.clock).
     clock: str = "wall"
+    # The legal basis of a bracelet (see ingest/orders.py): "required" keeps and evaluates a
+    # bracelet's positions only while a positioning order of its wearer is in force (China:
+    # 社区矫正法 art. 29); "off" needs none. An order (and each renewal) lasts at most
+    # positioning_order_max_days.
+    positioning_orders: str = "off"
+    positioning_order_max_days: float = 92.0
     map_tile_url: str | None = None
     log_level: str = "INFO"
 

@@ -63,3 +63,15 @@ class ProtectionOrder:
     device_id: str
     enter_m: float = 500.0
     exit_m: float = 700.0
+
+
+@dataclass(frozen=True, slots=True)
+class PositioningOrder:
+    """The legal basis of a supervisee's bracelets: an order in force from ``starts_at`` until
+    ``ends_at`` (epoch seconds; an early removal already applied). Outside every order of the
+    person, their bracelets' positions are neither stored nor evaluated."""
+
+    id: int
+    supervisee_id: str
+    starts_at: float
+    ends_at: float

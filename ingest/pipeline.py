@@ -27,6 +27,7 @@ from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from ingest.clock import Clock
+from ingest.orders import OrderGate
 from ingest.stats import IngestStats
 from store.alerts import apply_change, escalate_overdue, live_episodes
 from store.events import insert_events
@@ -73,10 +74,13 @@ class Pipeline:
         owned: frozenset[int] | None = None,
         forward: Callable[[str, bytes], Awaitable[None]] | None = None,
         clock: Clock = time.time,
+        orders_required: bool = False,
     ):
         """``partitions``: of the device topics (see :mod:`devices.topics`); ``owned``: the
         ones this process evaluates (None: all); ``forward``: publishes an HTTP fix of a
-        supervisee in a partition owned elsewhere onto its topic."""
+        supervisee in a partition owned elsewhere onto its topic; ``orders_required``: keep a
+        bracelet's fixes only under a positioning order of its wearer (see
+        :mod:`ingest.orders`)."""
         self.pool = pool
         self.partitions = partitions
         self.owned = owned
@@ -97,6 +101,11 @@ class Pipeline:
         self._registry_loaded_at = 0.0
         self._registry_min_reload_s = registry_min_reload_s
         self._commit_lock = asyncio.Lock()
+        self.orders_required = orders_required
+        self.gate = OrderGate()
+        # Gated devices still sending without an order in force: when each was last heard
+        # (receive time). Nothing else of their fixes is kept.
+        self.heard_without_order: dict[str, float] = {}
 
     async def start(self) -> None:
         """Load the registry and rebuild live episodes from storage."""
@@ -123,8 +132,10 @@ class Pipeline:
         self.evaluator = Evaluator(
             registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
             pairings=registry.pairings, orders=registry.orders,
-            suppressions=registry.suppressions, activity=old.activity,
-            accuracy_factor=self.accuracy_factor)
+            positioning=registry.positioning, suppressions=registry.suppressions,
+            activity=old.activity, accuracy_factor=self.accuracy_factor)
+        if self.orders_required:
+            self.gate = OrderGate.from_registry(registry.devices, registry.positioning)
         self.evaluator.last_tick = old.last_tick
         self._device_partition = {d.id: partition_of(d.supervisee_id, self.partitions)
                                   for d in registry.devices.values()}
@@ -149,6 +160,7 @@ class Pipeline:
             messages, misrouted = self._split_misrouted(messages)
         decoded = decode_batch(messages, self.limits, self.evaluator.knows)
         decoded.rejections.extend(misrouted)
+        decoded.fixes = self._under_order(decoded.fixes)
         self.stats.decode_s += time.perf_counter() - t0
         return self._prepared(decoded, len(messages))
 
@@ -197,10 +209,28 @@ class Pipeline:
         if partition is not None and self.owned is not None and partition not in self.owned:
             await self._forward(accepted, partition)
             accepted.fixes = []
-        fixes = FixBatch.from_fixes(accepted.fixes)
+        fixes = self._under_order(FixBatch.from_fixes(accepted.fixes))
         newest = np.asarray([fixes.ts.max()] if len(fixes) else [], dtype=np.float64)
         await self.commit(self._prepared(DecodedBatch(fixes, accepted.rejections, newest), 1))
         return accepted
+
+    def _under_order(self, fixes: FixBatch) -> FixBatch:
+        """The fixes with a legal basis: those of gated bracelets outside every order in force
+        are counted, their devices' last-heard times kept, and nothing else of them."""
+        gate = self.gate
+        if not gate.active or not len(fixes):
+            return fixes
+        covered = gate.covered(fixes.device_id, fixes.ts)
+        if covered.all():
+            return fixes
+        dropped = np.flatnonzero(~covered)
+        self.stats.fixes_without_order += len(dropped)
+        heard = self.heard_without_order
+        for d, t in zip(fixes.device_id[dropped].tolist(),
+                        fixes.received_at[dropped].tolist(), strict=True):
+            if t > heard.get(d, -math.inf):
+                heard[d] = t
+        return fixes.take(covered)
 
     async def _forward(self, accepted: Decoded, partition: int) -> None:
         """Hand HTTP fixes to the process that owns their partition, as a native upload."""

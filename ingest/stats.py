@@ -41,6 +41,9 @@ class IngestStats:
     fixes_stored: int = 0
     fixes_duplicate: int = 0
     quarantined: int = 0
+    # Fixes of bracelets outside every positioning order in force: counted, not kept
+    # (ingest/orders.py).
+    fixes_without_order: int = 0
     batches: int = 0
     events_received: int = 0
     alerts_opened: int = 0
@@ -65,6 +68,7 @@ class IngestStats:
 
     _SUMMED: ClassVar[tuple[str, ...]] = (
         "messages_received", "fixes_received", "fixes_stored", "fixes_duplicate", "quarantined",
+        "fixes_without_order",
         "batches", "alerts_opened", "alerts_cleared", "http_refused", "http_rate_limited",
         "decode_s", "decide_s", "fold_s",
         "store_s",

@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 
 
 async def registered_device_ids(conn: psycopg.AsyncConnection) -> list[str]:
-    """Every registered device (of a supervisee or of a protected victim)."""
-    cur = await conn.execute("SELECT id FROM devices ORDER BY id")
+    """Every registered device (of a supervisee or of a protected victim) in service: not
+    retired, and not of a released supervisee."""
+    cur = await conn.execute(
+        "SELECT d.id FROM devices d LEFT JOIN supervisees s ON s.id = d.supervisee_id "
+        "WHERE d.retired_at IS NULL AND s.released_at IS NULL ORDER BY d.id")
     return [r[0] for r in await cur.fetchall()]
 
 

@@ -53,23 +53,27 @@ _SUPERVISEE = (
     "coalesce((SELECT array_agg(sz.zone_id ORDER BY sz.zone_id) FROM supervisee_zones sz "
     "WHERE sz.supervisee_id = s.id), '{}'), "
     "coalesce((SELECT array_agg(d.id ORDER BY d.id) FROM devices d "
-    "WHERE d.supervisee_id = s.id), '{}') FROM supervisees s "
+    "WHERE d.supervisee_id = s.id AND d.retired_at IS NULL), '{}'), s.home_zone_id, "
+    "extract(epoch FROM s.released_at)::float8, s.release_reason FROM supervisees s "
 )
 
 
 def _supervisee(r: tuple) -> dict[str, Any]:
     return {"id": r[0], "name": r[1], "jurisdiction_id": r[2], "plan_id": r[3],
-            "created_at": r[4], "zone_ids": list(r[5]), "device_ids": list(r[6])}
+            "created_at": r[4], "zone_ids": list(r[5]), "device_ids": list(r[6]),
+            "home_zone_id": r[7], "released_at": r[8], "release_reason": r[9]}
 
 
 async def supervisees(conn: psycopg.AsyncConnection, within: Sequence[str], *,
-                      search: str | None = None, limit: int = 500, offset: int = 0
-                      ) -> list[dict[str, Any]]:
+                      search: str | None = None, limit: int = 500, offset: int = 0,
+                      released: bool = False) -> list[dict[str, Any]]:
+    """``released``: also those released (解矫), whose records stay."""
     cur = await conn.execute(
         _SUPERVISEE + "WHERE s.jurisdiction_id = ANY(%s) "
         "AND (%s::text IS NULL OR s.name ILIKE '%%' || %s || '%%' OR s.id = %s) "
+        "AND (%s OR s.released_at IS NULL) "
         "ORDER BY s.id LIMIT %s OFFSET %s",
-        (list(within), search, search, search, limit, offset))
+        (list(within), search, search, search, released, limit, offset))
     return [_supervisee(r) for r in await cur.fetchall()]
 
 
@@ -82,7 +86,8 @@ async def supervisee(conn: psycopg.AsyncConnection, supervisee_id: str
 
 _DEVICE = (
     "SELECT d.id, d.kind, d.supervisee_id, d.victim_id, d.report_interval_s, "
-    "coalesce(s.jurisdiction_id, v.jurisdiction_id) FROM devices d "
+    "coalesce(s.jurisdiction_id, v.jurisdiction_id), "
+    "extract(epoch FROM d.retired_at)::float8 FROM devices d "
     "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
     "LEFT JOIN victims v ON v.id = d.victim_id "
 )
@@ -90,7 +95,7 @@ _DEVICE = (
 
 def _device(r: tuple) -> dict[str, Any]:
     return {"id": r[0], "kind": r[1], "supervisee_id": r[2], "victim_id": r[3],
-            "report_interval_s": r[4], "jurisdiction_id": r[5]}
+            "report_interval_s": r[4], "jurisdiction_id": r[5], "retired_at": r[6]}
 
 
 async def devices(conn: psycopg.AsyncConnection, within: Sequence[str], *,
@@ -98,6 +103,7 @@ async def devices(conn: psycopg.AsyncConnection, within: Sequence[str], *,
                   ) -> list[dict[str, Any]]:
     cur = await conn.execute(
         _DEVICE + "WHERE coalesce(s.jurisdiction_id, v.jurisdiction_id) = ANY(%s) "
+        "AND d.retired_at IS NULL "
         "AND (%s::text IS NULL OR d.supervisee_id = %s) ORDER BY d.id LIMIT %s OFFSET %s",
         (list(within), supervisee_id, supervisee_id, limit, offset))
     return [_device(r) for r in await cur.fetchall()]

@@ -45,10 +45,13 @@ async def migrate(url: str, fix_chunk_interval: str = "1 day") -> SchemaInfo:
                 " version int PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-            current = (await cur.fetchone())[0]
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            applied = {r[0] for r in await cur.fetchall()}
+            current = max(applied, default=0)
+            # Every migration not yet applied, in order — also one numbered below the newest
+            # applied (made on a branch that merged after a later number had been applied).
             for version, name, sql in migrations():
-                if version <= current:
+                if version in applied:
                     continue
                 log.info("applying migration %s", name)
                 async with conn.transaction():
@@ -57,7 +60,7 @@ async def migrate(url: str, fix_chunk_interval: str = "1 day") -> SchemaInfo:
                         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                         (version, name),
                     )
-                current = version
+                current = max(current, version)
             tsdb = await _ensure_hypertable(conn, fix_chunk_interval)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))

@@ -17,7 +17,14 @@ from psycopg.types.json import Jsonb
 
 from alerts.plans import PlanError, SupervisionPlan
 from alerts.suppressions import Suppression, Suppressions
-from devices.models import Device, Jurisdiction, Pairing, ProtectionOrder, Supervisee
+from devices.models import (
+    Device,
+    Jurisdiction,
+    Pairing,
+    PositioningOrder,
+    ProtectionOrder,
+    Supervisee,
+)
 from geofence.zones import Zone, ZoneError
 
 log = logging.getLogger(__name__)
@@ -37,12 +44,16 @@ class Registry:
     pairings: list[Pairing] = field(default_factory=list)
     orders: list[ProtectionOrder] = field(default_factory=list)
     suppressions: Suppressions = field(default_factory=Suppressions)
+    positioning: list[PositioningOrder] = field(default_factory=list)
 
 
 async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
     """The whole registry. Every table is read in key order: the evaluator numbers devices,
     supervisees and zones as they come, and a row merely rewritten (an update stores a new
-    row version elsewhere in the table) must not renumber them at the next reload."""
+    row version elsewhere in the table) must not renumber them at the next reload.
+
+    Released supervisees and retired devices are not loaded (nor pairings and protection
+    orders naming them): their supervision has ended."""
     reg = Registry()
     cur = await conn.execute(
         "SELECT id, name, kind, parent_id, timezone FROM jurisdictions ORDER BY id")
@@ -74,7 +85,7 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
         "FILTER (WHERE sz.zone_id IS NOT NULL), '{}') "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
-        "GROUP BY s.id ORDER BY s.id"
+        "WHERE s.released_at IS NULL GROUP BY s.id ORDER BY s.id"
     )
     for sid, name, jid, plan_id, zone_ids in await cur.fetchall():
         plan = reg.plans.get(plan_id or "")
@@ -82,16 +93,31 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
         zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
         reg.supervisees[sid] = Supervisee(sid, name, jid, zones, plan_id)
     cur = await conn.execute(
-        "SELECT id, supervisee_id, kind, victim_id, report_interval_s FROM devices ORDER BY id")
+        "SELECT d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s FROM devices d "
+        "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
+        "WHERE d.retired_at IS NULL AND s.released_at IS NULL ORDER BY d.id")
     for r in await cur.fetchall():
         reg.devices[r[0]] = Device(r[0], r[1], r[2], r[3], r[4])
     cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
                              "ORDER BY bracelet_id")
-    reg.pairings = [Pairing(*r) for r in await cur.fetchall()]
+    reg.pairings = [p for p in (Pairing(*r) for r in await cur.fetchall())
+                    if p.bracelet_id in reg.devices and p.phone_id in reg.devices
+                    and p.supervisee_id in reg.supervisees]
     cur = await conn.execute(
         "SELECT supervisee_id, victim_id, device_id, enter_m, exit_m FROM protection_orders "
         "ORDER BY supervisee_id, victim_id")
-    reg.orders = [ProtectionOrder(*r) for r in await cur.fetchall()]
+    reg.orders = [o for o in (ProtectionOrder(*r) for r in await cur.fetchall())
+                  if o.device_id in reg.devices and o.supervisee_id in reg.supervisees]
+    # Positioning orders of supervisees still supervised, as windows in force (an early
+    # removal ends one); those long over cannot cover a fix the intake still accepts.
+    cur = await conn.execute(
+        "SELECT o.id, o.supervisee_id, extract(epoch FROM o.starts_at)::float8, "
+        "extract(epoch FROM least(o.ends_at, o.removed_at))::float8 "
+        "FROM positioning_orders o JOIN supervisees s ON s.id = o.supervisee_id "
+        "WHERE s.released_at IS NULL AND least(o.ends_at, o.removed_at) > o.starts_at "
+        "AND least(o.ends_at, o.removed_at) > now() - interval '400 days' "
+        "ORDER BY o.supervisee_id, o.starts_at, o.id")
+    reg.positioning = [PositioningOrder(*r) for r in await cur.fetchall()]
     cur = await conn.execute(
         "SELECT supervisee_id, extract(epoch FROM starts_at)::float8, "
         "extract(epoch FROM ends_at)::float8, reason, kinds FROM suppressions "

@@ -49,10 +49,10 @@ def test_resolve_needs_a_cause_and_an_outcome_from_the_agency_lists(db_url, engi
             assert r.status_code == 422, (missing, r.text)
         r = http.post(path, json={**good, "cause": "bad_luck"})
         assert r.status_code == 422
-        assert "cause 'bad_luck' is not on the agency's list" in r.json()["detail"]
-        assert "gps_drift" in r.json()["detail"]
+        assert "cause 'bad_luck' is not on the agency's list" in r.json()["detail"][0]["msg"]
+        assert "gps_drift" in r.json()["detail"][0]["msg"]
         r = http.post(path, json={**good, "outcome": "shrug"})
-        assert r.status_code == 422 and "outcome 'shrug'" in r.json()["detail"]
+        assert r.status_code == 422 and "outcome 'shrug'" in r.json()["detail"][0]["msg"]
         assert http.get(f"/alerts/{alert_id}").json()["alert"]["status"] == "open"
 
         r = http.post(path, json=good)

@@ -90,3 +90,17 @@ def test_e2e_benchmark_times_every_probe_alert_on_a_signed_in_screen():
     assert result["ws_alerts"] == 6 and result["ws_missed"] == 0, out.stderr[-2000:]
     assert 0 <= result["ws_p50_ms"] <= result["ws_p99_ms"]
     assert result["lost"] == 0 and result["duplicated"] == 0
+
+
+def test_console_benchmark_drives_the_real_console_and_prints_its_figures():
+    out = subprocess.run(
+        [sys.executable, "-m", "cordon", "bench", "console", "--devices", "500", "--seconds", "3"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    [size] = result["sizes"]
+    assert size["devices"] == 500
+    assert size["fps"] > 0 and size["load_ms"] > 0
+    assert size["updates"] >= 2  # a message a second, each timed
+    assert 0 < size["update_ms_p50"] <= size["update_ms_p95"] <= size["update_ms_max"]
+    assert "[console] 500 devices" in out.stderr

@@ -25,6 +25,7 @@ from store.registry import import_registry, upsert_jurisdiction
 from tests.conftest import add_user, sign_in
 from tests.test_api_access import world
 
+LEVELS = {"strict", "normal", "relaxed"}  # the agency's supervision levels (migration 0010)
 PASSWORD = "correct horse battery staple"
 TOWNSHIP = "tx-travis-pf"
 
@@ -118,7 +119,8 @@ async def test_plans_belong_to_a_jurisdiction_and_only_its_admins_write_them(
         before = root.get("/plans").json()["plans"]
         # The township's admin reads the agency's plan and her county's, and writes neither:
         # neither switches rules off for others.
-        assert {p["id"] for p in tina.get("/plans").json()["plans"]} == {"standard", "travis"}
+        assert {p["id"] for p in tina.get("/plans").json()["plans"]} == {"standard", "travis",
+                                                                           *LEVELS}
         assert tina.put("/plans/standard", json=off).status_code == 403
         assert tina.put("/plans/travis", json=off).status_code == 403
         assert tina.put("/plans/travis", json={**off, "jurisdiction_id": TOWNSHIP}
@@ -129,7 +131,7 @@ async def test_plans_belong_to_a_jurisdiction_and_only_its_admins_write_them(
         # Her township's own plan is hers; Hays sees none of it, nor the plan of Travis.
         r = tina.put("/plans/pf", json={**off, "jurisdiction_id": TOWNSHIP})
         assert r.status_code == 200 and r.json()["plan"]["jurisdiction_id"] == TOWNSHIP
-        assert {p["id"] for p in bo.get("/plans").json()["plans"]} == {"standard"}
+        assert {p["id"] for p in bo.get("/plans").json()["plans"]} == {"standard", *LEVELS}
         for path in ("/plans/pf", "/plans/travis"):
             assert bo.get(path).status_code == 404
         assert hal.put("/plans/pf", json=off).status_code == 404

@@ -29,7 +29,9 @@ The rules:
 - silence, on the clock and cleared by the next message (:mod:`~alerts.rules.silence`):
   :mod:`~alerts.rules.device_off`, :mod:`~alerts.rules.lost_contact`,
   :mod:`~alerts.rules.no_fix`, and a curfew that begins while the person is away or silent
-  (:mod:`~alerts.rules.curfew`).
+  (:mod:`~alerts.rules.curfew`);
+- the legal basis: :mod:`~alerts.rules.order_ending`, on the clock, warns before a person's
+  positioning orders run out.
 """
 
 from __future__ import annotations

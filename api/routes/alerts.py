@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, TransitionRefused
-from api.auth import Caller, not_found
+from api.auth import Caller, invalid, not_found
 from api.schemas import Alerts, AlertWithHistory, OneAlert, Resolution, ResolutionCodes
 from store import audit
 from store.alerts import AlertNotFound, act_on_alert, alert_history, get_alert, list_alerts
@@ -99,8 +99,8 @@ async def _act(request: Request, caller: Caller, alert_id: int, action: Action,
                 for name, code in codes.items():
                     known = [c["code"] for c in offered[name]]
                     if code not in known:
-                        raise CodeRefused(f"{name} {code!r} is not on the agency's list: choose "
-                                          f"one of {', '.join(known)}")
+                        raise CodeRefused(name, f"{name} {code!r} is not on the agency's list: "
+                                                f"choose one of {', '.join(known)}")
             updated = await act_on_alert(conn, alert_id, action, caller.username, note, **codes)
             await audit.record(conn, caller.username, f"alert.{action.value}", str(alert_id),
                                {"jurisdiction_id": found["jurisdiction_id"],
@@ -109,7 +109,8 @@ async def _act(request: Request, caller: Caller, alert_id: int, action: Action,
     except AlertNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except CodeRefused as exc:
-        raise HTTPException(422, str(exc)) from None
+        # In FastAPI's 422 shape, as the OpenAPI document promises.
+        raise invalid(("body", exc.args[0]), exc.args[1]) from None
     except TransitionRefused as exc:
         raise HTTPException(409, str(exc)) from None
     # Command screens see the step at once, like the engine's own changes.

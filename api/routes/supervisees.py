@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, forbidden, not_found
+from api.routes.casework import writable
 from api.schemas import ChangedSupervisee, OneSupervisee, Supervisees
 from store import audit
 from store.caseload import devices, pairings, plans, supervisee, supervisees
@@ -27,11 +28,12 @@ async def list_supervisees(
     search: str | None = Query(None, min_length=1, max_length=200),
     limit: int = Query(500, ge=1, le=5000),
     offset: int = Query(0, ge=0, le=10_000_000),
+    released: bool = Query(False, description="also those released (解矫)"),
 ) -> dict[str, Any]:
     scope = caller.scope(jurisdiction_id)
     async with request.app.state.cordon.pool.connection() as conn:
         return {"supervisees": await supervisees(conn, scope, search=search, limit=limit,
-                                                 offset=offset)}
+                                                 offset=offset, released=released)}
 
 
 async def visible_supervisee(request: Request, caller: Caller,
@@ -56,6 +58,7 @@ async def one_supervisee(request: Request, caller: Caller, supervisee_id: str) -
 
 
 class SuperviseeChange(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
     plan_id: str | None = Field(None, max_length=200, description="the supervision plan")
     zone_ids: list[str] | None = Field(None, max_length=1000,
                                        description="the zones assigned to this person")
@@ -64,12 +67,17 @@ class SuperviseeChange(BaseModel):
 @router.patch("/supervisees/{supervisee_id}", response_model=ChangedSupervisee)
 async def change_supervisee(request: Request, caller: Caller, supervisee_id: str,
                             body: SuperviseeChange) -> dict[str, Any]:
-    """Set the plan and/or the assigned zones (supervisor role). The plan must be one seen
-    from the person's jurisdiction (the agency's, its own or one above it)."""
+    """Set the name, the plan and/or the assigned zones (supervisor role). The plan must be
+    one seen from the person's jurisdiction (the agency's, its own or one above it). A
+    released person is read-only (409)."""
     found = await visible_supervisee(request, caller, supervisee_id)
     if not caller.may(found["jurisdiction_id"], "supervisor"):
         raise forbidden("supervisor")
     async with request.app.state.cordon.pool.connection() as conn, conn.transaction():
+        await writable(conn, caller, supervisee_id)
+        if body.name is not None:
+            await conn.execute("UPDATE supervisees SET name = %s WHERE id = %s",
+                               (body.name, supervisee_id))
         if body.plan_id is not None:
             # Only a plan seen from the person's jurisdiction: the agency's, its own or one of
             # a jurisdiction above it. Any other does not exist for them.

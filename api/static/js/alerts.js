@@ -19,7 +19,20 @@ export const sinceAlertId = () => lastAlertId;
 
 let showOnMap = () => {};
 let openPerson = () => {};
-export function wireAlerts({ onShow, onPerson }) { showOnMap = onShow; openPerson = onPerson; }
+let explain = () => {};
+export function wireAlerts({ onShow, onPerson, onExplain }) {
+  showOnMap = onShow;
+  openPerson = onPerson;
+  explain = onExplain;
+}
+
+// "Explain": the replay around the alert, with the fixes that decided it (replay.js).
+export function explainButton(a) {
+  const b = el("button", "explain-btn", t("alerts.explain"));
+  b.type = "button";
+  b.addEventListener("click", (e) => { e.stopPropagation(); explain(a.id); });
+  return b;
+}
 
 function normalised(a) {
   // Live events of the engine carry the episode's time as "at" and no raised_at.
@@ -141,7 +154,7 @@ function alertItem(a) {
   const resolveBtn = el("button", "resolve-btn", t("alerts.resolve"));
   resolveBtn.type = "button";
   resolveBtn.addEventListener("click", (e) => { e.stopPropagation(); openResolve(a); });
-  actions.append(resolveBtn);
+  actions.append(resolveBtn, explainButton(a));
   li.append(head, where, timing, actions, error);
   li.addEventListener("click", () => showOnMap(a));
   ticking.push({ alert: a, age: where.querySelector(".age"), countdown });

@@ -69,6 +69,9 @@ export const fmt = {
     hour: "2-digit", minute: "2-digit", second: "2-digit" })).format(epoch * 1000),
   dateTime: (epoch) => formatter("dt", (l) => new Intl.DateTimeFormat(l, {
     dateStyle: "short", timeStyle: "medium" })).format(epoch * 1000),
+  // A replay's clock: the date and a 24-hour time to the second.
+  playhead: (epoch) => formatter("ph", (l) => new Intl.DateTimeFormat(l, {
+    dateStyle: "medium", timeStyle: "medium", hourCycle: "h23" })).format(epoch * 1000),
   // "5 minutes ago" / "5分钟前"
   ago(seconds) {
     const rtf = formatter("r", (l) => new Intl.RelativeTimeFormat(l, { numeric: "always" }));

@@ -13,6 +13,9 @@ import {
   drawStatic, fitJurisdictions, layerControl, layers, map, markers, placeDevice, restyleAll,
 } from "./map.js";
 import { closePerson, openPerson, refreshPerson, setUpPerson } from "./person.js";
+import {
+  openExplained, openReplay, replay, seek as seekReplay, setUpReplay, translateReplay,
+} from "./replay.js";
 import { roster, rosterChanged } from "./roster.js";
 import { all, api } from "./session.js";
 import { sound } from "./sound.js";
@@ -45,6 +48,7 @@ function setUpFrame() {
     translateResolve();
     translateCaseload();
     refreshPerson();
+    translateReplay();
   });
   translate();
   showSound();
@@ -89,6 +93,7 @@ async function loadRegistry() {
   roster.jurisdictions = places.tree;
   roster.jurisdictionNames = new Map(places.jurisdictions.map((j) => [j.id, j.name]));
   rosterChanged("registry");
+  translateReplay();  // the person pickers' list
 }
 
 // What moves: positions and live alerts, rebuilt whole at start and after every reconnect.
@@ -106,7 +111,8 @@ async function loadDynamic() {
 
 function onPositions(list) {
   for (const p of list) {
-    roster.positions.set(p.device_id, { ...roster.positions.get(p.device_id), ...p });
+    const known = roster.positions.get(p.device_id);
+    if (known) Object.assign(known, p); else roster.positions.set(p.device_id, p);
     placeDevice(p);
   }
   byId("device-count").textContent = fmt.number(markers.size);
@@ -142,13 +148,18 @@ function showOnMap(a) {
 setUpFrame();
 setUpResolve();
 setUpCaseload();
-setUpPerson({ onBack: () => { closePerson(); showTab("caseload"); } });
-wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerson(id); } });
+const failed = (e) => { byId("replay-error").textContent = t("alerts.failed", { reason: e.message }); };
+setUpReplay({ onShowTab: showTab });
+setUpPerson({ onBack: () => { closePerson(); showTab("caseload"); },
+              onReplay: (id) => openReplay(id).catch(failed) });
+wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerson(id); },
+             onExplain: (id) => openExplained(id).catch(failed) });
 wireCaseload({ onPerson: (id) => { showTab("person"); openPerson(id); },
                onPlace: fitJurisdictions });
 
 window.cordon = {
   map, layers, markers, roster, feed, caseload, sound, setLocale, t, showTab, choose,
+  replay, seekReplay, openReplay, openExplained,
   get openAlerts() { return roster.alerts; },
 };
 

@@ -2,19 +2,33 @@
 // internet needed), a dot per device coloured by how its person stands, and a layer for the
 // person being looked at.
 
+import { DeviceLayer } from "./devicelayer.js";
 import { label } from "./dom.js";
 import { t } from "./i18n.js";
 import { deviceState, roster } from "./roster.js";
 
 /* global L */
 export const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([30.3, -97.7], 9);
+
+const STYLE = {
+  compliant: { radius: 4, color: "#1f4f8f", weight: 1, fillColor: "#3b82f6", fillOpacity: 0.9 },
+  violation: { radius: 7, color: "#7a0916", weight: 1, fillColor: "#e5484d", fillOpacity: 0.9 },
+  silent: { radius: 4, color: "#6b7280", weight: 1, fillColor: "#c4c8d0", fillOpacity: 0.8 },
+};
+
+// Every device on one canvas (devicelayer.js); violations drawn last, on top.
+const dots = new DeviceLayer(STYLE, ["silent", "compliant", "violation"]);
+dots.labelOf = (id) => label(`${roster.positions.get(id)?.supervisee_id ?? ""} · ${id}`);
+
 export const layers = {
   boundaries: L.layerGroup().addTo(map),
   zones: L.layerGroup().addTo(map),
-  devices: L.layerGroup().addTo(map),
+  devices: dots.addTo(map),
   person: L.layerGroup().addTo(map),
+  replay: L.layerGroup().addTo(map),
 };
-export const markers = new Map();  // device id -> circleMarker
+// device id -> {i, state, options}: the device's dot, and the style it is drawn with.
+export const markers = new Map();
 const boundaryOf = new Map();      // jurisdiction id -> its GeoJSON layer
 
 let control = null;
@@ -23,24 +37,19 @@ export function layerControl() {
   control = L.control.layers(null, {
     [t("layers.jurisdictions")]: layers.boundaries, [t("layers.zones")]: layers.zones,
     [t("layers.devices")]: layers.devices, [t("layers.person")]: layers.person,
+    [t("layers.replay")]: layers.replay,
   }).addTo(map);
 }
-
-const STYLE = {
-  compliant: { radius: 4, color: "#1f4f8f", weight: 1, fillColor: "#3b82f6", fillOpacity: 0.9 },
-  violation: { radius: 7, color: "#7a0916", weight: 1, fillColor: "#e5484d", fillOpacity: 0.9 },
-  silent: { radius: 4, color: "#6b7280", weight: 1, fillColor: "#c4c8d0", fillOpacity: 0.8 },
-};
 
 export function placeDevice(p) {
   let m = markers.get(p.device_id);
   if (!m) {
-    m = L.circleMarker([p.lat, p.lon], STYLE[deviceState(p.device_id)]).addTo(layers.devices);
-    m.bindTooltip(label(`${p.supervisee_id} · ${p.device_id}`));
-    m.state = deviceState(p.device_id);
+    const state = deviceState(p.device_id);
+    m = { i: dots.add(p.device_id, p.lon, p.lat, state), state,
+          get options() { return STYLE[this.state]; } };
     markers.set(p.device_id, m);
   } else {
-    m.setLatLng([p.lat, p.lon]);
+    dots.move(m.i, p.lon, p.lat);
     restyleDevice(p.device_id);
   }
 }
@@ -51,8 +60,7 @@ export function restyleDevice(deviceId) {
   const state = deviceState(deviceId);
   if (m.state !== state) {
     m.state = state;
-    m.setStyle(STYLE[state]);
-    if (state === "violation") m.bringToFront();
+    dots.restyle(m.i, state);
   }
 }
 

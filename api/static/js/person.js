@@ -1,6 +1,7 @@
 // One person: their devices (battery, last heard, accuracy, pairing), plan, zones drawn on the
 // map, open and past alerts, and today's track (GET /supervisees/{id}/track).
 
+import { explainButton } from "./alerts.js";
 import { byId, el } from "./dom.js";
 import { fmt, kindLabel, t } from "./i18n.js";
 import { layers, map, zoneLayer } from "./map.js";
@@ -9,9 +10,11 @@ import { api } from "./session.js";
 
 let current = null;  // {id, detail, zones, alerts, track}
 let back = () => {};
+let replayPerson = () => {};
 
-export function setUpPerson({ onBack }) {
+export function setUpPerson({ onBack, onReplay }) {
   back = onBack;
+  replayPerson = onReplay;
   byId("person-back").addEventListener("click", () => back());
 }
 
@@ -63,6 +66,10 @@ export function refreshPerson() {
   const title = el("h2", "person-name", s.name);
   title.append(" ", el("span", "row-id", s.id));
   body.push(title);
+  const replayBtn = el("button", "replay-btn", t("person.replay"));
+  replayBtn.type = "button";
+  replayBtn.addEventListener("click", () => replayPerson(s.id));
+  body.push(replayBtn);
   const plan = s.plan_id ? roster.plans.get(s.plan_id)?.name || s.plan_id : t("caseload.noPlan");
   body.push(el("div", "person-plan", `${t("person.plan")}: ${plan}`));
   body.push(el("h3", null, t("person.devices")));
@@ -98,9 +105,12 @@ export function refreshPerson() {
     body.push(el("h3", null, t(heading)));
     const ul = el("ul", "person-alerts");
     for (const a of list) {
-      ul.append(el("li", `sev-${a.severity}`,
-                   `${fmt.dateTime(a.started_at)} ${kindLabel(a.kind)} — ${a.subject_name}`
-                   + ` (${t(`status.${live.has(a.id) ? "open" : a.status}`)})`));
+      const li = el("li", `sev-${a.severity}`,
+                    `${fmt.dateTime(a.started_at)} ${kindLabel(a.kind)} — ${a.subject_name}`
+                    + ` (${t(`status.${live.has(a.id) ? "open" : a.status}`)}) `);
+      li.dataset.alertId = a.id;
+      li.append(explainButton(a));
+      ul.append(li);
     }
     body.push(ul);
   }
