@@ -226,7 +226,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--devices", type=int, nargs="+", default=[10_000, 50_000])
     ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per size")
     args = ap.parse_args(argv)
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise SystemExit("cordon bench console drives a browser: pip install 'cordon[bench]' "
+                         "(and Chromium: apt-get install chromium)") from None
 
     static = resources.files("api") / "static"
     sizes = []

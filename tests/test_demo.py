@@ -117,9 +117,12 @@ def test_demo_shows_fixes_and_alerts_on_the_live_map_and_stops_cleanly(demo):
         page.wait_for_function(
             "() => document.getElementById('feed-state').textContent === 'connected'",
             timeout=10_000)
-        first = page.evaluate("[...window.cordon.markers.values()].map(m => m.getLatLng())")
+        # Where each device's dot is drawn (all of them on the devices layer's one canvas).
+        drawn = ("(() => { const d = window.cordon.layers.devices; return [...window.cordon"
+                 ".markers.values()].map((m) => [d.lon[m.i], d.lat[m.i]]); })()")
+        first = page.evaluate(drawn)
         page.wait_for_timeout(6_000)  # two live updates at --interval 2
-        later = page.evaluate("[...window.cordon.markers.values()].map(m => m.getLatLng())")
+        later = page.evaluate(drawn)
         moved = sum(a != b for a, b in zip(first, later[: len(first)], strict=True))
         assert moved >= 50, f"only {moved} devices moved on the map"
         assert page.locator("#alerts li").count() >= 1

@@ -29,11 +29,20 @@ def declared(requirements: list[str]) -> set[str]:
     return {canonical(re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]) for r in requirements}
 
 
-def imported_modules() -> set[str]:
-    """Top-level names of every absolute import in the shipped packages."""
+# Shipped files that may also import the ``bench`` extra (``pip install cordon[bench]``): the
+# console benchmark drives a browser. Every other benchmark runs from a plain install.
+BENCH_EXTRA_USERS = {"benchmarks/console.py"}
+
+
+def imported_modules(bench_extra: bool | None = None) -> set[str]:
+    """Top-level names of every absolute import in the shipped packages; ``bench_extra``:
+    only the files that may (True) or may not (False) import the bench extra."""
     names: set[str] = set()
     for package in SHIPPED:
         for path in (ROOT / package).rglob("*.py"):
+            user = path.relative_to(ROOT).as_posix() in BENCH_EXTRA_USERS
+            if bench_extra is not None and user != bench_extra:
+                continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):
                     names.update(a.name.split(".")[0] for a in node.names)
@@ -50,19 +59,27 @@ def third_party(names: set[str]) -> dict[str, set[str]]:
             for n in names - set(SHIPPED) - set(sys.stdlib_module_names)}
 
 
-def test_every_import_of_the_shipped_code_is_a_declared_dependency():
-    deps = declared(PROJECT["dependencies"])
+def undeclared(modules: set[str], deps: set[str]) -> dict[str, set[str]]:
     # A library that a declared one pulls in (pydantic, starlette: FastAPI's own API) counts
     # only if it is declared itself or is the declared one's documented API.
     api_of = {"pydantic": "fastapi", "starlette": "fastapi"}
-    missing = {module: dists for module, dists in third_party(imported_modules()).items()
-               if not dists & deps and api_of.get(module) not in deps}
+    return {module: dists for module, dists in third_party(modules).items()
+            if not dists & deps and api_of.get(module) not in deps}
+
+
+def test_every_import_of_the_shipped_code_is_a_declared_dependency():
+    deps = declared(PROJECT["dependencies"])
+    missing = undeclared(imported_modules(bench_extra=False), deps)
     assert not missing, f"imported but not in [project] dependencies: {missing}"
+    bench = deps | declared(PROJECT["optional-dependencies"]["bench"])
+    missing = undeclared(imported_modules(bench_extra=True), bench)
+    assert not missing, f"imported but in neither the dependencies nor the bench extra: {missing}"
 
 
 def test_no_test_only_library_is_imported_by_the_shipped_code():
-    test_only = declared(PROJECT["optional-dependencies"]["test"]) - declared(
-        PROJECT["dependencies"])
+    extras = PROJECT["optional-dependencies"]
+    test_only = declared(extras["test"]) - declared(PROJECT["dependencies"]) - declared(
+        extras["bench"])
     used = {module: dists for module, dists in third_party(imported_modules()).items()
             if dists & test_only}
     assert not used, f"the shipped code imports test extras: {used}"

@@ -175,12 +175,24 @@ def test_hostile_names_show_as_text_and_nothing_runs(hostile_engine, tmp_path):
         page.wait_for_timeout(300)  # time for an <img src=x> in it to fail and fire onerror
         page.screenshot(path=str(tmp_path / "xss.png"))
         hovered = page.evaluate(f"{hovered_zone}[0].getElement().innerText")
-        # And every other tooltip: the polygon zone, the county and the device.
+        # The device, a dot on the map's one canvas: its tooltip opens when the mouse is on it.
+        dx, dy = page.evaluate(f"""(() => {{
+            const d = window.cordon.roster.positions.get({DEVICE!r});
+            const p = window.cordon.map.latLngToContainerPoint([d.lat, d.lon]);
+            const r = document.getElementById('map').getBoundingClientRect();
+            return [r.left + p.x, r.top + p.y];
+        }})()""")
+        for ox, oy in ((-30, -30), (0, 0), (1, 0)):
+            page.mouse.move(dx + ox, dy + oy)
+            page.wait_for_timeout(100)
+        page.wait_for_function(
+            f"() => [...document.querySelectorAll('.leaflet-tooltip')]"
+            f".some((t) => t.innerText.includes({DEVICE!r}))", timeout=5_000)
+        # And every other tooltip: the zones and the county.
         page.evaluate("""(() => {
             const c = window.cordon;
             c.layers.zones.eachLayer((l) => { if (!l.isTooltipOpen()) l.openTooltip(); });
             c.layers.boundaries.eachLayer((g) => g.eachLayer((l) => l.openTooltip()));
-            c.markers.forEach((m) => m.openTooltip());
         })()""")
         page.wait_for_timeout(500)
         page.screenshot(path=str(tmp_path / "xss-all.png"))
