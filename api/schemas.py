@@ -683,3 +683,54 @@ class PositioningOrders(Wire):
 
 class OnePositioningOrder(Wire):
     order: PositioningOrder
+
+
+# --- since the last sign-in -------------------------------------------------------------------
+
+
+class AlertStepSince(Wire):
+    id: int = Field(description="the alert")
+    kind: str
+    severity: str
+    status: str = Field(description="the alert's status now")
+    supervisee_id: str
+    supervisee_name: str
+    at: EpochSeconds = Field(description="when the step was taken")
+    by: str = Field(description="'engine' or the account that took it")
+
+
+class AlertSteps(Wire):
+    count: int = Field(description="all of them (the list holds the newest 50)")
+    alerts: list[AlertStepSince]
+
+
+class PersonChange(Wire):
+    id: str
+    name: str
+    at: EpochSeconds
+    by: str | None
+
+
+class OrderEnding(Wire):
+    id: int
+    supervisee_id: str
+    supervisee_name: str
+    ends_at: EpochSeconds
+    ended: bool = Field(description="already over (false: ends soon)")
+
+
+class SinceLastSignIn(Wire):
+    since: EpochSeconds = Field(description="the caller's previous sign-in (first sign-in: a "
+                                            "day ago)")
+    first_sign_in: bool
+    until: EpochSeconds
+    raised: AlertSteps
+    escalated: AlertSteps
+    resolved_by_others: AlertSteps
+    cleared: AlertSteps
+    enrolled: list[PersonChange]
+    enrolled_count: int
+    released: list[PersonChange]
+    released_count: int
+    orders_ending: list[OrderEnding] = Field(description="positioning orders ended since then "
+                                                         "or ending within 7 days, not renewed")

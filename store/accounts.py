@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -237,6 +238,20 @@ async def revoke_api_token(conn: psycopg.AsyncConnection, user_id: int, token_id
 
 
 # --- throttling and secrets -------------------------------------------------------------------
+
+
+async def record_sign_in(conn: psycopg.AsyncConnection, user_id: int) -> None:
+    """A password sign-in now: the last one becomes the previous one (migration 0013)."""
+    await conn.execute(
+        "UPDATE users SET previous_sign_in_at = signed_in_at, signed_in_at = now() "
+        "WHERE id = %s", (user_id,))
+
+
+async def previous_sign_in(conn: psycopg.AsyncConnection, user_id: int) -> datetime | None:
+    """The sign-in before the latest one (None for a first sign-in)."""
+    cur = await conn.execute("SELECT previous_sign_in_at FROM users WHERE id = %s", (user_id,))
+    row = await cur.fetchone()
+    return row[0] if row else None
 
 
 async def recent_failures(conn: psycopg.AsyncConnection, username: str, window_s: float) -> int:

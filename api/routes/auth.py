@@ -1,7 +1,9 @@
-"""Signing in (OAuth2 password flow, refresh), the caller's own account, and API tokens."""
+"""Signing in (OAuth2 password flow, refresh), the caller's own account, what changed in their
+caseload since their previous sign-in, and API tokens."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -16,15 +18,17 @@ from api.auth import (
     issue_access_token,
     password_matches,
 )
-from api.schemas import ApiTokens, Me, NewApiTokenOut, TokenResponse
-from store import audit
+from api.schemas import ApiTokens, Me, NewApiTokenOut, SinceLastSignIn, TokenResponse
+from store import audit, since
 from store.accounts import (
     clear_failures,
     create_api_token,
     grants_of,
     list_api_tokens,
+    previous_sign_in,
     recent_failures,
     record_failure,
+    record_sign_in,
     revoke_api_token,
     store_refresh_token,
     use_refresh_token,
@@ -72,6 +76,7 @@ async def token(
                 refused = HTTPException(400, "invalid_grant: wrong username or password")
             else:
                 await clear_failures(conn, username)
+                await record_sign_in(conn, user.id)
                 await audit.record(conn, username, "login", username)
         if refused is None:
             assert user is not None
@@ -91,6 +96,25 @@ async def me(request: Request, caller: Caller) -> dict[str, Any]:
     return {"id": caller.user_id, "username": caller.username,
             "grants": [{"jurisdiction_id": g.jurisdiction_id, "role": g.role} for g in grants],
             "reach": caller.reach}
+
+
+@router.get("/me/since-last-sign-in", response_model=SinceLastSignIn)
+async def since_last_sign_in(request: Request, caller: Caller) -> dict[str, Any]:
+    """What changed in the caller's reach after their previous password sign-in (a day, at
+    the first): alerts raised, escalated, resolved by someone else and cleared; people enrolled
+    and released; positioning orders ended or ending within a week."""
+    now = datetime.now(UTC)
+    async with request.app.state.cordon.pool.connection() as conn:
+        previous = await previous_sign_in(conn, caller.user_id)
+        start = previous or now - timedelta(days=1)
+        scope = caller.jurisdictions
+        steps = await since.alert_steps(conn, scope, start, caller.username)
+        people = await since.people(conn, scope, start)
+        orders = await since.orders_ending(conn, scope, start, now, timedelta(days=7))
+    return {"since": start.timestamp(), "first_sign_in": previous is None,
+            "until": now.timestamp(), "raised": steps["opened"],
+            "escalated": steps["escalated"], "resolved_by_others": steps["resolved"],
+            "cleared": steps["cleared"], **people, "orders_ending": orders}
 
 
 class NewApiToken(BaseModel):

@@ -34,7 +34,15 @@ export class Feed {
 
   async reconnect() {
     if (this.held || this.socket) return;
-    try { await this.resync(); } catch (e) { console.warn("resync failed", e); }
+    try {
+      await this.resync();
+    } catch (e) {
+      // The server is not back (an engine restarting): connecting now could succeed a moment
+      // later with the stale picture on screen. Try the whole step again.
+      console.warn("resync failed", e);
+      if (!this.held) setTimeout(() => this.reconnect(), RETRY_MS);
+      return;
+    }
     if (!this.held && !this.socket) this.connect();
   }
 

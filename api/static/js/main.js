@@ -1,5 +1,5 @@
 // The officer's console: wires the parts together and starts them. Each part is a module of
-// its own (session, feed, i18n, roster, map, alerts, caseload, person).
+// its own (session, feed, i18n, roster, map, alerts, caseload, person, replay, zones, since).
 
 import {
   onAlertEvent, onMissedAlerts, render as renderAlerts, replaceAlerts, setUpResolve,
@@ -18,7 +18,9 @@ import {
 } from "./replay.js";
 import { roster, rosterChanged } from "./roster.js";
 import { all, api } from "./session.js";
+import { loadSince, renderSince, setUpSince } from "./since.js";
 import { sound } from "./sound.js";
+import { openZones, setUpZones, translateEditor, zonesState } from "./zones.js";
 
 const MONTH_S = 30 * 86400;
 
@@ -49,6 +51,8 @@ function setUpFrame() {
     translateCaseload();
     refreshPerson();
     translateReplay();
+    translateEditor();
+    renderSince();
   });
   translate();
   showSound();
@@ -61,6 +65,7 @@ export function showTab(name) {
   }
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
   if (name === "caseload") translateCaseload();
+  if (name === "zones") openZones().catch(console.error);
 }
 
 let feedState = "connecting";
@@ -156,14 +161,17 @@ wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerso
              onExplain: (id) => openExplained(id).catch(failed) });
 wireCaseload({ onPerson: (id) => { showTab("person"); openPerson(id); },
                onPlace: fitJurisdictions });
+setUpZones();
+setUpSince({ onPerson: (id) => { showTab("person"); openPerson(id); } });
 
 window.cordon = {
   map, layers, markers, roster, feed, caseload, sound, setLocale, t, showTab, choose,
-  replay, seekReplay, openReplay, openExplained,
+  replay, seekReplay, openReplay, openExplained, zones: zonesState,
   get openAlerts() { return roster.alerts; },
 };
 
 loadStatic().catch(console.error)
+  .then(() => { loadSince().catch(console.error); })
   .then(() => Promise.all([loadRegistry(), loadDynamic()])).catch(console.error)
   .finally(() => feed.connect());
 refreshHealth();

@@ -97,10 +97,18 @@ export function drawStatic(bounds, zones) {
     },
   }).addTo(layers.boundaries);
   if (counties.getLayers().length) map.fitBounds(counties.getBounds(), { padding: [10, 10] });
-  for (const f of zones.features) {
+  redrawZones(zones.features);
+}
+
+// The zones layer drawn again from these features (after an edit or an import).
+export function redrawZones(features) {
+  layers.zones.clearLayers();
+  for (const f of features) {
     // Inclusion zones as large as a county would hide the map under their outline: only the
-    // circles of them (a home) are drawn; every exclusion zone is.
-    if (f.geometry.type === "Point" || f.properties.kind === "exclusion") {
+    // circles, corridors and curfews of them (a home, a route) are drawn; every exclusion
+    // zone is.
+    if (f.geometry.type === "Point" || f.geometry.type === "LineString"
+        || f.properties.kind === "exclusion" || f.properties.schedule) {
       zoneLayer(f).addTo(layers.zones);
     }
   }
