@@ -633,6 +633,30 @@ class ProtectionOrders(Wire):
     protection_orders: list[ProtectionOrderOut]
 
 
+class LatestFix(Wire):
+    device_id: str
+    ts: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float | None
+
+
+class VictimZone(Wire):
+    victim_id: str
+    device_id: str = Field(description="the victim's phone, centre of the moving zone")
+    enter_m: float = Field(description="the zone's radius: nearer, an alert opens")
+    exit_m: float = Field(description="farther, the alert clears")
+    fix: LatestFix | None = Field(description="the phone's newest fix (null: none in since_s)")
+    distance_m: float | None = Field(description="from the person's newest fix to the victim's")
+
+
+class VictimZones(Wire):
+    supervisee_id: str
+    person_fix: LatestFix | None = Field(description="the newest fix of any of the person's "
+                                                     "devices (null: none in since_s)")
+    victim_zones: list[VictimZone]
+
+
 class Released(Wire):
     supervisee: Supervisee
     devices_retired: list[str]

@@ -217,6 +217,39 @@ async def protection_orders(conn: psycopg.AsyncConnection, supervisee_id: str
              "exit_m": r[4]} for r in await cur.fetchall()]
 
 
+_NEWEST_FIX = (
+    "LEFT JOIN LATERAL (SELECT f.device_id, extract(epoch FROM f.ts)::float8 AS ts, f.lon, "
+    "f.lat, f.accuracy_m FROM fixes f WHERE f.device_id = {dev} "
+    "AND f.ts > now() - make_interval(secs => %s) ORDER BY f.ts DESC LIMIT 1) f ON true")
+
+
+def _fix(row: tuple[Any, ...]) -> dict[str, Any] | None:
+    if row[0] is None:
+        return None
+    return {"device_id": row[0], "ts": row[1], "lon": row[2], "lat": row[3],
+            "accuracy_m": row[4]}
+
+
+async def victim_zones(conn: psycopg.AsyncConnection, supervisee_id: str, since_s: float
+                       ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The person's newest fix (any of their devices in service), and for each protection
+    order the victim's phone's newest fix, both within ``since_s``: the moving zone."""
+    cur = await conn.execute(
+        "SELECT f.device_id, f.ts, f.lon, f.lat, f.accuracy_m FROM devices d "
+        + _NEWEST_FIX.format(dev="d.id")
+        + " WHERE d.supervisee_id = %s AND d.retired_at IS NULL AND f.device_id IS NOT NULL "
+        "ORDER BY f.ts DESC LIMIT 1", (since_s, supervisee_id))
+    row = await cur.fetchone()
+    person = _fix(row) if row else None
+    cur = await conn.execute(
+        "SELECT f.device_id, f.ts, f.lon, f.lat, f.accuracy_m, o.victim_id, o.device_id, "
+        "o.enter_m, o.exit_m FROM protection_orders o " + _NEWEST_FIX.format(dev="o.device_id")
+        + " WHERE o.supervisee_id = %s ORDER BY o.victim_id", (since_s, supervisee_id))
+    orders = [{"victim_id": r[5], "device_id": r[6], "enter_m": r[7], "exit_m": r[8],
+               "fix": _fix(r[:5])} for r in await cur.fetchall()]
+    return person, orders
+
+
 # --- release ------------------------------------------------------------------------------------
 
 

@@ -13,13 +13,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Caller, Principal, forbidden, invalid, not_found
-from api.schemas import ChangedSupervisee, DeviceHistory, ProtectionOrders, Released
+from api.schemas import (
+    ChangedSupervisee,
+    DeviceHistory,
+    ProtectionOrders,
+    Released,
+    VictimZones,
+)
 from devices.credentials import check_user
+from geofence.distance import distance_m
 from geofence.zones import Zone, ZoneError
 from store import audit, casework
 from store.caseload import plans, supervisee
@@ -322,6 +329,30 @@ async def list_protection_orders(request: Request, caller: Caller, supervisee_id
         await readable(conn, caller, supervisee_id)
         return {"supervisee_id": supervisee_id,
                 "protection_orders": await casework.protection_orders(conn, supervisee_id)}
+
+
+@router.get("/supervisees/{supervisee_id}/victim-zones", response_model=VictimZones)
+async def victim_zones(request: Request, caller: Caller, supervisee_id: str,
+                       since_s: float = Query(86400.0, gt=0, le=30 * 86400)
+                       ) -> dict[str, Any]:
+    """The person's protection orders as moving exclusion zones: each victim's phone's newest
+    fix (within ``since_s``), the zone's ``enter_m`` / ``exit_m``, and the distance from the
+    person's newest fix. Victims are not supervisees: their phones are in no other position
+    read (``/positions``, the live feed). Scoped to the person's jurisdiction, and recorded in
+    the audit trail as a position read (``victim_zones.read``), naming the victims."""
+    async with request.app.state.cordon.pool.connection() as conn:
+        jid = await readable(conn, caller, supervisee_id)
+        person, zones = await casework.victim_zones(conn, supervisee_id, since_s)
+        for z in zones:
+            fix = z["fix"]
+            z["distance_m"] = (float(distance_m(person["lon"], person["lat"], fix["lon"],
+                                                fix["lat"]))
+                               if person is not None and fix is not None else None)
+        await audit.record(conn, caller.username, "victim_zones.read", supervisee_id,
+                           {"jurisdiction_id": jid, "since_s": since_s,
+                            "victim_ids": [z["victim_id"] for z in zones],
+                            "fixes": sum(z["fix"] is not None for z in zones)})
+    return {"supervisee_id": supervisee_id, "person_fix": person, "victim_zones": zones}
 
 
 @router.put("/supervisees/{supervisee_id}/protection-orders", response_model=ProtectionOrders)

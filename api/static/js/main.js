@@ -10,9 +10,10 @@ import { byId, option } from "./dom.js";
 import { Feed } from "./feed.js";
 import { LOCALES, fmt, locale, onLocale, setLocale, t, translate } from "./i18n.js";
 import {
-  drawStatic, fitJurisdictions, layerControl, layers, map, markers, placeDevice, restyleAll,
+  dots, drawLegend, drawStatic, fitJurisdictions, layerControl, layers, map, markers,
+  placeDevice, reshapeAll, restyleAll,
 } from "./map.js";
-import { closePerson, openPerson, refreshPerson, setUpPerson } from "./person.js";
+import { closePerson, openPerson, personLive, refreshPerson, setUpPerson } from "./person.js";
 import {
   openExplained, openReplay, replay, seek as seekReplay, setUpReplay, translateReplay,
 } from "./replay.js";
@@ -46,6 +47,8 @@ function setUpFrame() {
     showSound();
     showFeed();
     layerControl();
+    drawLegend();
+    dots.changed();  // the clusters' counts in the locale's digits
     renderAlerts();
     translateResolve();
     translateCaseload();
@@ -57,6 +60,7 @@ function setUpFrame() {
   translate();
   showSound();
   layerControl();
+  drawLegend();
 }
 
 export function showTab(name) {
@@ -97,6 +101,7 @@ async function loadRegistry() {
   roster.plans = new Map(plans.plans.map((p) => [p.id, p]));
   roster.jurisdictions = places.tree;
   roster.jurisdictionNames = new Map(places.jurisdictions.map((j) => [j.id, j.name]));
+  reshapeAll();
   rosterChanged("registry");
   translateReplay();  // the person pickers' list
 }
@@ -162,11 +167,13 @@ wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerso
 wireCaseload({ onPerson: (id) => { showTab("person"); openPerson(id); },
                onPlace: fitJurisdictions });
 setUpZones();
+// A click on a cluster zooms in, unless the click is a corner of a zone being drawn.
+dots.clickable = () => !zonesState.editing;
 setUpSince({ onPerson: (id) => { showTab("person"); openPerson(id); } });
 
 window.cordon = {
-  map, layers, markers, roster, feed, caseload, sound, setLocale, t, showTab, choose,
-  replay, seekReplay, openReplay, openExplained, zones: zonesState,
+  map, layers, markers, dots, roster, feed, caseload, sound, setLocale, t, showTab, choose,
+  replay, seekReplay, openReplay, openExplained, zones: zonesState, personLive,
   get openAlerts() { return roster.alerts; },
 };
 

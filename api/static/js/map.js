@@ -1,10 +1,11 @@
 // The map: jurisdiction boundaries and zones as vector layers on a plain background (no
-// internet needed), a dot per device coloured by how its person stands, and a layer for the
-// person being looked at.
+// internet needed), a dot per device coloured by how its person stands (round: a bracelet,
+// square: a phone), gathered into clusters at low zoom, a legend, and a layer for the person
+// being looked at.
 
 import { DeviceLayer } from "./devicelayer.js";
-import { label } from "./dom.js";
-import { t } from "./i18n.js";
+import { el, label } from "./dom.js";
+import { fmt, t } from "./i18n.js";
 import { deviceState, roster } from "./roster.js";
 
 /* global L */
@@ -16,9 +17,23 @@ const STYLE = {
   silent: { radius: 4, color: "#6b7280", weight: 1, fillColor: "#c4c8d0", fillOpacity: 0.8 },
 };
 
-// Every device on one canvas (devicelayer.js); violations drawn last, on top.
-const dots = new DeviceLayer(STYLE, ["silent", "compliant", "violation"]);
+// Below this zoom, devices gather into clusters (about a town across the screen).
+export const CLUSTER_BELOW = 14;
+
+// Every device on one canvas (devicelayer.js); violations drawn last, on top. A cluster takes
+// the colour of the worst state inside it: violation over silent over compliant.
+export const dots = new DeviceLayer(STYLE, ["silent", "compliant", "violation"], {
+  worst: ["compliant", "silent", "violation"], kinds: ["bracelet", "phone"],
+  clusterBelow: CLUSTER_BELOW,
+});
+// Their own pane, above the county lines and zones (whose fills would veil them) and below
+// tooltips and the drawing tool's handles.
+map.createPane("devices").style.zIndex = 450;
+L.setOptions(dots, { pane: "devices" });
 dots.labelOf = (id) => label(`${roster.positions.get(id)?.supervisee_id ?? ""} · ${id}`);
+dots.formatCount = (n) => fmt.number(n);
+dots.clusterLabel = (c) => label(t("map.cluster", { count: fmt.number(c.count),
+                                                     state: t(`state.${c.state}`) }));
 
 export const layers = {
   boundaries: L.layerGroup().addTo(map),
@@ -45,7 +60,8 @@ export function placeDevice(p) {
   let m = markers.get(p.device_id);
   if (!m) {
     const state = deviceState(p.device_id);
-    m = { i: dots.add(p.device_id, p.lon, p.lat, state), state,
+    m = { i: dots.add(p.device_id, p.lon, p.lat, state, roster.devices.get(p.device_id)?.kind),
+          state,
           get options() { return STYLE[this.state]; } };
     markers.set(p.device_id, m);
   } else {
@@ -65,6 +81,42 @@ export function restyleDevice(deviceId) {
 }
 
 export function restyleAll() { for (const id of markers.keys()) restyleDevice(id); }
+
+// These devices' dots kept out of the clusters (the person looked at), and no others.
+export function pinDevices(ids) {
+  dots.pinOnly(ids.map((id) => markers.get(id)?.i).filter((i) => i != null));
+}
+
+// Each dot's shape from its device's kind (the registry may arrive after the positions).
+export function reshapeAll() {
+  for (const [id, m] of markers) dots.rekind(m.i, roster.devices.get(id)?.kind);
+}
+
+// The legend: the three states' colours, a bracelet's and a phone's shape, a cluster.
+let legend = null;
+export function drawLegend() {
+  if (legend) legend.remove();
+  legend = L.control({ position: "bottomright" });
+  legend.onAdd = () => {
+    const box = el("div", "map-legend leaflet-bar");
+    box.id = "map-legend";
+    for (const state of ["compliant", "violation", "silent"]) {
+      const row = el("div", "legend-row");
+      row.append(el("span", `legend-swatch dot state-${state}`), t(`state.${state}`));
+      box.append(row);
+    }
+    for (const kind of ["bracelet", "phone"]) {
+      const row = el("div", "legend-row");
+      row.append(el("span", `legend-swatch shape-${kind}`), t(`device.${kind}`));
+      box.append(row);
+    }
+    const row = el("div", "legend-row");
+    row.append(el("span", "legend-swatch cluster", "12"), t("map.legendCluster"));
+    box.append(row);
+    return box;
+  };
+  legend.addTo(map);
+}
 
 export function restyleSupervisee(superviseeId) {
   const s = roster.supervisees.get(superviseeId);

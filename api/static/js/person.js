@@ -1,24 +1,46 @@
 // One person: their devices (battery, last heard, accuracy, pairing), plan, zones drawn on the
-// map, open and past alerts, and today's track (GET /supervisees/{id}/track).
+// map, open and past alerts, and today's track (GET /supervisees/{id}/track). Live on the map:
+// a line from their bracelet to their phone with the distance, and for each protection order
+// the victim's exclusion zone (a circle of enter_m around the victim's phone, moving with it)
+// with the distance between them (GET /supervisees/{id}/victim-zones, read again every few
+// seconds: victims' phones are in neither /positions nor the live feed). The victim's position
+// is shown only as the zone: no marker, no track.
 
 import { explainButton } from "./alerts.js";
-import { byId, el } from "./dom.js";
+import { byId, el, label } from "./dom.js";
 import { fmt, kindLabel, t } from "./i18n.js";
-import { layers, map, zoneLayer } from "./map.js";
-import { deviceSilent, roster } from "./roster.js";
+import { layers, map, pinDevices, zoneLayer } from "./map.js";
+import { deviceSilent, onRosterChange, roster } from "./roster.js";
 import { api } from "./session.js";
 
-let current = null;  // {id, detail, zones, alerts, track}
+/* global L */
+const VICTIM_POLL_MS = 5000;
+const VICTIM_STYLE = { color: "#7a0916", weight: 2, dashArray: "6 4", fillColor: "#e5484d",
+                       fillOpacity: 0.12 };
+
+let current = null;  // {id, detail, zones, alerts, track, victims}
 let back = () => {};
 let replayPerson = () => {};
+let victimTimer = null;
+// What the map shows live for the person: {pair: {line, distance}, victims: victim id ->
+// {circle, order, distance}} — also the tests' view of it (window.cordon.personLive).
+export const personLive = { pair: null, victims: new Map() };
 
 export function setUpPerson({ onBack, onReplay }) {
   back = onBack;
   replayPerson = onReplay;
   byId("person-back").addEventListener("click", () => back());
+  onRosterChange((what) => { if (what === "positions" || what === "time") updateLive(); });
 }
 
-export function closePerson() { current = null; layers.person.clearLayers(); }
+export function closePerson() {
+  current = null;
+  layers.person.clearLayers();
+  clearTimeout(victimTimer);
+  personLive.pair = null;
+  personLive.victims.clear();
+  pinDevices([]);
+}
 
 export async function openPerson(id) {
   const midnight = new Date();
@@ -26,36 +48,182 @@ export async function openPerson(id) {
   const enc = encodeURIComponent(id);
   current = { id };
   byId("person-body").replaceChildren(el("p", null, "…"));
-  const [detail, alerts, track, zones] = await Promise.all([
+  clearTimeout(victimTimer);
+  const [detail, alerts, track, zones, victims] = await Promise.all([
     api(`/api/v1/supervisees/${enc}`),
     api(`/api/v1/alerts?supervisee_id=${enc}&limit=50`),
     api(`/api/v1/supervisees/${enc}/track?start=${midnight.toISOString()}`
         + `&end=${new Date().toISOString()}`).catch(() => null),
     api("/api/v1/zones"),
+    api(`/api/v1/supervisees/${enc}/victim-zones`).catch(() => null),
   ]);
   if (!current || current.id !== id) return;
   const wanted = new Set(detail.supervisee.zone_ids);
   Object.assign(current, { detail: detail.supervisee, alerts: alerts.alerts, track,
-                           zones: zones.features.filter((f) => wanted.has(f.id)) });
+                           zones: zones.features.filter((f) => wanted.has(f.id)),
+                           victims: victims ? victims.victim_zones : [] });
+  pinDevices(current.detail.devices.map((d) => d.id));
   draw();
   refreshPerson();
+  if (current.victims.length) victimTimer = setTimeout(() => pollVictims(id), VICTIM_POLL_MS);
+}
+
+// The victims' zones read again, while this person stays open.
+async function pollVictims(id) {
+  try {
+    const doc = await api(`/api/v1/supervisees/${encodeURIComponent(id)}/victim-zones`);
+    if (!current || current.id !== id) return;
+    current.victims = doc.victim_zones;
+    updateLive();
+  } catch (e) { /* the feed state shows an outage; try again */ }
+  if (current && current.id === id) {
+    victimTimer = setTimeout(() => pollVictims(id), VICTIM_POLL_MS);
+  }
+}
+
+const latLng = (p) => L.latLng(p.lat, p.lon);
+const metres = (m) => fmt.number(Math.round(m));
+
+// The bracelet and phone of the person: their pairing, else their first of each.
+function pairOf(s) {
+  const p = s.pairings[0];
+  if (p) return [p.bracelet_id, p.phone_id];
+  const b = s.devices.find((d) => d.kind === "bracelet");
+  const ph = s.devices.find((d) => d.kind === "phone");
+  return b && ph ? [b.id, ph.id] : null;
+}
+
+// The person's newest position, of any of their devices.
+function newestOf(s) {
+  let best = null;
+  for (const d of s.devices) {
+    const p = roster.positions.get(d.id);
+    if (p && (!best || p.ts > best.ts)) best = p;
+  }
+  return best;
+}
+
+// The bracelet–phone line and the victims' zones, moved to where the devices are now, and
+// the distances in the panel with them.
+function updateLive() {
+  if (!current || !current.detail || !personLive.group) return;
+  const s = current.detail;
+  const pair = pairOf(s);
+  const ends = pair ? pair.map((id) => roster.positions.get(id)) : null;
+  if (ends && ends[0] && ends[1]) {
+    const at = [latLng(ends[0]), latLng(ends[1])];
+    const distance = map.distance(at[0], at[1]);
+    let live = personLive.pair;
+    if (!live) {
+      const line = L.polyline(at, { color: "#111827", weight: 2, dashArray: "2 4",
+                                    className: "pair-line" });
+      line.bindTooltip("", { permanent: true, direction: "bottom", offset: [0, 10],
+                             className: "distance-label" });
+      line.addTo(personLive.group);
+      live = personLive.pair = { line };
+    }
+    live.line.setLatLngs(at);
+    live.line.setTooltipContent(label(t("map.pairDistance", { m: metres(distance) })));
+    live.line.openTooltip(L.latLngBounds(at).getCenter());
+    Object.assign(live, { distance, ids: pair });
+  } else if (personLive.pair) {
+    personLive.pair.line.remove();
+    personLive.pair = null;
+  }
+  const person = newestOf(s);
+  const seen = new Set();
+  for (const order of current.victims || []) {
+    seen.add(order.victim_id);
+    let live = personLive.victims.get(order.victim_id);
+    if (!order.fix) {
+      if (live) { live.circle.remove(); personLive.victims.delete(order.victim_id); }
+      continue;
+    }
+    const centre = latLng(order.fix);
+    const distance = person ? map.distance(latLng(person), centre) : null;
+    if (!live) {
+      const circle = L.circle(centre, { radius: order.enter_m, ...VICTIM_STYLE,
+                                        className: "victim-zone" });
+      circle.bindTooltip("", { permanent: true, direction: "top",
+                               className: "victim-zone-label" });
+      circle.addTo(personLive.group);
+      live = { circle };
+      personLive.victims.set(order.victim_id, live);
+    }
+    live.circle.setLatLng(centre);
+    live.circle.setRadius(order.enter_m);
+    live.circle.setTooltipContent(label(distance == null
+      ? t("map.victimZoneFar", { victim: order.victim_id })
+      : t("map.victimZone", { victim: order.victim_id, m: metres(distance) })));
+    Object.assign(live, { order, distance, lat: centre.lat, lon: centre.lng });
+  }
+  for (const [vid, live] of personLive.victims) {
+    if (!seen.has(vid)) { live.circle.remove(); personLive.victims.delete(vid); }
+  }
+  showDistances();
+}
+
+// The distances in the panel (the map's labels say the same).
+function showDistances() {
+  const box = byId("person-distances");
+  if (!box || !current || !current.detail) return;
+  const rows = [];
+  const pair = pairOf(current.detail);
+  if (pair) {
+    rows.push(el("li", "pair-distance", personLive.pair
+      ? t("person.pairDistance", { bracelet: pair[0], phone: pair[1],
+                                   m: metres(personLive.pair.distance) })
+      : t("person.pairUnknown", { bracelet: pair[0], phone: pair[1] })));
+  }
+  const now = roster.now();
+  for (const order of current.victims || []) {
+    const live = personLive.victims.get(order.victim_id);
+    const zone = { victim: order.victim_id, enter: metres(order.enter_m),
+                   exit: metres(order.exit_m) };
+    const li = el("li", "victim-distance");
+    li.dataset.victimId = order.victim_id;
+    if (live && live.distance != null) {
+      li.append(t("person.victimDistance", { ...zone, m: metres(live.distance) }));
+      li.classList.toggle("inside", live.distance < order.enter_m);
+    } else li.append(t("person.victimNoDistance", zone));
+    li.append(el("div", "small", order.fix
+      ? t("person.victimHeard", { time: fmt.ago(now - order.fix.ts) })
+      : t("person.victimNoFix")));
+    rows.push(li);
+  }
+  box.replaceChildren(...rows);
 }
 
 function draw() {
   layers.person.clearLayers();
-  const group = L.featureGroup();  // eslint-disable-line no-undef
+  personLive.pair = null;
+  personLive.victims.clear();
+  const group = L.featureGroup();
   for (const f of current.zones) zoneLayer(f).addTo(group);
+  let near = null;  // the person's own things: their track, their devices, their victims' zones
   if (current.track) {
     // A lone fix is a Point: a dot, not Leaflet's default marker image.
-    L.geoJSON(current.track, {  // eslint-disable-line no-undef
+    const track = L.geoJSON(current.track, {
       style: { color: "#7c3aed", weight: 3 },
-      pointToLayer: (f, at) => L.circleMarker(at, {  // eslint-disable-line no-undef
+      pointToLayer: (f, at) => L.circleMarker(at, {
         radius: 6, color: "#7c3aed", weight: 2, fillOpacity: 0.2 }),
     }).addTo(group);
+    if (track.getBounds().isValid()) near = L.latLngBounds(track.getBounds());
   }
   group.addTo(layers.person);
-  const box = group.getBounds();
-  if (box.isValid()) map.fitBounds(box, { padding: [20, 20], maxZoom: 15 });
+  personLive.group = L.featureGroup().addTo(layers.person);
+  updateLive();
+  for (const d of current.detail.devices) {
+    const p = roster.positions.get(d.id);
+    if (p) near = near ? near.extend(latLng(p)) : L.latLngBounds([latLng(p), latLng(p)]);
+  }
+  for (const live of personLive.victims.values()) {
+    const b = live.circle.getBounds();
+    near = near ? near.extend(b) : L.latLngBounds(b);
+  }
+  // Where the person is, rather than the county-wide zone they must stay in.
+  const box = near || group.getBounds();
+  if (box.isValid()) map.fitBounds(box, { padding: [30, 30], maxZoom: 16 });
 }
 
 export function refreshPerson() {
@@ -97,6 +265,13 @@ export function refreshPerson() {
   const zones = el("ul", "person-zones");
   for (const f of current.zones) zones.append(el("li", `zone-${f.properties.kind}`, f.properties.name));
   body.push(zones);
+  if (pairOf(s) || (current.victims || []).length) {
+    body.push(el("h3", null, t("person.distances")));
+    const distances = el("ul", "person-distances");
+    distances.id = "person-distances";
+    body.push(distances);
+    if ((current.victims || []).length) body.push(el("p", "small", t("person.victimPrivacy")));
+  }
   const live = new Set([...roster.alerts.values()].filter((a) => a.supervisee_id === s.id)
     .map((a) => a.id));
   for (const [heading, list] of [
@@ -119,4 +294,5 @@ export function refreshPerson() {
       fixes: fmt.number(current.track.properties.fixes) })));
   }
   byId("person-body").replaceChildren(...body);
+  updateLive();
 }
