@@ -11,8 +11,11 @@ computes each fix's H3 cell), day by day so the hypertable fills in time order a
 Measured, each over ``--queries`` random queries (p50/p95 in ms):
 
 - ``near_24h`` / ``near_7d`` / ``near_30d``: who was within ``--radius`` m of a point someone truly
-  was (a device's true position at a random instant), over a window around that instant: the
-  cover cells, the index read, exact geodesic distances, and everyone's coverage gaps;
+  was (a device's true position at a random instant), over a window around that instant, as the
+  route answers it: the cover cells, one row of arrays per device from the cell index, the
+  distances, then everyone's coverage gaps (``…_without_gaps``: the people alone); the first
+  ``--check`` of each are compared with the reference answer (every candidate fix as a row,
+  exact geodesic distances, gaps by ``lag()`` in SQL) and ``…_mismatches`` counts differences;
 - ``track_30d_geojson``: one supervisee's 30 days read, thinned to 5,000 points and serialised as
   the track route does;
 - ``insert_overhead_pct``: COPY of the same fixes in engine-sized batches (2,000) into a fresh
@@ -24,6 +27,10 @@ Measured, each over ``--queries`` random queries (p50/p95 in ms):
   matched stays not cut by the window, and the same for a naive speed-threshold detector.
 
     python -m benchmarks.history [--fixes 40000000] [--days 30] [--queries 100] [--seed 1]
+        [--reuse DIR] [--queries-only]
+
+``--reuse DIR`` keeps the loaded database in DIR and queries it again in later runs without
+loading (~6 minutes for 40M fixes); pending migrations are applied to it first.
 
 Progress goes to stderr; the last line on stdout is the JSON result.
 """
@@ -57,7 +64,7 @@ from simulators.intervals import member
 from simulators.reporting import COLD_START_S, DeviceSim
 from store.database import migrate
 from store.fixes import _COPY_COLUMNS, COPY_COLUMNS_WITHOUT_CELL, copy_buffer
-from store.history import coverage_gaps, device_fixes, near_candidates
+from store.history import coverage_gaps, device_fixes, near_candidates, near_summary
 from store.registry import import_registry
 from store.tracks import supervisee_tracks, thinned
 
@@ -128,7 +135,9 @@ async def load(url: str, fleet: Fleet, interval: float, seed: int) -> tuple[int,
             total += len(batch)
             rate = total / (time.perf_counter() - t0)
             progress(f"day {d + 1}: {total:,} fixes stored ({rate:,.0f}/s)")
-        await conn.execute("ANALYZE fixes")
+        # As autovacuum does to chunks that filled: the visibility map lets the history reads
+        # stay within their indexes (migration 0011).
+        await conn.execute("VACUUM (ANALYZE) fixes")
     return total, time.perf_counter() - t0
 
 
@@ -181,15 +190,46 @@ def ms_stats(xs: list[float]) -> tuple[float, float]:
     return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 95)), 2)
 
 
+async def reference_gaps(conn: psycopg.AsyncConnection, ids: list[str], start: datetime,
+                         end: datetime, gap_s: float) -> dict[str, list[tuple[float, float]]]:
+    """Coverage gaps the first way (lag() over every fix of the people in SQL), to check
+    :func:`store.history.coverage_gaps` against."""
+    out: dict[str, list[tuple[float, float]]] = {s: [] for s in ids}
+    lo, hi = start.timestamp(), min(end.timestamp(), time.time())
+    cur = await conn.execute(
+        "SELECT sid, prev, ts, nxt FROM (SELECT d.supervisee_id AS sid, "
+        " extract(epoch FROM f.ts)::float8 AS ts, "
+        " extract(epoch FROM lag(f.ts) OVER w)::float8 AS prev, "
+        " extract(epoch FROM lead(f.ts) OVER w)::float8 AS nxt "
+        " FROM fixes f JOIN devices d ON d.id = f.device_id "
+        " WHERE d.supervisee_id = ANY(%s) AND f.ts >= %s AND f.ts < %s "
+        " WINDOW w AS (PARTITION BY d.supervisee_id ORDER BY f.ts)) g "
+        "WHERE prev IS NULL OR nxt IS NULL OR ts - prev > %s ORDER BY sid, ts",
+        (ids, start, end, gap_s))
+    for sid, prev, ts, nxt in await cur.fetchall():
+        if prev is None and ts - lo > gap_s:
+            out[sid].append((lo, ts))
+        if prev is not None and ts - prev > gap_s:
+            out[sid].append((prev, ts))
+        if nxt is None and hi - ts > gap_s:
+            out[sid].append((ts, hi))
+    return out
+
+
 async def near_queries(url: str, fleet: Fleet, hours: float, n: int, radius: float,
-                       rng: np.random.Generator, jurisdictions: list[str]
-                       ) -> tuple[list[float], list[int]]:
-    times, found = [], []
+                       rng: np.random.Generator, jurisdictions: list[str], check: int
+                       ) -> dict[str, Any]:
+    """Times of ``n`` searches as the route makes them (the people, then their coverage gaps),
+    of the people part alone, how many people each found, and of the first ``check``
+    searches, how many answers differ from the reference (:func:`history.near.nearby` over
+    every candidate fix, gaps by :func:`reference_gaps`) in anything: people, closest fix,
+    count, visits, fixes shown, gaps."""
+    times, alone, found, mismatches = [], [], [], 0
     span = fleet.end - fleet.start
     window = min(hours * 3600.0, span)
     sup = [d for d in fleet.devices if d.owner.startswith("S-")]
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        for _ in range(n):
+        for q in range(n):
             dev = sup[int(rng.integers(len(sup)))]
             t = fleet.start + float(rng.uniform(0, span))
             lon, lat = (float(v) for v in fleet.truth(dev.id, t))
@@ -197,13 +237,29 @@ async def near_queries(url: str, fleet: Fleet, hours: float, n: int, radius: flo
             start = datetime.fromtimestamp(lo, UTC)
             end = datetime.fromtimestamp(lo + window, UTC)
             t0 = time.perf_counter()
-            cand = await near_candidates(conn, disk_cover(lon, lat, radius), lon, lat, radius,
-                                         start, end, jurisdictions)
-            people = nearby(cand, lon, lat, radius)
-            await coverage_gaps(conn, [p.supervisee_id for p in people], start, end, 600.0)
+            cells = disk_cover(lon, lat, radius)
+            people = await near_summary(conn, cells, lon, lat, radius, start, end,
+                                        jurisdictions)
+            t1 = time.perf_counter()
+            ids = [p.supervisee_id for p in people]
+            gaps = await coverage_gaps(conn, ids, start, end, 600.0)
             times.append(time.perf_counter() - t0)
+            alone.append(t1 - t0)
             found.append(len(people))
-    return times, found
+            if q < check:
+                ref = nearby(await near_candidates(conn, cells, lon, lat, radius, start, end,
+                                                   jurisdictions), lon, lat, radius)
+                ref_gaps = await reference_gaps(conn, [p.supervisee_id for p in ref], start,
+                                                end, 600.0)
+                mismatches += (_answer(people) != _answer(ref)) or gaps != ref_gaps
+    return {"times": times, "people_only": alone, "found": found, "checked": min(check, n),
+            "mismatches": mismatches}
+
+
+def _answer(people: list) -> list:
+    return sorted((p.supervisee_id, round(p.closest_m, 6), p.closest_ts, p.closest_device_id,
+                   p.fixes_within, p.visits, [(f[0], f[1], round(f[5], 6)) for f in p.fixes])
+                  for p in people)
 
 
 async def track_queries(url: str, fleet: Fleet, n: int, rng: np.random.Generator
@@ -310,16 +366,32 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
     progress(f"building a fleet of {supervisees:,} supervisees over {args.days:g} days")
     fleet = Fleet(FleetConfig(supervisees=supervisees, seed=args.seed, days=args.days,
                               report_interval_s=args.interval))
-    progress(f"{len(fleet.devices):,} devices; migrating and registering")
-    await migrate(url)
-    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
-        await import_registry(conn, orjson.loads(orjson.dumps(
-            fleet.registry(), option=orjson.OPT_SERIALIZE_NUMPY)))
-    progress("insert overhead of the cells (same fixes, with and without)")
-    overhead = await insert_overhead(admin, url, fleet, args.interval, args.seed,
-                                     args.overhead_fixes)
-    progress(f"loading ~{args.fixes:,} fixes")
-    fixes, load_s = await load(url, fleet, args.interval, args.seed)
+    marker = args.reuse / "loaded.json" if args.reuse else None
+    if marker and marker.exists():
+        loaded = json.loads(marker.read_text())
+        if loaded["args"] != load_args(args):
+            raise SystemExit(f"{args.reuse} holds a database loaded with {loaded['args']}, "
+                             f"not {load_args(args)}: choose another --reuse folder")
+        progress(f"{len(fleet.devices):,} devices; reusing the database in {args.reuse} "
+                 f"({loaded['fixes']:,} fixes); migrating")
+        await migrate(url)
+        fixes, load_s = loaded["fixes"], loaded["load_s"]
+    else:
+        progress(f"{len(fleet.devices):,} devices; migrating and registering")
+        await migrate(url)
+        async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+            await import_registry(conn, orjson.loads(orjson.dumps(
+                fleet.registry(), option=orjson.OPT_SERIALIZE_NUMPY)))
+        progress(f"loading ~{args.fixes:,} fixes")
+        fixes, load_s = await load(url, fleet, args.interval, args.seed)
+        if marker:
+            marker.write_text(json.dumps({"args": load_args(args), "fixes": fixes,
+                                          "load_s": load_s}))
+    overhead = None
+    if not args.queries_only:
+        progress("insert overhead of the cells (same fixes, with and without)")
+        overhead = await insert_overhead(admin, url, fleet, args.interval, args.seed,
+                                         args.overhead_fixes)
     jurisdictions = sorted({m.county.id for m in fleet.members})
     rng = np.random.default_rng((args.seed, 77))
     result: dict[str, Any] = {"fixes": fixes, "devices": len(fleet.devices),
@@ -328,23 +400,37 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
                               "load_fixes_per_s": round(fixes / load_s)}
     for label, hours in (("24h", 24), ("7d", 168), ("30d", 720)):
         progress(f"near queries over {label}")
-        times, found = await near_queries(url, fleet, hours, args.queries, args.radius, rng,
-                                          jurisdictions)
-        p50, p95 = ms_stats(times)
+        got = await near_queries(url, fleet, hours, args.queries, args.radius, rng,
+                                 jurisdictions, args.check)
+        p50, p95 = ms_stats(got["times"])
         result[f"near_{label}_p50_ms"], result[f"near_{label}_p95_ms"] = p50, p95
-        result[f"near_{label}_people_mean"] = round(float(np.mean(found)), 2)
+        p50, p95 = ms_stats(got["people_only"])
+        result[f"near_{label}_without_gaps_p50_ms"] = p50
+        result[f"near_{label}_without_gaps_p95_ms"] = p95
+        result[f"near_{label}_people_mean"] = round(float(np.mean(got["found"])), 2)
+        result[f"near_{label}_people_max"] = int(np.max(got["found"]))
+        result[f"near_{label}_checked"] = got["checked"]
+        result[f"near_{label}_mismatches"] = got["mismatches"]
     progress("30-day tracks as GeoJSON")
     result["track_30d_geojson_p50_ms"], result["track_30d_geojson_p95_ms"] = ms_stats(
         await track_queries(url, fleet, args.queries, rng))
-    result["insert_overhead_pct"] = round(
-        100.0 * (overhead["with_cells"] / overhead["without_cells"] - 1.0), 1)
-    result["insert_fixes_per_s_with_cells"] = round(overhead["rows"] / overhead["with_cells"])
-    result["insert_fixes_per_s_without_cells"] = round(
-        overhead["rows"] / overhead["without_cells"])
-    progress(f"stops of {min(args.stop_people, supervisees)} supervisees against the truth")
-    result |= await stop_scores(url, fleet, args.stop_people)
+    if overhead is not None:
+        result["insert_overhead_pct"] = round(
+            100.0 * (overhead["with_cells"] / overhead["without_cells"] - 1.0), 1)
+        result["insert_fixes_per_s_with_cells"] = round(
+            overhead["rows"] / overhead["with_cells"])
+        result["insert_fixes_per_s_without_cells"] = round(
+            overhead["rows"] / overhead["without_cells"])
+        progress(f"stops of {min(args.stop_people, supervisees)} supervisees against the truth")
+        result |= await stop_scores(url, fleet, args.stop_people)
     result["radius_m"] = args.radius
     return result
+
+
+def load_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What decides the loaded fixes (a reused database must have been loaded with these)."""
+    return {"fixes": args.fixes, "days": args.days, "interval": args.interval,
+            "seed": args.seed}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -357,11 +443,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--stop-people", type=int, default=100)
     ap.add_argument("--overhead-fixes", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check", type=int, default=10,
+                    help="compare the first N searches of each window with the reference")
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="keep the database here (default: a temporary folder)")
+    ap.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                    help="keep the loaded database in DIR and, when DIR already holds one "
+                         "loaded with the same --fixes/--days/--interval/--seed, query it "
+                         "without loading again (new migrations are applied)")
+    ap.add_argument("--queries-only", action="store_true",
+                    help="time the queries only (no insert overhead, no stop scores)")
     args = ap.parse_args(argv)
+    if args.reuse:
+        args.reuse.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cordon-history-", dir="/tmp") as tmp:
-        work = args.data_dir or Path(tmp)
+        work = args.reuse or args.data_dir or Path(tmp)
         work.chmod(0o755)
         with PrivatePostgres(free_port(), work / "pg", durable=False) as pg:
             admin = pg.url.rsplit("/", 1)[0] + "/postgres"

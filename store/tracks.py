@@ -9,8 +9,8 @@ from datetime import datetime
 
 import numpy as np
 import psycopg
-import shapely
 
+from history.thinning import kept, significance
 from store.history import device_fixes, supervisee_devices
 
 M_PER_DEGREE = 111_320.0
@@ -51,7 +51,8 @@ async def supervisee_tracks(conn: psycopg.AsyncConnection, supervisee_id: str,
 
 
 def simplified(track: Track, tolerance_m: float) -> Track:
-    """The fixes Douglas–Peucker keeps at ``tolerance_m`` (the first and last always).
+    """The fixes Douglas–Peucker keeps at ``tolerance_m`` (the first and last always): those
+    ``shapely.simplify(line, tolerance_m / M_PER_DEGREE, preserve_topology=False)`` keeps.
 
     >>> t = Track("d", np.arange(5.0), np.array([0, 1e-5, 2e-5, 3e-5, 4e-5]), np.zeros(5),
     ...           np.ones(5), np.ones(5))
@@ -60,22 +61,24 @@ def simplified(track: Track, tolerance_m: float) -> Track:
     """
     if len(track) < 3 or tolerance_m <= 0:
         return track
-    # Each vertex carries its row number as Z: Douglas–Peucker keeps original vertices with
-    # their Z, so the rows kept come back without matching coordinates.
-    line = shapely.linestrings(track.lon, track.lat, np.arange(len(track), dtype=np.float64))
-    kept = shapely.get_coordinates(shapely.simplify(line, tolerance_m / M_PER_DEGREE,
-                                                    preserve_topology=False), include_z=True)
-    return track.take(np.rint(kept[:, 2]).astype(np.int64))
+    tolerance = tolerance_m / M_PER_DEGREE
+    return track.take(np.flatnonzero(kept(significance(track.lon, track.lat, tolerance),
+                                          tolerance)))
 
 
 def thinned(tracks: list[Track], max_points: int) -> tuple[list[Track], float]:
     """Simplify with a tolerance doubled from 5 m until the tracks hold at most ``max_points``
-    fixes; returns them and the tolerance used (0: nothing removed)."""
+    fixes; returns them and the tolerance used (0: nothing removed). Each track's
+    Douglas–Peucker recursion runs once (:mod:`history.thinning`); each tolerance tried is a
+    count."""
     if sum(len(t) for t in tracks) <= max_points:
         return tracks, 0.0
     tolerance = 5.0
+    sig = [significance(t.lon, t.lat, tolerance / M_PER_DEGREE) if len(t) >= 3
+           else np.full(len(t), np.inf) for t in tracks]
     while True:
-        out = [simplified(t, tolerance) for t in tracks]
-        if sum(len(t) for t in out) <= max_points or tolerance > 100_000:
-            return out, tolerance
+        keep = [kept(s, tolerance / M_PER_DEGREE) for s in sig]
+        if sum(int(k.sum()) for k in keep) <= max_points or tolerance > 100_000:
+            return [t.take(np.flatnonzero(k)) for t, k in zip(tracks, keep, strict=True)], \
+                tolerance
         tolerance *= 2

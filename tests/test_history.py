@@ -209,6 +209,79 @@ async def test_near_search_is_exact_within_reach_with_a_reason_and_audited(db_ur
 
 
 @pytest.mark.asyncio
+async def test_near_as_counted_by_the_database_is_the_answer_of_every_fix(db_url):
+    """The search reads one row of arrays per device and computes exact distances only near the
+    circle and for the closest few: its people, closest fixes, counts, visits, fixes shown and
+    coverage gaps are those of the reference over every candidate fix — with fixes a centimetre
+    either side of the circle, ties at the closest distance, and a device silent for hours."""
+    from history.cells import disk_cover
+    from history.near import nearby
+    from store.history import coverage_gaps, near_candidates, near_summary
+
+    await world(db_url)
+    now = time.time()
+    await scatter(db_url, now)
+    point = (CENTRE[0] + 0.001, CENTRE[1] - 0.0007)
+    fixes = []
+    for radius in (5.0, 50.0, 200.0):
+        for k, az in enumerate(np.linspace(-180, 170, 12)):
+            for dm, device in ((-0.01, "ph-1"), (0.01, "br-2"), (-0.004, "hb-1"),
+                               (0.004, "ph-1")):
+                x, y, _ = GEOD.fwd(point[0], point[1], az, radius + dm)
+                fixes.append(Fix(device, now - 3600 * (k + 1) - 7 * radius - 1000 * dm, x, y,
+                                 12.0, float("nan"), now, "native"))
+    for k in range(3):  # the same closest distance, three times
+        x, y, _ = GEOD.fwd(point[0], point[1], 40.0 + 90 * k, 1.5)
+        fixes.append(Fix("br-2", now - 5000 - 60 * k, x, y, 4.0, 80.0, now, "native"))
+    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+        await insert_fixes(conn, FixBatch.from_fixes(fixes))
+        # A silence: nothing from P-2's bracelet for five hours (two days ago).
+        await conn.execute("DELETE FROM fixes WHERE device_id = 'br-2' AND ts BETWEEN "
+                           "to_timestamp(%s) AND to_timestamp(%s)",
+                           (now - 2 * 86400, now - 2 * 86400 + 5 * 3600))
+    from datetime import UTC, datetime
+
+    reach = ["tx", "tx-travis", "tx-hays"]
+    compared = 0
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        for radius, hours, max_fixes, gap in ((200.0, 24, 100, 600.0), (50.0, 72, 3, 900.0),
+                                              (5.0, 72, 0, 600.0), (200.0, 80, 7, 120.0),
+                                              (1.5, 24, 100, 600.0)):
+            start = datetime.fromtimestamp(now - hours * 3600, UTC)
+            end = datetime.fromtimestamp(now + 1, UTC)
+            cells = disk_cover(point[0], point[1], radius)
+            got = await near_summary(conn, cells, point[0], point[1], radius, start, end, reach,
+                                     visit_gap_s=gap, max_fixes=max_fixes)
+            want = nearby(await near_candidates(conn, cells, point[0], point[1], radius, start,
+                                                end, reach),
+                          point[0], point[1], radius, visit_gap_s=gap, max_fixes=max_fixes)
+            assert want and [n.supervisee_id for n in got] == [n.supervisee_id for n in want]
+            for a, b in zip(got, want, strict=True):
+                assert (a.closest_m, a.closest_ts, a.closest_device_id, a.fixes_within,
+                        a.visits) == (b.closest_m, b.closest_ts, b.closest_device_id,
+                                      b.fixes_within, b.visits)
+                assert a.fixes == b.fixes
+            ids = [n.supervisee_id for n in got]
+            gaps = await coverage_gaps(conn, ids, start, end, gap)
+            for sid in ids:
+                cur = await conn.execute(
+                    "SELECT extract(epoch FROM f.ts)::float8 FROM fixes f JOIN devices d "
+                    "ON d.id = f.device_id WHERE d.supervisee_id = %s AND f.ts >= %s "
+                    "AND f.ts < %s ORDER BY 1", (sid, start, end))
+                t = [r[0] for r in await cur.fetchall()]
+                lo, hi = start.timestamp(), min(end.timestamp(), time.time())
+                want_gaps = ([(lo, t[0])] if t[0] - lo > gap else []) + [
+                    (a, b) for a, b in zip(t[:-1], t[1:], strict=True) if b - a > gap] + (
+                    [(t[-1], hi)] if hi - t[-1] > gap else [])
+                assert len(gaps[sid]) == len(want_gaps) > 0
+                # The window's end is "now" for both, read a moment apart.
+                assert [x for g in gaps[sid] for x in g] == pytest.approx(
+                    [x for g in want_gaps for x in g], abs=1.0)
+            compared += len(got)
+    assert compared >= 8
+
+
+@pytest.mark.asyncio
 async def test_backfill_gives_old_fixes_their_cells(db_url):
     await world(db_url)
     async with await psycopg.AsyncConnection.connect(db_url) as conn:

@@ -15,13 +15,12 @@ from api.auth import Caller, invalid
 from api.routes.supervisees import visible_supervisee
 from api.schemas import NearSearch, Timeline
 from history.cells import disk_cover
-from history.near import nearby
 from history.stops import StopSettings, timeline
 from store import audit
 from store.history import (
     coverage_gaps,
     device_fixes,
-    near_candidates,
+    near_summary,
     people,
     plan_settings,
     supervisee_devices,
@@ -75,9 +74,9 @@ async def search_near(
     async with request.app.state.cordon.pool.connection() as conn:
         found = []
         if scope:
-            cand = await near_candidates(conn, disk_cover(lon, lat, radius_m), lon, lat,
-                                         radius_m, start, end, scope)
-            found = nearby(cand, lon, lat, radius_m, visit_gap_s=gap_s, max_fixes=max_fixes)
+            found = await near_summary(conn, disk_cover(lon, lat, radius_m), lon, lat,
+                                       radius_m, start, end, scope, visit_gap_s=gap_s,
+                                       max_fixes=max_fixes)
         ids = [n.supervisee_id for n in found]
         gaps = await coverage_gaps(conn, ids, start, end, gap_s)
         who = await people(conn, ids)
