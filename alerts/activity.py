@@ -77,11 +77,15 @@ class Activity:
 
     def renumbered(self, device_ids: Sequence[str]) -> Activity:
         """The same facts under a new device numbering (after the registry changed)."""
+        return self.moved(device_ids, renumbering(self.device_ids, device_ids))
+
+    def moved(self, device_ids: Sequence[str], numbering: tuple[np.ndarray, np.ndarray]
+              ) -> Activity:
+        """:meth:`renumbered` with the numbering worked out already (see :func:`renumbering`,
+        which a worker thread can run: this part only copies arrays)."""
         out = Activity(device_ids)
-        old = {d: i for i, d in enumerate(self.device_ids)}
-        pairs = [(j, old[d]) for j, d in enumerate(device_ids) if d in old]
-        if pairs:
-            new_ix, old_ix = (np.asarray(x, dtype=np.int64) for x in zip(*pairs, strict=True))
+        new_ix, old_ix = numbering
+        if len(new_ix):
             for name in _FIELDS + _RECENT:
                 getattr(out, name)[new_ix] = getattr(self, name)[old_ix]
         return out
@@ -180,6 +184,17 @@ class Activity:
         newer = ~(ts[last] <= self.battery_ts[d])
         self.battery[d[newer]] = battery[last][newer]
         self.battery_ts[d[newer]] = ts[last][newer]
+
+
+def renumbering(old_ids: Sequence[str], new_ids: Sequence[str]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(new numbers, old numbers) of the devices in both numberings."""
+    old = {d: i for i, d in enumerate(old_ids)}
+    pairs = [(j, old[d]) for j, d in enumerate(new_ids) if d in old]
+    if not pairs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    new_ix, old_ix = (np.asarray(x, dtype=np.int64) for x in zip(*pairs, strict=True))
+    return new_ix, old_ix
 
 
 def _latest(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:

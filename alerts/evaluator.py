@@ -42,7 +42,9 @@ from alerts.verdict import Verdict
 from devices.events import DeviceEvent
 from devices.fixes import FixBatch, newest_of_each
 from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
+from geofence.assignments import AssignmentSet
 from geofence.zones import Zone
+from geofence.zoneset import ZoneSet
 
 __all__ = ["Decided", "Evaluator", "build_rules"]
 
@@ -85,12 +87,16 @@ class Evaluator:
         suppressions: Suppressions | None = None,
         activity: Activity | None = None,
         accuracy_factor: float = 1.0,
+        zoneset: ZoneSet | None = None,
+        assignments: AssignmentSet | None = None,
     ):
         """``accuracy_factor`` scales each fix's reported accuracy before any rule reads it:
         devices report radii of different confidence (Android: 68 %), and a rule that calls a
-        fix certain trusts that radius."""
-        self.roster = r = Roster(devices, supervisees, zones, plans or {},
-                                 suppressions or Suppressions(), activity)
+        fix certain trusts that radius. ``zoneset`` / ``assignments``: ``zones`` and
+        everyone's assignments compiled already (see :class:`~alerts.roster.Roster`)."""
+        self.roster = r = Roster(
+            devices, supervisees, zones, plans or {}, suppressions or Suppressions(), activity,
+            zoneset=zoneset, assignments=assignments)
         self.accuracy_factor = accuracy_factor
         self.zoneset, self.assignments = r.zoneset, r.assignments
         self.plan_of, self.suppressions = r.plan_of, r.suppressions

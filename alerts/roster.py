@@ -30,6 +30,21 @@ from geofence.zoneset import ZoneSet
 Fix4 = tuple[float, float, float, float]  # ts, lon, lat, accuracy
 
 
+class Runs:
+    """``runs[k]``: the run of ``values`` from ``bounds[k]`` to ``bounds[k + 1]`` (one array and
+    its bounds, rather than a list of a million small views)."""
+
+    def __init__(self, values: np.ndarray, bounds: np.ndarray):
+        self._values = values
+        self._bounds = bounds
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return self._values[self._bounds[k]:self._bounds[k + 1]]
+
+
 class Roster:
     def __init__(
         self,
@@ -39,7 +54,12 @@ class Roster:
         plans: Mapping[str, SupervisionPlan],
         suppressions: Suppressions,
         activity: Activity | None,
+        zoneset: ZoneSet | None = None,
+        assignments: AssignmentSet | None = None,
     ):
+        """``zoneset`` / ``assignments``: those of the previous registry, when its zones (and,
+        for the assignments, everyone's zones) are the same — compiling them is most of the
+        cost of a rebuild (see :meth:`ingest.pipeline.Pipeline.reload_registry`)."""
         self.devices = devices
         self.supervisees = supervisees
         self.suppressions = suppressions
@@ -56,7 +76,7 @@ class Roster:
         by_sup = np.argsort(self.sup_of_device, kind="stable")
         bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
         # The device numbers of supervisee k: devices_of_sup[k].
-        self.devices_of_sup = [by_sup[bounds[k]:bounds[k + 1]] for k in range(len(supervisees))]
+        self.devices_of_sup = Runs(by_sup, bounds)
         self.plans_of_device = [self.plan_of_device(d) for d in self.device_ids]
         self.interval = np.fromiter(
             (devices[d].report_interval_s or p.report_interval_s
@@ -66,8 +86,8 @@ class Roster:
                          else Activity(self.device_ids))
         self.last_tick: float | None = None  # carried over when the registry is reloaded
 
-        self.zoneset = zoneset = ZoneSet(zones)
-        self.assignments = AssignmentSet(zoneset, [
+        self.zoneset = zoneset = zoneset if zoneset is not None else ZoneSet(zones)
+        self.assignments = assignments if assignments is not None else AssignmentSet(zoneset, [
             Assignment(s.id, z, zoneset.zones[zoneset.index[z]].schedule)
             for s in supervisees.values() for z in s.zone_ids if z in zoneset.index
         ])

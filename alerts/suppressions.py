@@ -64,6 +64,11 @@ class Suppressions:
     def __bool__(self) -> bool:
         return bool(self._by_supervisee)
 
+    def windows(self) -> list[Suppression]:
+        """Every window, by supervisee (what a copy with some supervisees' replaced starts
+        from)."""
+        return [w for ws in self._by_supervisee.values() for w in ws]
+
     def covers(self, supervisee_id: str, kind: str, ts: float) -> bool:
         return any(w.starts_at <= ts < w.ends_at and kind in w.covered_kinds
                    for w in self._by_supervisee.get(supervisee_id, ()))

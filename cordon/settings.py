@@ -72,7 +72,9 @@ class Settings:
     # its Retry-After; many phones may share one carrier address (NAT), hence the larger one.
     osmand_rate_per_address: float = 600.0
     osmand_rate_per_device: float = 120.0
-    registry_refresh_s: float = 2.0  # how often to check whether the registry changed
+    # How often to check whether the registry changed: one cheap read of a sequence; a change
+    # is then applied by the piece (store/registry_changes.py), so checking often costs little.
+    registry_refresh_s: float = 0.25
     # The timers (lost contact, device off, no fix, curfew starts, escalation): how often they
     # are checked, and how long after start they wait for the broker's backlog of queued
     # messages, so that an engine restart does not take every device for silent.

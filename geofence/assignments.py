@@ -22,6 +22,7 @@ force at the fix's time).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,13 @@ class AssignmentSet:
             if a.schedule is not None:
                 schedules.setdefault(a.schedule, []).append(i)
         self._scheduled = {s: np.asarray(ix, dtype=np.int64) for s, ix in schedules.items()}
+
+    def on(self, zones: ZoneSet) -> AssignmentSet:
+        """The same assignments over ``zones``: a set numbered as this one's, with the same
+        schedules (some zones redrawn in place, see :meth:`ZoneSet.with_circles`)."""
+        out = copy.copy(self)
+        out.zoneset = zones
+        return out
 
     def of_subject(self, subject: str) -> np.ndarray:
         """Indexes of the assignments binding ``subject``."""

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
 
@@ -91,7 +92,31 @@ class ZoneSet:
         self.vx = np.ascontiguousarray(allxy[:, 0], dtype=np.float64)
         self.vy = np.ascontiguousarray(allxy[:, 1], dtype=np.float64)
         self._build_grids(part_rings, part_bbox)
-        self._build_index(part_zone)
+        # The candidate index serves only "which zones contain this point" (the engine's
+        # classification names its pairs): built on first use, it costs a registry change
+        # nothing, nor an engine's memory.
+        self._part_zone = np.asarray(part_zone, dtype=np.int64)
+        self._indexed = False
+
+    def with_circles(self, redrawn: dict[int, Zone]) -> ZoneSet | None:
+        """A copy with the circles numbered in ``redrawn`` drawn anew (centre, radius,
+        schedule), sharing everything else: a circle has no rings and no grid, only its row of
+        the zone arrays. None when one of them, before or after, is not a circle, or names
+        another zone: then compile the set anew."""
+        for i, z in redrawn.items():
+            if self.zones[i].shape != "circle" or z.shape != "circle" or self.zones[i].id != z.id:
+                return None
+        out = copy.copy(self)
+        out.zones = list(self.zones)
+        out.bbox, out.center, out.radius_m = self.bbox.copy(), self.center.copy(), \
+            self.radius_m.copy()
+        for i, zone in redrawn.items():
+            out.zones[i] = zone
+            out.radius_m[i] = zone.radius_m
+            out.center[i] = (zone.geometry.x, zone.geometry.y)
+            out.bbox[i] = _grown(zone.geometry.bounds, zone.radius_m)
+        out._indexed = False
+        return out
 
     def _build_grids(self, part_rings: list[tuple[int, int]], part_bbox: list) -> None:
         rings = np.asarray(part_rings, dtype=np.int64).reshape(-1, 2)
@@ -109,7 +134,12 @@ class ZoneSet:
             )
         )
 
-    def _build_index(self, part_zone: list[int]) -> None:
+    def _ensure_index(self) -> None:
+        if not self._indexed:
+            self._build_index(self._part_zone)
+            self._indexed = True
+
+    def _build_index(self, part_zone: np.ndarray) -> None:
         others = np.flatnonzero(self.shape != kernel.SHAPE_POLYGON)
         self.item_kind = np.concatenate([
             np.full(len(part_zone), index.ITEM_PART, dtype=np.int8),
@@ -198,6 +228,7 @@ class ZoneSet:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Which zones contain each point, as CSR: zones of point i are
         ``zones[offsets[i]:offsets[i + 1]]`` (no accuracy: plain containment)."""
+        self._ensure_index()
         lon, lat = _f64(lon), _f64(lat)
         g = self.index_geometry
         cells = index.locate(lon, lat, g.x0, g.y0, g.size, g.cols, g.rows, self.index_block_of)

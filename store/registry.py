@@ -53,79 +53,177 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
     row version elsewhere in the table) must not renumber them at the next reload.
 
     Released supervisees and retired devices are not loaded (nor pairings and protection
-    orders naming them): their supervision has ended."""
+    orders naming them): their supervision has ended. :mod:`store.registry_changes` reloads
+    pieces of it with the same queries, narrowed to the rows that changed."""
     reg = Registry()
+    for j in await read_jurisdictions(conn):
+        reg.jurisdictions[j.id] = j
+    for zone_id, feature in await read_zones(conn):
+        add_zone(reg, zone_id, feature)
+    for plan_id, settings in await read_plans(conn):
+        add_plan(reg, plan_id, settings)
+    groups = await read_zone_groups(conn)
+    for row in await read_supervisees(conn):
+        s = supervisee_of_row(row, reg.plans, groups)
+        reg.supervisees[s.id] = s
+    for d in await read_devices(conn):
+        reg.devices[d.id] = d
+    reg.pairings = [p for p in await read_pairings(conn)
+                    if pairing_holds(p, reg.devices, reg.supervisees)]
+    reg.orders = [o for o in await read_orders(conn)
+                  if order_holds(o, reg.devices, reg.supervisees)]
+    reg.positioning = await read_positioning(conn)
+    reg.suppressions = Suppressions(await read_suppressions(conn))
+    return reg
+
+
+# --- the queries, whole or narrowed to some keys (``where``: a condition on the key column,
+# --- with its parameters) ---------------------------------------------------------------------
+
+Where = tuple[str, tuple[Any, ...]]
+EVERYTHING: Where = ("", ())
+
+
+async def read_jurisdictions(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                             ) -> list[Jurisdiction]:
     cur = await conn.execute(
-        "SELECT id, name, kind, parent_id, timezone FROM jurisdictions ORDER BY id")
-    for r in await cur.fetchall():
-        reg.jurisdictions[r[0]] = Jurisdiction(r[0], r[1], r[2], r[3], r[4])
-    cur = await conn.execute("SELECT id, feature FROM zones ORDER BY id")
-    for zone_id, feature in await cur.fetchall():
-        try:
-            reg.zones.append(Zone.from_feature(feature, zone_id))
-        except ZoneError as exc:
-            # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
-            log.error("zone %s not loaded: %s", zone_id, exc)
-            reg.rejected_zones[zone_id] = str(exc)
-    cur = await conn.execute("SELECT id, settings FROM supervision_plans ORDER BY id")
-    for plan_id, settings in await cur.fetchall():
-        try:
-            reg.plans[plan_id] = SupervisionPlan.from_settings(plan_id, settings)
-        except PlanError as exc:
-            # Its supervisees fall back to the default plan rather than to no rules at all.
-            log.error("plan %s not loaded: %s", plan_id, exc)
-            reg.rejected_plans[plan_id] = str(exc)
+        "SELECT id, name, kind, parent_id, timezone FROM jurisdictions WHERE true "
+        f"{where[0]} ORDER BY id", where[1])
+    return [Jurisdiction(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+
+async def read_zones(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                     ) -> list[tuple[str, dict[str, Any]]]:
+    cur = await conn.execute(f"SELECT id, feature FROM zones WHERE true {where[0]} ORDER BY id",
+                             where[1])
+    return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | None:
+    """Parse a stored zone into ``reg`` (its list of zones, or its rejected ones)."""
+    try:
+        zone = Zone.from_feature(feature, zone_id)
+    except ZoneError as exc:
+        # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
+        log.error("zone %s not loaded: %s", zone_id, exc)
+        reg.rejected_zones[zone_id] = str(exc)
+        return None
+    reg.zones.append(zone)
+    return zone
+
+
+async def read_plans(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                     ) -> list[tuple[str, dict[str, Any]]]:
+    cur = await conn.execute(
+        f"SELECT id, settings FROM supervision_plans WHERE true {where[0]} ORDER BY id", where[1])
+    return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+def add_plan(reg: Registry, plan_id: str, settings: dict[str, Any]) -> None:
+    try:
+        reg.plans[plan_id] = SupervisionPlan.from_settings(plan_id, settings)
+    except PlanError as exc:
+        # Its supervisees fall back to the default plan rather than to no rules at all.
+        log.error("plan %s not loaded: %s", plan_id, exc)
+        reg.rejected_plans[plan_id] = str(exc)
+
+
+async def read_zone_groups(conn: psycopg.AsyncConnection) -> dict[str, list[str]]:
     cur = await conn.execute(
         "SELECT group_id, zone_id FROM zone_group_zones ORDER BY group_id, zone_id")
     groups: dict[str, list[str]] = {}
     for group_id, zone_id in await cur.fetchall():
         groups.setdefault(group_id, []).append(zone_id)
+    return groups
+
+
+SuperviseeRow = tuple[str, str, str, str | None, list[str]]
+
+
+async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                           ) -> list[SuperviseeRow]:
+    """Supervisees still supervised (``where`` on ``s.id``), with their own zones."""
     cur = await conn.execute(
         "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
         "FILTER (WHERE sz.zone_id IS NOT NULL), '{}') "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
-        "WHERE s.released_at IS NULL GROUP BY s.id ORDER BY s.id"
-    )
-    for sid, name, jid, plan_id, zone_ids in await cur.fetchall():
-        plan = reg.plans.get(plan_id or "")
-        from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
-        zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
-        reg.supervisees[sid] = Supervisee(sid, name, jid, zones, plan_id)
+        f"WHERE s.released_at IS NULL {where[0]} "
+        "GROUP BY s.id ORDER BY s.id", where[1])
+    return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+
+
+def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
+                      groups: dict[str, list[str]]) -> Supervisee:
+    """A supervisee with their zones: their own, then their plan's zone groups'."""
+    sid, name, jid, plan_id, zone_ids = row
+    plan = plans.get(plan_id or "")
+    from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
+    zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
+    return Supervisee(sid, name, jid, zones, plan_id)
+
+
+async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                       ) -> list[Device]:
+    """Devices in service of supervisees still supervised (or of victims); ``where`` on
+    ``d.*``."""
     cur = await conn.execute(
         "SELECT d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s FROM devices d "
         "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
-        "WHERE d.retired_at IS NULL AND s.released_at IS NULL ORDER BY d.id")
-    for r in await cur.fetchall():
-        reg.devices[r[0]] = Device(r[0], r[1], r[2], r[3], r[4])
+        f"WHERE d.retired_at IS NULL AND s.released_at IS NULL {where[0]} ORDER BY d.id",
+        where[1])
+    return [Device(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+
+
+async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                        ) -> list[Pairing]:
     cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
-                             "ORDER BY bracelet_id")
-    reg.pairings = [p for p in (Pairing(*r) for r in await cur.fetchall())
-                    if p.bracelet_id in reg.devices and p.phone_id in reg.devices
-                    and p.supervisee_id in reg.supervisees]
+                             f"WHERE true {where[0]} ORDER BY bracelet_id", where[1])
+    return [Pairing(*r) for r in await cur.fetchall()]
+
+
+def pairing_holds(p: Pairing, devices: dict[str, Device],
+                  supervisees: dict[str, Supervisee]) -> bool:
+    return p.bracelet_id in devices and p.phone_id in devices and p.supervisee_id in supervisees
+
+
+async def read_orders(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                      ) -> list[ProtectionOrder]:
     cur = await conn.execute(
         "SELECT supervisee_id, victim_id, device_id, enter_m, exit_m FROM protection_orders "
-        "ORDER BY supervisee_id, victim_id")
-    reg.orders = [o for o in (ProtectionOrder(*r) for r in await cur.fetchall())
-                  if o.device_id in reg.devices and o.supervisee_id in reg.supervisees]
-    # Positioning orders of supervisees still supervised, as windows in force (an early
-    # removal ends one); those long over cannot cover a fix the intake still accepts.
+        f"WHERE true {where[0]} ORDER BY supervisee_id, victim_id", where[1])
+    return [ProtectionOrder(*r) for r in await cur.fetchall()]
+
+
+def order_holds(o: ProtectionOrder, devices: dict[str, Device],
+                supervisees: dict[str, Supervisee]) -> bool:
+    return o.device_id in devices and o.supervisee_id in supervisees
+
+
+async def read_positioning(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                           ) -> list[PositioningOrder]:
+    """Positioning orders of supervisees still supervised (``where`` on ``o.*``), as windows
+    in force (an early removal ends one); those long over cannot cover a fix the intake still
+    accepts."""
     cur = await conn.execute(
         "SELECT o.id, o.supervisee_id, extract(epoch FROM o.starts_at)::float8, "
         "extract(epoch FROM least(o.ends_at, o.removed_at))::float8 "
         "FROM positioning_orders o JOIN supervisees s ON s.id = o.supervisee_id "
         "WHERE s.released_at IS NULL AND least(o.ends_at, o.removed_at) > o.starts_at "
-        "AND least(o.ends_at, o.removed_at) > now() - interval '400 days' "
-        "ORDER BY o.supervisee_id, o.starts_at, o.id")
-    reg.positioning = [PositioningOrder(*r) for r in await cur.fetchall()]
+        f"AND least(o.ends_at, o.removed_at) > now() - interval '400 days' {where[0]} "
+        "ORDER BY o.supervisee_id, o.starts_at, o.id", where[1])
+    return [PositioningOrder(*r) for r in await cur.fetchall()]
+
+
+async def read_suppressions(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                            ) -> list[Suppression]:
     cur = await conn.execute(
         "SELECT supervisee_id, extract(epoch FROM starts_at)::float8, "
         "extract(epoch FROM ends_at)::float8, reason, kinds FROM suppressions "
-        "WHERE ends_at > now() - interval '1 day' ORDER BY supervisee_id, starts_at, id")
-    reg.suppressions = Suppressions(
-        Suppression(r[0], r[1], r[2], r[3], frozenset(r[4]) if r[4] is not None else None)
-        for r in await cur.fetchall())
-    return reg
+        f"WHERE ends_at > now() - interval '1 day' {where[0]} "
+        "ORDER BY supervisee_id, starts_at, id", where[1])
+    return [Suppression(r[0], r[1], r[2], r[3], frozenset(r[4]) if r[4] is not None else None)
+            for r in await cur.fetchall()]
 
 
 async def registry_version(conn: psycopg.AsyncConnection) -> int:

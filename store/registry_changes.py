@@ -1,0 +1,252 @@
+"""The registry by the piece: which rows changed since the engine last looked (the log kept by
+migration 0012), those rows read again, and a new :class:`~store.registry.Registry` made from
+the old one with only them replaced.
+
+The log names each row written by the transaction that wrote it. The engine keeps a
+*watermark*: the oldest transaction still running when it last looked. Every transaction that
+commits later has an id at or above it, so reading the rows written at or above the watermark
+misses nothing; a row read twice is harmless (what is read is the row's current state).
+
+Reading (:func:`read_changes`, :func:`fetch_changed`) is I/O on the event loop, a few small
+queries; :func:`patched` is pure and leaves the old registry untouched (the evaluator built
+from it may still be deciding a batch), so it can run in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psycopg
+
+from alerts.suppressions import Suppression, Suppressions
+from devices.models import (
+    Device,
+    Jurisdiction,
+    Pairing,
+    PositioningOrder,
+    ProtectionOrder,
+)
+from store.registry import (
+    Registry,
+    SuperviseeRow,
+    add_plan,
+    add_zone,
+    order_holds,
+    pairing_holds,
+    read_devices,
+    read_jurisdictions,
+    read_orders,
+    read_pairings,
+    read_plans,
+    read_positioning,
+    read_supervisees,
+    read_suppressions,
+    read_zone_groups,
+    read_zones,
+    supervisee_of_row,
+)
+
+KEEP_CHANGES = "1 hour"  # how long the log keeps a row (an engine further behind reloads whole)
+
+
+@dataclass(slots=True)
+class RegistryChanges:
+    """The keys written since the watermark, by what the engine holds of them."""
+
+    everything: bool = False  # a table was truncated: reload whole
+    jurisdictions: set[str] = field(default_factory=set)
+    zones: set[str] = field(default_factory=set)
+    plans: set[str] = field(default_factory=set)
+    zone_groups: set[str] = field(default_factory=set)
+    supervisees: set[str] = field(default_factory=set)
+    devices: set[str] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)  # supervisees whose pairings, orders... changed
+
+    def __bool__(self) -> bool:
+        return self.everything or any((self.jurisdictions, self.zones, self.plans,
+                                       self.zone_groups, self.supervisees, self.devices,
+                                       self.links))
+
+
+_KINDS = {"jurisdiction": "jurisdictions", "zone": "zones", "plan": "plans",
+          "zone_group": "zone_groups", "supervisee": "supervisees", "device": "devices",
+          "links": "links"}
+
+
+async def watermark(conn: psycopg.AsyncConnection) -> int:
+    """The oldest transaction still running: every change not yet visible is at or above it."""
+    cur = await conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    return (await cur.fetchone())[0]
+
+
+async def read_changes(conn: psycopg.AsyncConnection, since: int
+                       ) -> tuple[RegistryChanges, int]:
+    """The keys written by transactions at or above ``since``, and the next watermark (taken
+    first: what commits after it is read next time)."""
+    mark = await watermark(conn)
+    cur = await conn.execute(
+        "SELECT kind, key FROM registry_changes WHERE xid >= %s::text::xid8", (str(since),))
+    changes = RegistryChanges()
+    for kind, key in await cur.fetchall():
+        if kind == "all":
+            changes.everything = True
+        else:
+            getattr(changes, _KINDS[kind]).add(key)
+    return changes, mark
+
+
+async def prune_changes(conn: psycopg.AsyncConnection) -> None:
+    await conn.execute(f"DELETE FROM registry_changes WHERE at < now() - interval '{KEEP_CHANGES}'")
+
+
+@dataclass(slots=True)
+class ChangedRows:
+    """The current state of what changed, as read from the database."""
+
+    changes: RegistryChanges
+    jurisdictions: list[Jurisdiction] = field(default_factory=list)
+    zones: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    plans: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    supervisee_ids: set[str] = field(default_factory=set)  # re-read (absent below: gone)
+    supervisees: list[SuperviseeRow] = field(default_factory=list)
+    device_ids: set[str] = field(default_factory=set)  # re-read by id
+    devices: list[Device] = field(default_factory=list)  # by id, and of the supervisees re-read
+    link_ids: set[str] = field(default_factory=set)  # supervisees whose links were re-read
+    pairings: list[Pairing] = field(default_factory=list)
+    orders: list[ProtectionOrder] = field(default_factory=list)
+    positioning: list[PositioningOrder] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+
+
+def _any(column: str, keys: set[str]) -> tuple[str, tuple[Any, ...]]:
+    return f"AND {column} = ANY(%s)", (sorted(keys),)
+
+
+async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
+                        changes: RegistryChanges) -> ChangedRows:
+    """Read again every row that ``changes`` touch, and what depends on them: a supervisee's
+    devices and links (a release ends them), a device's owners' links, the supervisees of a
+    plan or zone group whose zones changed."""
+    rows = ChangedRows(changes)
+    if changes.jurisdictions:
+        rows.jurisdictions = await read_jurisdictions(
+            conn, _any("id", changes.jurisdictions))
+    if changes.zones:
+        rows.zones = await read_zones(conn, _any("id", changes.zones))
+    if changes.plans:
+        rows.plans = await read_plans(conn, _any("id", changes.plans))
+    supervisees = set(changes.supervisees)
+    # A plan's or a group's zones are part of its supervisees' zones.
+    plans_of_groups = set()
+    if changes.zone_groups:
+        plans_of_groups = {p.id for p in registry.plans.values()
+                           if set(p.zone_groups) & changes.zone_groups}
+    # A plan that has or had zone groups: its supervisees' zones are read again (an edit that
+    # left its groups alone costs a little more, and is never wrong).
+    regrouped = {pid for pid in changes.plans
+                 if pid in registry.plans and registry.plans[pid].zone_groups}
+    regrouped |= {pid for pid, settings in rows.plans
+                  if isinstance(settings, dict) and settings.get("zone_groups")}
+    regrouped |= plans_of_groups
+    if regrouped:
+        cur = await conn.execute("SELECT id FROM supervisees WHERE plan_id = ANY(%s)",
+                                 (sorted(regrouped),))
+        supervisees |= {r[0] for r in await cur.fetchall()}
+    if supervisees or rows.plans:
+        rows.groups = await read_zone_groups(conn)
+    devices = set(changes.devices)
+    links = set(changes.links) | supervisees
+    if supervisees:
+        rows.supervisee_ids = supervisees
+        rows.supervisees = await read_supervisees(conn, _any("s.id", supervisees))
+        # Theirs (a release ends them all; one moved away is itself in the log).
+        cur = await conn.execute("SELECT id FROM devices WHERE supervisee_id = ANY(%s)",
+                                 (sorted(supervisees),))
+        devices |= {r[0] for r in await cur.fetchall()}
+    if devices:
+        rows.device_ids = devices
+        rows.devices = await read_devices(conn, _any("d.id", devices))
+        # A pairing holds only while both its devices do.
+        links |= {registry.devices[d].supervisee_id for d in devices
+                  if d in registry.devices and registry.devices[d].supervisee_id}
+        links |= {d.supervisee_id for d in rows.devices if d.supervisee_id}
+    if links or devices:
+        rows.link_ids = links
+        rows.pairings = await read_pairings(
+            conn, ("AND (supervisee_id = ANY(%s) OR bracelet_id = ANY(%s) "
+                   "OR phone_id = ANY(%s))", (sorted(links), sorted(devices), sorted(devices))))
+        rows.positioning = await read_positioning(conn, _any("o.supervisee_id", links))
+        rows.suppressions = await read_suppressions(conn, _any("supervisee_id", links))
+    if links or devices:
+        # A protection order holds only while the victim's device does.
+        rows.orders = await read_orders(
+            conn, ("AND (supervisee_id = ANY(%s) OR device_id = ANY(%s))",
+                   (sorted(links), sorted(devices))))
+    return rows
+
+
+def patched(registry: Registry, rows: ChangedRows) -> Registry:
+    """A new registry: ``registry`` with the rows read replaced, added or removed. Entries
+    keep their places (the evaluator numbers devices and zones in order); new ones come last.
+    ``registry`` itself is not touched."""
+    reg = replace(registry, jurisdictions=dict(registry.jurisdictions),
+                  supervisees=dict(registry.supervisees), devices=dict(registry.devices),
+                  rejected_zones=dict(registry.rejected_zones), plans=dict(registry.plans),
+                  rejected_plans=dict(registry.rejected_plans))
+    changes = rows.changes
+    for jid in changes.jurisdictions:
+        reg.jurisdictions.pop(jid, None)
+    for j in rows.jurisdictions:
+        reg.jurisdictions[j.id] = j
+    if changes.zones:
+        _patch_zones(reg, registry, rows)
+    for pid in changes.plans:
+        reg.plans.pop(pid, None)
+        reg.rejected_plans.pop(pid, None)
+    for pid, settings in rows.plans:
+        add_plan(reg, pid, settings)
+    if rows.supervisee_ids:
+        for sid in rows.supervisee_ids:
+            reg.supervisees.pop(sid, None)
+        for row in rows.supervisees:
+            s = supervisee_of_row(row, reg.plans, rows.groups)
+            reg.supervisees[s.id] = s
+    if rows.device_ids:
+        present = {d.id for d in rows.devices}
+        for did in rows.device_ids - present:
+            reg.devices.pop(did, None)
+        for d in rows.devices:
+            reg.devices[d.id] = d
+    if rows.link_ids or rows.device_ids:
+        _patch_links(reg, registry, rows)
+    return reg
+
+
+def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
+    changed = rows.changes.zones
+    for zid in changed:
+        reg.rejected_zones.pop(zid, None)
+    parsed = Registry()
+    for zid, feature in rows.zones:
+        add_zone(parsed, zid, feature)
+    reg.rejected_zones.update(parsed.rejected_zones)
+    fresh = {z.id: z for z in parsed.zones}
+    zones = [fresh.pop(z.id, z) for z in old.zones if z.id not in changed or z.id in fresh]
+    reg.zones = zones + list(fresh.values())
+
+
+def _patch_links(reg: Registry, old: Registry, rows: ChangedRows) -> None:
+    links, devices = rows.link_ids, rows.device_ids
+    reg.pairings = [p for p in old.pairings if p.supervisee_id not in links
+                    and p.bracelet_id not in devices and p.phone_id not in devices] + [
+        p for p in rows.pairings if pairing_holds(p, reg.devices, reg.supervisees)]
+    reg.orders = [o for o in old.orders
+                  if o.supervisee_id not in links and o.device_id not in devices] + [
+        o for o in rows.orders if order_holds(o, reg.devices, reg.supervisees)]
+    reg.positioning = [o for o in old.positioning if o.supervisee_id not in links] + \
+        rows.positioning
+    reg.suppressions = Suppressions(
+        [w for w in old.suppressions.windows() if w.supervisee_id not in links]
+        + rows.suppressions)
