@@ -3,19 +3,29 @@ started once per test session on free ports and stopped at its end."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
+from alerts.bus import LiveBus
 from cordon.services import PrivateMosquitto, PrivatePostgres, free_port
+from devices.formats import Limits
+from ingest.clock import Clock
+from ingest.pipeline import Pipeline
+from ingest.stats import IngestStats
+from store.database import migrate
+from store.registry import import_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,3 +166,22 @@ def admin_token(db_url: str, base: str, username: str = "admin") -> str:
     if not exists:
         add_user(db_url, username, {j: "admin" for j in roots})
     return sign_in(base, username)
+
+
+@contextlib.asynccontextmanager
+async def registry_pool(db_url: str, doc: dict) -> AsyncIterator[AsyncConnectionPool]:
+    """A migrated database holding the registry document ``doc``, and a pool on it."""
+    await migrate(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+        await import_registry(conn, json.loads(json.dumps(doc)))
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False) as p:
+        await p.open(wait=True)
+        yield p
+
+
+async def started_pipeline(pool: AsyncConnectionPool, clock: Clock) -> Pipeline:
+    """The engine's pipeline on ``pool``, on ``clock``, started (registry loaded, state
+    restored), with no intake: tests feed it batches."""
+    p = Pipeline(pool, LiveBus(), IngestStats(), Limits(max_age_s=10 * 86400), clock=clock)
+    await p.start()
+    return p

@@ -10,20 +10,16 @@ import time
 from collections.abc import AsyncIterator
 
 import numpy as np
-import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.bus import LiveBus
 from alerts.episodes import RESTING_KEPT_S, EpisodeKey, EpisodeTracker
 from alerts.verdict import Verdict
 from devices.fixes import FixBatch
-from devices.formats import Limits
 from devices.models import Device, Supervisee
 from ingest.pipeline import Pipeline, RawMessage
-from ingest.stats import IngestStats
-from store.database import migrate
-from store.registry import import_registry, upsert_device, upsert_supervisee
+from store.registry import upsert_device, upsert_supervisee
+from tests.conftest import registry_pool, started_pipeline
 from tests.test_rules import HOME, changes, east, evaluator, event, ticks, walk
 
 T0 = float((int(time.time()) // 86400 - 1) * 86400 + 12 * 3600)  # noon UTC, yesterday
@@ -64,18 +60,11 @@ def registry() -> dict:
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    await migrate(db_url)
-    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
-        await import_registry(conn, json.loads(json.dumps(registry())))
-    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False) as p:
-        await p.open(wait=True)
+    async with registry_pool(db_url, registry()) as p:
         yield p
 
 
-async def pipeline(pool: AsyncConnectionPool, clock: Clock) -> Pipeline:
-    p = Pipeline(pool, LiveBus(), IngestStats(), Limits(max_age_s=10 * 86400), clock=clock)
-    await p.start()
-    return p
+pipeline = started_pipeline
 
 
 def fix(device: str, t: float, where: tuple[float, float], batt: float | None = None

@@ -8,16 +8,12 @@ import json
 import time
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from alerts.bus import LiveBus
-from devices.formats import Limits
-from ingest.pipeline import Pipeline, RawMessage
-from ingest.stats import IngestStats
-from store.database import migrate
-from store.registry import import_registry, load_registry
+from ingest.pipeline import RawMessage
+from store.registry import load_registry
+from tests.conftest import registry_pool, started_pipeline
 from tests.test_rules import HOME, east
 
 pytestmark = pytest.mark.asyncio
@@ -61,18 +57,11 @@ def registry() -> dict:
 
 @pytest.fixture
 async def pool(db_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    await migrate(db_url)
-    async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
-        await import_registry(conn, json.loads(json.dumps(registry())))
-    async with AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False) as p:
-        await p.open(wait=True)
+    async with registry_pool(db_url, registry()) as p:
         yield p
 
 
-async def pipeline(pool: AsyncConnectionPool, clock: Clock) -> Pipeline:
-    p = Pipeline(pool, LiveBus(), IngestStats(), Limits(max_age_s=10 * 86400), clock=clock)
-    await p.start()
-    return p
+pipeline = started_pipeline
 
 
 def fix(t: float, where: tuple[float, float]) -> RawMessage:

@@ -25,6 +25,7 @@ from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.plans import SupervisionPlan
 from alerts.rules.base import Batch, BatchRule, Changes
 from alerts.rules.inclusion import InclusionZoneRule
+from alerts.rules.silence import heard_again
 from alerts.verdict import Verdict
 from geofence import OUTSIDE
 from geofence.schedules import Schedule
@@ -60,15 +61,8 @@ class CurfewStarts(BatchRule):
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """A fresh fix clears an unverified curfew."""
         out = Changes()
-        heard, fixed = batch.heard
-        if not heard:
-            return out
         r = self.roster
-        watch = r.heard_watch(staging)
-        for d, t in heard.items():
-            sid = r.devices[d].supervisee_id
-            if sid is None or sid not in watch or d not in fixed:
-                continue
+        for d, sid, t in heard_again(r, batch, staging, by="person", fixes_only=True):
             for a in r.assignments.of_subject(sid).tolist():
                 key = r.key_of_assignment[a]
                 if key.kind == "curfew":

@@ -30,7 +30,7 @@ import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules.base import Batch, BatchRule, Changes
-from alerts.rules.silence import raise_per_device
+from alerts.rules.silence import heard_again, raise_per_device
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -88,14 +88,9 @@ class DeviceOffRule(BatchRule):
             out.fold(staging, EpisodeKey(sid, e.device_id, KIND),
                      r.suppressed(sid, KIND, e.ts, verdict), e.ts, math.nan, math.nan,
                      e.device_id, SEVERITY, 1)
-        heard, _fixed = batch.heard
-        if heard:
-            watch = r.heard_watch(staging)
-            for d, t in heard.items():
-                sid = r.devices[d].supervisee_id
-                if sid is not None and d in watch:
-                    out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan,
-                             math.nan, d, SEVERITY, 1)
+        for d, sid, t in heard_again(r, batch, staging, by="device"):
+            out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan, math.nan,
+                     d, SEVERITY, 1)
         return out
 
     def tick(self, now: float, staging: Staging) -> list[AlertChange]:

@@ -25,6 +25,7 @@ import numpy as np
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules import device_off
 from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.silence import heard_again
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -63,16 +64,9 @@ class LostContactRule(BatchRule):
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """Any message clears."""
         out = Changes()
-        heard, _fixed = batch.heard
-        if not heard:
-            return out
-        r = self.roster
-        watch = r.heard_watch(staging)
-        for d, t in heard.items():
-            sid = r.devices[d].supervisee_id
-            if sid is not None and sid in watch:
-                out.fold(staging, EpisodeKey(sid, sid, KIND), Verdict.COMPLIANT, t, math.nan,
-                         math.nan, d, SEVERITY, 1)
+        for d, sid, t in heard_again(self.roster, batch, staging, by="person"):
+            out.fold(staging, EpisodeKey(sid, sid, KIND), Verdict.COMPLIANT, t, math.nan,
+                     math.nan, d, SEVERITY, 1)
         return out
 
     def tick(self, now: float, staging: Staging) -> list[AlertChange]:

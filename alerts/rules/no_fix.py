@@ -20,7 +20,7 @@ import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules.base import Batch, BatchRule, Changes
-from alerts.rules.silence import raise_per_device
+from alerts.rules.silence import heard_again, raise_per_device
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -50,16 +50,9 @@ class NoFixRule(BatchRule):
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """A fresh fix clears."""
         out = Changes()
-        heard, fixed = batch.heard
-        if not heard:
-            return out
-        r = self.roster
-        watch = r.heard_watch(staging)
-        for d, t in heard.items():
-            sid = r.devices[d].supervisee_id
-            if sid is not None and d in watch and d in fixed:
-                out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan,
-                         math.nan, d, SEVERITY, 1)
+        for d, sid, t in heard_again(self.roster, batch, staging, by="device", fixes_only=True):
+            out.fold(staging, EpisodeKey(sid, d, KIND), Verdict.COMPLIANT, t, math.nan,
+                     math.nan, d, SEVERITY, 1)
         return out
 
     def tick(self, now: float, staging: Staging) -> list[AlertChange]:

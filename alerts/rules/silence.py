@@ -11,12 +11,13 @@ is heard from again. Who may have such an episode under way is one watch set, ke
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from alerts.episodes import EpisodeKey, Staging
-from alerts.rules.base import Changes
+from alerts.rules.base import Batch, Changes
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -39,3 +40,21 @@ def raise_per_device(roster: Roster, staging: Staging, due: np.ndarray, kind: st
         out.fold(staging, EpisodeKey(sid, d, kind),
                  roster.suppressed(sid, kind, t, Verdict.VIOLATING), t, math.nan, math.nan, d,
                  severity, 1)
+
+
+def heard_again(roster: Roster, batch: Batch, staging: Staging, by: Literal["device", "person"],
+                fixes_only: bool = False) -> Iterator[tuple[str, str, float]]:
+    """(device, supervisee, when) of each supervisee device heard from in ``batch`` whose
+    device (``by="device"``) or person (``by="person"``) is on the watch: those that may have
+    a silence episode under way, for the caller to clear. ``fixes_only``: heard through a fresh
+    fix, not an event alone."""
+    heard, fixed = batch.heard
+    if not heard:
+        return
+    watch = roster.heard_watch(staging)
+    for d, t in heard.items():
+        sid = roster.devices[d].supervisee_id
+        if sid is None or (fixes_only and d not in fixed):
+            continue
+        if (d if by == "device" else sid) in watch:
+            yield d, sid, t
