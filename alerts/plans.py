@@ -44,7 +44,7 @@ from typing import Any
 ALERT_KINDS = (
     "exclusion_entry", "pass_through", "inclusion_exit", "curfew", "curfew_unverified",
     "victim_proximity", "separation", "strap_tamper", "case_tamper", "low_battery_warning",
-    "low_battery_critical", "device_off", "lost_contact", "no_fix",
+    "low_battery_critical", "device_off", "lost_contact", "no_fix", "order_ending",
 )
 
 

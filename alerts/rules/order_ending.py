@@ -75,8 +75,11 @@ class OrderEndingRule:
         r = self.roster
         due: dict[EpisodeKey, str] = {}
         for sid, windows in self.windows.items():
+            plan = r.plan_of[sid]
+            if not plan.applies(KIND):
+                continue  # the plan switched the notice off: an open one clears below
             found = chain_end(windows, now)
-            notice_s = r.plan_of[sid].order_notice_days * 86400.0
+            notice_s = plan.order_notice_days * 86400.0
             if found is not None and found[0] - now <= notice_s:
                 due[EpisodeKey(sid, f"order {found[1]}", KIND)] = self._device_of(sid)
         for key in sorted(due):

@@ -52,6 +52,7 @@ export default {
   "status.cleared": "cleared",
 
   "kind.exclusion_entry": "Entered exclusion zone",
+  "kind.order_ending": "Positioning order ending",
   "kind.pass_through": "Passed through exclusion zone",
   "kind.inclusion_exit": "Left permitted area",
   "kind.curfew": "Curfew: not at home",

@@ -51,6 +51,7 @@ export default {
   "status.cleared": "已解除",
 
   "kind.exclusion_entry": "进入禁止区域",
+  "kind.order_ending": "定位监管期限将满",
   "kind.pass_through": "穿越禁止区域",
   "kind.inclusion_exit": "越出活动范围",
   "kind.curfew": "宵禁期间不在住所",
