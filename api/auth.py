@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import jwt
@@ -233,6 +234,22 @@ def invalid(location: tuple[str, ...], message: str) -> RequestValidationError:
     ('query', 'start')
     """
     return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
+
+
+def check_window(start: datetime, end: datetime, longest: timedelta) -> None:
+    """Refuse (422) a time window without time zones, empty, or longer than ``longest``: the
+    reads of a person's history all take one.
+
+    >>> from datetime import UTC
+    >>> check_window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC),
+    ...              timedelta(days=31))
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise invalid(("query", "start"),
+                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
+    if not start < end or end - start > longest:
+        raise invalid(("query", "end"),
+                      f"end must be after start, and at most {longest.days} days after it")
 
 
 def forbidden(role: str) -> HTTPException:

@@ -185,3 +185,13 @@ async def started_pipeline(pool: AsyncConnectionPool, clock: Clock) -> Pipeline:
     p = Pipeline(pool, LiveBus(), IngestStats(), Limits(max_age_s=10 * 86400), clock=clock)
     await p.start()
     return p
+
+
+class ManualClock:
+    """The engine's clock in a test: it says ``now``, which the test moves."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -19,19 +19,12 @@ from devices.fixes import FixBatch
 from devices.models import Device, Supervisee
 from ingest.pipeline import Pipeline, RawMessage
 from store.registry import upsert_device, upsert_supervisee
+from tests.conftest import ManualClock as Clock
 from tests.conftest import registry_pool, started_pipeline
 from tests.test_rules import HOME, changes, east, evaluator, event, ticks, walk
 
 T0 = float((int(time.time()) // 86400 - 1) * 86400 + 12 * 3600)  # noon UTC, yesterday
 SCHOOL = east(3000)
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def registry() -> dict:

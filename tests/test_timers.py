@@ -13,20 +13,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest.pipeline import RawMessage
 from store.registry import load_registry
+from tests.conftest import ManualClock as Clock
 from tests.conftest import registry_pool, started_pipeline
 from tests.test_rules import HOME, east
 
 pytestmark = pytest.mark.asyncio
 
 T0 = float((int(time.time()) // 86400 - 1) * 86400 + 12 * 3600)  # noon UTC, yesterday
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def registry() -> dict:

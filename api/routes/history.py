@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from api.auth import Caller, invalid
+from api.auth import Caller, check_window, invalid
 from api.routes.supervisees import visible_supervisee
 from api.schemas import NearSearch, Timeline
 from history.cells import disk_cover
@@ -30,15 +30,6 @@ router = APIRouter(tags=["history"])
 MAX_NEAR_RANGE = timedelta(days=31)
 MAX_STOPS_RANGE = timedelta(days=31)
 FETCH_LIMIT = 2_000_000
-
-
-def _window(start: datetime, end: datetime, longest: timedelta) -> None:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise invalid(("query", "start"),
-                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
-    if not start < end or end - start > longest:
-        raise invalid(("query", "end"),
-                      f"end must be after start, and at most {longest.days} days after it")
 
 
 def _fix(f: tuple[str, float, float, float, float, float]) -> dict[str, Any]:
@@ -67,7 +58,7 @@ async def search_near(
     (``lon``, ``lat``) between ``start`` and ``end``: for each, the closest fix, the fixes
     within the radius, and the gaps in their coverage over the window (no fix is not no
     person: someone may have been there unseen). The search and its reason are audited."""
-    _window(start, end, MAX_NEAR_RANGE)
+    check_window(start, end, MAX_NEAR_RANGE)
     if not reason.strip():
         raise invalid(("query", "reason"), "state the reason for the search")
     scope = caller.scope(jurisdiction_id)
@@ -119,7 +110,7 @@ async def stops(
                                 description="default: the plan's stop_gap_s, or 600"),
 ) -> dict[str, Any]:
     """A person's stops, trips and gaps from all their devices (audited like the track)."""
-    _window(start, end, MAX_STOPS_RANGE)
+    check_window(start, end, MAX_STOPS_RANGE)
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
         plan = await plan_settings(conn, supervisee_id)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 
 from alerts.explain import ZONE_KINDS, explain
 from alerts.plans import PlanError, SupervisionPlan
-from api.auth import Caller, invalid, not_found
+from api.auth import Caller, check_window, not_found
 from api.routes.supervisees import visible_supervisee
 from api.schemas import DeviceEvents, Explanation
 from store import audit
@@ -44,11 +44,7 @@ MAX_FIXES = 20_000
 async def device_events(request: Request, caller: Caller, supervisee_id: str, start: datetime,
                         end: datetime) -> dict[str, Any]:
     """The events of the person's devices in ``[start, end)`` (at most 10,000), by time."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise invalid(("query", "start"),
-                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
-    if not start < end or end - start > MAX_RANGE:
-        raise invalid(("query", "end"), "end must be after start, and at most 31 days after it")
+    check_window(start, end, MAX_RANGE)
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
         events = await events_of(conn, await devices_of(conn, supervisee_id), start, end,

@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Caller, invalid
+from api.auth import Caller, check_window
 from api.routes.supervisees import visible_supervisee
 from api.schemas import TrackCollection
 from store import audit
@@ -80,11 +80,7 @@ async def track(
     format: Literal["geojson", "csv", "gpx"] = "geojson",  # noqa: A002 — the query name
     max_points: int = Query(5000, ge=2, le=200_000),
 ) -> Response:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise invalid(("query", "start"),
-                      "start and end need a time zone (e.g. 2026-11-20T00:00:00Z)")
-    if not start < end or end - start > MAX_RANGE:
-        raise invalid(("query", "end"), "end must be after start, and at most 31 days after it")
+    check_window(start, end, MAX_RANGE)
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
         tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
