@@ -758,3 +758,50 @@ class SinceLastSignIn(Wire):
     released_count: int
     orders_ending: list[OrderEnding] = Field(description="positioning orders ended since then "
                                                          "or ending within 7 days, not renewed")
+
+
+# Who was with whom (history/together.py, store/colocations.py)
+
+
+class TogetherPerson(Wire):
+    supervisee_id: str
+    name: str
+    jurisdiction_id: str
+
+
+class TogetherMeeting(Wire):
+    start: EpochSeconds = Field(description="start of the first minute together")
+    end: EpochSeconds = Field(description="end of the last minute together")
+    minutes: float
+    closest_m: float = Field(description="the least distance between the two placements")
+    closest_ts: EpochSeconds
+    lon: float = Field(description="midway between the two when closest")
+    lat: float
+
+
+class WithPerson(TogetherPerson):
+    minutes: float = Field(description="minutes together over the window, all meetings")
+    meetings: list[TogetherMeeting]
+
+
+class TogetherSearch(Wire):
+    supervisee_id: str
+    start: EpochSeconds
+    end: EpochSeconds
+    radius_m: float
+    min_minutes: float
+    reason: str
+    people: list[WithPerson] = Field(description="most minutes together first; only the "
+                                                 "caller's reach")
+
+
+class StoredMeeting(TogetherMeeting):
+    a: TogetherPerson
+    b: TogetherPerson
+
+
+class Colocations(Wire):
+    start: EpochSeconds
+    end: EpochSeconds
+    meetings: list[StoredMeeting] = Field(description="by start; both people in the caller's "
+                                                      "reach")

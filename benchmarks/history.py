@@ -16,6 +16,12 @@ Measured, each over ``--queries`` random queries (p50/p95 in ms):
   distances, then everyone's coverage gaps (``…_without_gaps``: the people alone); the first
   ``--check`` of each are compared with the reference answer (every candidate fix as a row,
   exact geodesic distances, gaps by ``lag()`` in SQL) and ``…_mismatches`` counts differences;
+- ``with_person_1d``: who was within 50 m of a random supervisee for 20 minutes in a row over a
+  random 24 h window (:func:`store.colocations.together_with`); the first ``--check`` compared
+  with that person's meetings among every pair of everyone over the window
+  (``with_person_1d_mismatches``);
+- ``colocation_all_1d_s``: the nightly pass over everyone for a whole local day (read every fix
+  of the day, place, join, keep the meetings), median of ``--colocation-days`` days;
 - ``track_30d_geojson``: one supervisee's 30 days read, thinned to 5,000 points and serialised as
   the track route does;
 - ``insert_overhead_pct``: COPY of the same fixes in engine-sized batches (2,000) into a fresh
@@ -44,7 +50,7 @@ import math
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +64,12 @@ from devices.fixes import FixBatch
 from history.cells import disk_cover
 from history.near import nearby
 from history.stops import StopSettings, speed_stops, stops
+from history.together import colocations
 from simulators.fleet import Fleet, FleetConfig
 from simulators.gps import observe
 from simulators.intervals import member
 from simulators.reporting import COLD_START_S, DeviceSim
+from store.colocations import TogetherSettings, colocation_pass, place_people, together_with
 from store.database import migrate
 from store.fixes import _COPY_COLUMNS, COPY_COLUMNS_WITHOUT_CELL, copy_buffer
 from store.history import coverage_gaps, device_fixes, near_candidates, near_summary
@@ -360,6 +368,55 @@ async def stop_scores(url: str, fleet: Fleet, people: int) -> dict[str, Any]:
     return out
 
 
+async def together_queries(url: str, fleet: Fleet, n: int, rng: np.random.Generator,
+                           jurisdictions: list[str], check: int) -> dict[str, Any]:
+    """Times of ``n`` "who was with this person" searches over a day (a random 24 h window), as
+    the route makes them; the first ``check`` compared with the meetings of that person among
+    every pair of everyone placed over the same window (:func:`history.together.colocations`,
+    itself checked against the brute force in the tests): another path to the same answer."""
+    times, found, mismatches = [], [], 0
+    s = TogetherSettings()
+    span = fleet.end - fleet.start
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for q in range(n):
+            sid = fleet.members[int(rng.integers(len(fleet.members)))].id
+            lo = fleet.start + float(rng.uniform(0, max(span - 86400.0, 0.0)))
+            start = datetime.fromtimestamp(lo, UTC)
+            end = datetime.fromtimestamp(min(lo + 86400.0, fleet.end), UTC)
+            t0 = time.perf_counter()
+            got = await together_with(conn, sid, start, end, jurisdictions, s)
+            times.append(time.perf_counter() - t0)
+            found.append(len({m.b for m in got}))
+            if q < check:
+                placed, _ = await place_people(conn, [m.id for m in fleet.members], start, end, s)
+                every = [m for m in colocations(placed, s.radius_m, s.min_s) if sid in (m.a, m.b)]
+                want = sorted((m.b if m.a == sid else m.a, m.start, m.end, m.steps)
+                              for m in every)
+                mismatches += want != sorted((m.b, m.start, m.end, m.steps) for m in got)
+    return {"times": times, "found": found, "checked": min(check, n), "mismatches": mismatches}
+
+
+async def colocation_days(url: str, fleet: Fleet, days: int, rng: np.random.Generator
+                          ) -> dict[str, Any]:
+    """The nightly pass (every pair of everyone, one local day: read, place, join, keep) over
+    ``days`` random whole days of the fleet: seconds each, meetings found."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cur = await conn.execute("SELECT DISTINCT timezone FROM jurisdictions")
+        zones = [r[0] for r in await cur.fetchall()]
+        first = datetime.fromtimestamp(fleet.start, UTC).date() + timedelta(days=1)
+        whole = max(int((fleet.end - fleet.start) // 86400) - 2, 1)
+        seconds, meetings, people, fixes = [], [], 0, 0
+        for k in sorted(rng.choice(whole, size=min(days, whole), replace=False).tolist()):
+            took = 0.0
+            for zone in zones:
+                done = await colocation_pass(conn, first + timedelta(days=k), zone)
+                took += done.seconds
+                meetings.append(done.meetings)
+                people, fixes = max(people, done.people), max(fixes, done.fixes)
+            seconds.append(took)
+    return {"seconds": seconds, "meetings": meetings, "people": people, "fixes": fixes}
+
+
 async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
     per_device = args.days * 86400.0 / args.interval
     supervisees = max(3, round(args.fixes / per_device / DEVICES_PER_SUPERVISEE))
@@ -411,6 +468,18 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
         result[f"near_{label}_people_max"] = int(np.max(got["found"]))
         result[f"near_{label}_checked"] = got["checked"]
         result[f"near_{label}_mismatches"] = got["mismatches"]
+    progress("who was with a person, over a day")
+    got = await together_queries(url, fleet, args.queries, rng, jurisdictions, args.check)
+    result["with_person_1d_p50_ms"], result["with_person_1d_p95_ms"] = ms_stats(got["times"])
+    result["with_person_1d_people_mean"] = round(float(np.mean(got["found"])), 2)
+    result["with_person_1d_checked"] = got["checked"]
+    result["with_person_1d_mismatches"] = got["mismatches"]
+    progress("the nightly co-location pass, everyone over a day")
+    got = await colocation_days(url, fleet, args.colocation_days, rng)
+    result["colocation_all_1d_s"] = round(float(np.median(got["seconds"])), 2)
+    result["colocation_all_1d_max_s"] = round(float(np.max(got["seconds"])), 2)
+    result["colocation_all_1d_fixes"] = got["fixes"]
+    result["colocation_all_1d_meetings_mean"] = round(float(np.mean(got["meetings"])), 1)
     progress("30-day tracks as GeoJSON")
     result["track_30d_geojson_p50_ms"], result["track_30d_geojson_p95_ms"] = ms_stats(
         await track_queries(url, fleet, args.queries, rng))
@@ -441,6 +510,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--queries", type=int, default=100, help="of each kind")
     ap.add_argument("--radius", type=float, default=200.0)
     ap.add_argument("--stop-people", type=int, default=100)
+    ap.add_argument("--colocation-days", type=int, default=3,
+                    help="whole days the nightly co-location pass is timed over")
     ap.add_argument("--overhead-fixes", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--check", type=int, default=10,

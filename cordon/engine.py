@@ -12,6 +12,7 @@ import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import numba
 import uvicorn
@@ -33,6 +34,7 @@ from ingest.mqtt import MqttConfig, MqttIntake
 from ingest.pipeline import Pipeline
 from ingest.relay import RelayReceiver, RelaySender
 from ingest.stats import IngestStats
+from store.colocations import TogetherSettings, colocation_pass, due_passes
 from store.database import migrate
 from store.fixes import drop_fixes_older_than
 from store.quarantine import drop_quarantine_older_than
@@ -199,6 +201,9 @@ async def run_engine(
             essential.append(http)
             others.append(asyncio.create_task(_enforce_retention(settings, pool),
                                               name="retention"))
+            if settings.colocation_pass != "off":
+                others.append(asyncio.create_task(_colocation_passes(settings, pool, clock),
+                                                  name="colocation-pass"))
             others.append(asyncio.create_task(_announce(server, on_ready), name="announce"))
             if receiver is not None:
                 essential.append(asyncio.create_task(receiver.run(), name="relay-receiver"))
@@ -301,6 +306,27 @@ async def _enforce_retention(settings: Settings, pool: AsyncConnectionPool) -> N
             except Exception:  # noqa: BLE001 — the next round retries
                 log.warning("retention run (%s) failed", what, exc_info=True)
         await asyncio.sleep(3600)
+
+
+async def _colocation_passes(settings: Settings, pool: AsyncConnectionPool,
+                             clock: Callable[[], float]) -> None:
+    """The nightly co-location pass (:mod:`store.colocations`): each local day's, once the day
+    has been over ``colocation_delay_h``, checked every ten minutes on the engine's clock."""
+    together = TogetherSettings(radius_m=settings.colocation_radius_m,
+                                min_s=settings.colocation_min_minutes * 60.0)
+    delay = timedelta(hours=settings.colocation_delay_h)
+    while True:
+        try:
+            async with pool.connection() as conn:
+                due = await due_passes(conn, datetime.fromtimestamp(clock(), UTC), delay)
+            for day, zone in due:
+                async with pool.connection() as conn:
+                    done = await colocation_pass(conn, day, zone, together)
+                log.info("co-location pass %s %s: %d people, %d fixes, %d meetings in %.1f s",
+                         day, zone, done.people, done.fixes, done.meetings, done.seconds)
+        except Exception:  # noqa: BLE001 — the next round retries
+            log.warning("co-location pass failed", exc_info=True)
+        await asyncio.sleep(600)
 
 
 async def _announce(server: uvicorn.Server | None,

@@ -89,6 +89,13 @@ class Settings:
     # positioning_order_max_days.
     positioning_orders: str = "off"
     positioning_order_max_days: float = 92.0
+    # The nightly co-location pass (store/colocations.py, 聚集 history): every pair of people
+    # within colocation_radius_m for colocation_min_minutes in a row on a local day, run once
+    # the day has been over colocation_delay_h (buffered uploads arrive late); "off": never.
+    colocation_pass: str = "on"
+    colocation_radius_m: float = 50.0
+    colocation_min_minutes: float = 20.0
+    colocation_delay_h: float = 2.0
     map_tile_url: str | None = None
     log_level: str = "INFO"
 

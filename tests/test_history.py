@@ -304,7 +304,9 @@ def test_history_benchmark_runs_small():
     for key in ("fixes", "near_24h_p95_ms", "near_7d_p95_ms", "near_30d_p95_ms",
                 "track_30d_geojson_p95_ms", "insert_overhead_pct", "stop_precision",
                 "stop_recall", "stop_start_err_median_s", "stop_end_err_median_s",
-                "naive_stop_precision", "naive_stop_recall"):
+                "naive_stop_precision", "naive_stop_recall", "with_person_1d_p95_ms",
+                "colocation_all_1d_s"):
         assert key in result, key
     assert result["fixes"] > 150_000 and "stored" in out.stderr
+    assert result["with_person_1d_checked"] == 10 and result["with_person_1d_mismatches"] == 0
     assert result["stop_precision"] >= 0.9 and result["stop_recall"] >= 0.9

@@ -1,6 +1,7 @@
-"""History searches: who was near a point over a time window, and a person's stops, trips and
-gaps. Both read positions, so both are audited; the search must state its reason and answers
-only with people in the caller's reach."""
+"""History searches: who was near a point over a time window, who was with a person, the
+meetings the nightly co-location pass kept, and a person's stops, trips and gaps. All read
+positions, so all are audited; the searches must state their reason and answer only with
+people in the caller's reach."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller, check_window, invalid
 from api.routes.supervisees import visible_supervisee
-from api.schemas import NearSearch, Timeline
+from api.schemas import Colocations, NearSearch, Timeline, TogetherSearch
 from history.cells import disk_cover
 from history.stops import StopSettings, timeline
 from store import audit
+from store.colocations import TogetherSettings, stored_meetings, together_with
 from store.history import (
     coverage_gaps,
     device_fixes,
@@ -29,6 +31,10 @@ from store.history import (
 router = APIRouter(tags=["history"])
 MAX_NEAR_RANGE = timedelta(days=31)
 MAX_STOPS_RANGE = timedelta(days=31)
+MAX_TOGETHER_RANGE = timedelta(days=31)
+REASON = Query(min_length=3, max_length=500,
+               description="why this search is made (a case or incident number): kept in the "
+                           "audit trail")
 FETCH_LIMIT = 2_000_000
 
 
@@ -140,3 +146,80 @@ async def stops(
             "same_place": s.same_place,
         } for s in segments],
     }
+
+
+@router.get("/supervisees/{supervisee_id}/together", response_model=TogetherSearch)
+async def search_together(
+    request: Request,
+    caller: Caller,
+    supervisee_id: str,
+    start: datetime,
+    end: datetime,
+    reason: str = REASON,
+    radius_m: float = Query(50.0, gt=0, le=1000),
+    min_minutes: float = Query(20.0, ge=1, le=1440),
+    jurisdiction_id: str | None = Query(None, max_length=200),
+) -> dict[str, Any]:
+    """Who among the supervisees in the caller's reach was within ``radius_m`` of this person
+    for ``min_minutes`` or more in a row between ``start`` and ``end`` (placed minute by
+    minute from their newest fix of the last five minutes: a person without a fix is nowhere,
+    never "together"). Each with their meetings; the search and its reason are audited."""
+    check_window(start, end, MAX_TOGETHER_RANGE)
+    if not reason.strip():
+        raise invalid(("query", "reason"), "state the reason for the search")
+    person = await visible_supervisee(request, caller, supervisee_id)
+    scope = caller.scope(jurisdiction_id)
+    settings = TogetherSettings(radius_m=radius_m, min_s=min_minutes * 60.0)
+    async with request.app.state.cordon.pool.connection() as conn:
+        found = await together_with(conn, supervisee_id, start, end, scope, settings) \
+            if scope else []
+        ids = sorted({m.b for m in found})
+        who = await people(conn, ids)
+        await audit.record(conn, caller.username, "search.together", supervisee_id,
+                           {"reason": reason, "jurisdiction_id": person["jurisdiction_id"],
+                            "radius_m": radius_m, "min_minutes": min_minutes,
+                            "start": start.isoformat(), "end": end.isoformat(),
+                            "jurisdictions": scope, "found": ids})
+    by_person: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for m in found:
+        by_person[m.b].append({
+            "start": m.start, "end": m.end, "minutes": round(m.duration_s / 60.0, 1),
+            "closest_m": round(m.closest_m, 1), "closest_ts": m.closest_ts, "lon": m.lon,
+            "lat": m.lat})
+    answer = [{"supervisee_id": i, "name": who[i][0], "jurisdiction_id": who[i][1],
+               "minutes": round(sum(x["minutes"] for x in ms), 1), "meetings": ms}
+              for i, ms in by_person.items()]
+    answer.sort(key=lambda p: (-p["minutes"], p["supervisee_id"]))
+    return {"supervisee_id": supervisee_id, "start": start.timestamp(),
+            "end": end.timestamp(), "radius_m": radius_m, "min_minutes": min_minutes,
+            "reason": reason, "people": answer}
+
+
+@router.get("/colocations", response_model=Colocations)
+async def colocation_history(
+    request: Request,
+    caller: Caller,
+    start: datetime,
+    end: datetime,
+    reason: str = REASON,
+    supervisee_id: str | None = Query(None, max_length=200),
+    jurisdiction_id: str | None = Query(None, max_length=200),
+    limit: int = Query(1000, ge=1, le=10_000),
+) -> dict[str, Any]:
+    """The meetings the nightly co-location pass kept (two supervisees within
+    ``colocation_radius_m`` for ``colocation_min_minutes``; 聚集), between two people both in
+    the caller's reach — of one person when ``supervisee_id`` is given. Audited."""
+    check_window(start, end, MAX_TOGETHER_RANGE)
+    if not reason.strip():
+        raise invalid(("query", "reason"), "state the reason for the search")
+    if supervisee_id is not None:
+        await visible_supervisee(request, caller, supervisee_id)
+    scope = caller.scope(jurisdiction_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        found = await stored_meetings(conn, supervisee_id, start, end, scope, limit) \
+            if scope else []
+        await audit.record(conn, caller.username, "colocations.read", supervisee_id or "",
+                           {"reason": reason, "start": start.isoformat(),
+                            "end": end.isoformat(), "jurisdictions": scope,
+                            "meetings": len(found)})
+    return {"start": start.timestamp(), "end": end.timestamp(), "meetings": found}

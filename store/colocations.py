@@ -1,0 +1,196 @@
+"""Who was with whom, read from the fixes: one person against everyone (on request), and the
+nightly pass over everyone that keeps the meetings it finds (the gathering history, 聚集).
+
+Both place people minute by minute and find meetings as :mod:`history.together` defines them;
+this module reads the fixes for it and keeps what the pass finds (migration 0018).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+
+from history.together import Meeting, Placed, colocations, path_cells, with_person
+from store.history import device_fixes
+
+log = logging.getLogger(__name__)
+
+FETCH_LIMIT = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TogetherSettings:
+    """``radius_m`` apart at most, for ``min_s`` at least; placed each ``step_s`` from a fix
+    no more than ``hold_s`` older than the step (see :mod:`history.together`)."""
+
+    radius_m: float = 50.0
+    min_s: float = 1200.0
+    step_s: float = 60.0
+    hold_s: float = 300.0
+
+
+async def place_people(conn: psycopg.AsyncConnection, supervisee_ids: Sequence[str],
+                  start: datetime, end: datetime, s: TogetherSettings) -> tuple[Placed, int]:
+    """Everyone of ``supervisee_ids`` placed over ``[start, end)`` from all their devices."""
+    cur = await conn.execute(
+        "SELECT id, supervisee_id FROM devices WHERE supervisee_id = ANY(%s) ORDER BY id",
+        (list(supervisee_ids),))
+    owner = dict(await cur.fetchall())
+    ids = list(owner)
+    got = await device_fixes(conn, ids, start - timedelta(seconds=s.hold_s), end, FETCH_LIMIT)
+    person = np.array([owner[d] for d in ids], dtype=object)[got.device] if len(got) else \
+        np.zeros(0, dtype=object)
+    placed = await asyncio.to_thread(
+        Placed.of, person, got.ts, got.lon, got.lat, start=start.timestamp(),
+        end=end.timestamp(), step_s=s.step_s, hold_s=s.hold_s)
+    return placed, len(got)
+
+
+async def together_with(conn: psycopg.AsyncConnection, supervisee_id: str, start: datetime,
+                        end: datetime, jurisdictions: Sequence[str],
+                        s: TogetherSettings = TogetherSettings()) -> list[Meeting]:
+    """The meetings of ``supervisee_id`` with the supervisees of ``jurisdictions`` over
+    ``[start, end)``: the person is placed first; everyone with a fix in the cells around
+    their path while they were there (the cell index, see :func:`history.together.path_cells`)
+    is a candidate, and the candidates are placed from all their fixes — a fix away from the
+    path ends a placement as it should."""
+    me, _ = await place_people(conn, [supervisee_id], start, end, s)
+    cells, t0, t1 = path_cells(me, supervisee_id, s.radius_m, s.hold_s)
+    if not cells:
+        return []
+    lons = me.lon[~np.isnan(me.lon)]
+    lats = me.lat[~np.isnan(me.lat)]
+    pad = (s.radius_m + 100.0) / 111_000.0
+    cur = await conn.execute(
+        "WITH hit AS ("
+        " SELECT DISTINCT h.device_id FROM unnest(%(cells)s::bigint[], %(t0)s::float8[], "
+        "  %(t1)s::float8[]) AS c(cell, t0, t1) CROSS JOIN LATERAL ("
+        "  SELECT f.device_id FROM fixes f WHERE f.cell = c.cell "
+        "  AND f.ts >= to_timestamp(c.t0) AND f.ts < to_timestamp(c.t1)) h "
+        " UNION SELECT DISTINCT f.device_id FROM fixes f WHERE f.cell IS NULL "
+        "  AND f.ts >= %(lo)s AND f.ts < %(hi)s AND f.lon BETWEEN %(w)s AND %(e)s "
+        "  AND f.lat BETWEEN %(s)s AND %(n)s) "
+        "SELECT DISTINCT d.supervisee_id FROM hit JOIN devices d ON d.id = hit.device_id "
+        "JOIN supervisees s ON s.id = d.supervisee_id "
+        "WHERE s.jurisdiction_id = ANY(%(jur)s) AND d.supervisee_id <> %(me)s",
+        {"cells": cells, "t0": t0, "t1": t1, "jur": list(jurisdictions), "me": supervisee_id,
+         "lo": start - timedelta(seconds=s.hold_s), "hi": end,
+         "w": float(lons.min()) - pad * 3, "e": float(lons.max()) + pad * 3,
+         "s": float(lats.min()) - pad, "n": float(lats.max()) + pad})
+    others = [r[0] for r in await cur.fetchall()]
+    if not others:
+        return []
+    placed, _ = await place_people(conn, [supervisee_id, *others], start, end, s)
+    return with_person(placed, supervisee_id, s.radius_m, s.min_s)
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    day: date
+    timezone: str
+    people: int
+    fixes: int
+    meetings: int
+    seconds: float
+
+
+async def colocation_pass(conn: psycopg.AsyncConnection, day: date, timezone: str,
+                          s: TogetherSettings = TogetherSettings()) -> PassResult:
+    """Every pair of supervisees (of jurisdictions in ``timezone``, still supervised) together
+    on the local ``day``, kept in ``colocations`` in place of what an earlier pass over the
+    same day found, in one transaction. The computation runs in a worker thread (it holds the
+event loop of the API process for nothing)."""
+    t_begin = time.perf_counter()
+    tz = ZoneInfo(timezone)
+    start = datetime.combine(day, datetime.min.time(), tz)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+    cur = await conn.execute(
+        "SELECT s.id FROM supervisees s JOIN jurisdictions j ON j.id = s.jurisdiction_id "
+        "WHERE j.timezone = %s AND (s.released_at IS NULL OR s.released_at > %s) ORDER BY s.id",
+        (timezone, start))
+    ids = [r[0] for r in await cur.fetchall()]
+    placed, fixes = await place_people(conn, ids, start, end, s) if ids else (None, 0)
+    found = (await asyncio.to_thread(colocations, placed, s.radius_m, s.min_s)
+             if placed is not None else [])
+    async with conn.transaction():
+        await _keep(conn, day, timezone, found, s, len(ids), fixes,
+                    time.perf_counter() - t_begin)
+    return PassResult(day, timezone, len(ids), fixes, len(found),
+                      time.perf_counter() - t_begin)
+
+
+async def _keep(conn: psycopg.AsyncConnection, day: date, timezone: str, found: list[Meeting],
+                s: TogetherSettings, people: int, fixes: int, seconds: float) -> None:
+    await conn.execute("DELETE FROM colocations WHERE day = %s AND timezone = %s",
+                       (day, timezone))
+    if found:
+        async with conn.cursor() as c, c.copy(
+                "COPY colocations (a, b, start_at, end_at, closest_m, closest_at, lon, lat, "
+                "radius_m, day, timezone) FROM STDIN") as copy:
+            for m in found:
+                await copy.write_row((
+                    m.a, m.b, datetime.fromtimestamp(m.start, UTC),
+                    datetime.fromtimestamp(m.end, UTC), m.closest_m,
+                    datetime.fromtimestamp(m.closest_ts, UTC), m.lon, m.lat, s.radius_m, day,
+                    timezone))
+    await conn.execute(
+        "INSERT INTO colocation_passes (day, timezone, started_at, finished_at, people, fixes, "
+        "meetings, radius_m, min_s) VALUES (%s, %s, now() - make_interval(secs => %s), now(), "
+        "%s, %s, %s, %s, %s) ON CONFLICT (day, timezone) DO UPDATE SET "
+        "started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, "
+        "people = EXCLUDED.people, fixes = EXCLUDED.fixes, meetings = EXCLUDED.meetings, "
+        "radius_m = EXCLUDED.radius_m, min_s = EXCLUDED.min_s",
+        (day, timezone, seconds, people, fixes, len(found), s.radius_m, s.min_s))
+
+
+async def due_passes(conn: psycopg.AsyncConnection, now: datetime, delay: timedelta,
+                     days_back: int = 7) -> list[tuple[date, str]]:
+    """The (local day, time zone) passes not yet run whose day ended at least ``delay`` ago
+    (time for buffered uploads to arrive), over the last ``days_back`` days, oldest first."""
+    cur = await conn.execute("SELECT DISTINCT timezone FROM jurisdictions ORDER BY 1")
+    zones = [r[0] for r in await cur.fetchall()]
+    cur = await conn.execute("SELECT day, timezone FROM colocation_passes WHERE day >= %s",
+                             ((now - timedelta(days=days_back + 2)).date(),))
+    done = {(r[0], r[1]) for r in await cur.fetchall()}
+    due = []
+    for name in zones:
+        tz = ZoneInfo(name)
+        today = (now - delay).astimezone(tz).date()
+        for back in range(days_back, 0, -1):
+            day = today - timedelta(days=back)
+            if (day, name) not in done:
+                due.append((day, name))
+    due.sort()
+    return due
+
+
+async def stored_meetings(conn: psycopg.AsyncConnection, supervisee_id: str | None,
+                          start: datetime, end: datetime, jurisdictions: Sequence[str],
+                          limit: int = 1000) -> list[dict]:
+    """Meetings the nightly passes kept over ``[start, end)`` between two people both of
+    ``jurisdictions`` (of ``supervisee_id`` when given), by start."""
+    cur = await conn.execute(
+        "SELECT c.a, sa.name, sa.jurisdiction_id, c.b, sb.name, sb.jurisdiction_id, "
+        "extract(epoch FROM c.start_at)::float8, extract(epoch FROM c.end_at)::float8, "
+        "c.closest_m::float8, extract(epoch FROM c.closest_at)::float8, c.lon, c.lat "
+        "FROM colocations c JOIN supervisees sa ON sa.id = c.a "
+        "JOIN supervisees sb ON sb.id = c.b "
+        "WHERE c.start_at < %(end)s AND c.end_at > %(start)s "
+        "AND sa.jurisdiction_id = ANY(%(jur)s) AND sb.jurisdiction_id = ANY(%(jur)s) "
+        "AND (%(who)s::text IS NULL OR c.a = %(who)s OR c.b = %(who)s) "
+        "ORDER BY c.start_at, c.a, c.b LIMIT %(limit)s",
+        {"start": start, "end": end, "jur": list(jurisdictions), "who": supervisee_id,
+         "limit": limit})
+    return [{"a": {"supervisee_id": r[0], "name": r[1], "jurisdiction_id": r[2]},
+             "b": {"supervisee_id": r[3], "name": r[4], "jurisdiction_id": r[5]},
+             "start": r[6], "end": r[7], "minutes": round((r[7] - r[6]) / 60.0, 1),
+             "closest_m": round(r[8], 1), "closest_ts": r[9], "lon": r[10], "lat": r[11]}
+            for r in await cur.fetchall()]
