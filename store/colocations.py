@@ -68,13 +68,32 @@ async def together_with(conn: psycopg.AsyncConnection, supervisee_id: str, start
         return []
     lons = me.lon[~np.isnan(me.lon)]
     lats = me.lat[~np.isnan(me.lat)]
+    async with conn.transaction():
+        # Thousands of short index ranges: a plan the JIT takes longer to compile than to run.
+        await conn.execute("SET LOCAL jit = off")
+        others = await _candidates(conn, cells, t0, t1, jurisdictions, supervisee_id, start,
+                                   end, s, lons, lats)
+    if not others:
+        return []
+    placed, _ = await place_people(conn, [supervisee_id, *others], start, end, s)
+    return with_person(placed, supervisee_id, s.radius_m, s.min_s)
+
+
+async def _candidates(conn: psycopg.AsyncConnection, cells: list[int], t0: list[float],
+                      t1: list[float], jurisdictions: Sequence[str], supervisee_id: str,
+                      start: datetime, end: datetime, s: TogetherSettings,
+                      lons: np.ndarray, lats: np.ndarray) -> list[str]:
+    """Supervisees of ``jurisdictions`` but ``supervisee_id`` with a fix in one of ``cells``
+    within its span (``t0``–``t1``, seconds), or stored without a cell near the path. The
+    window's bounds are repeated as constants so that only its chunks are planned."""
     pad = (s.radius_m + 100.0) / 111_000.0
     cur = await conn.execute(
         "WITH hit AS ("
         " SELECT DISTINCT h.device_id FROM unnest(%(cells)s::bigint[], %(t0)s::float8[], "
         "  %(t1)s::float8[]) AS c(cell, t0, t1) CROSS JOIN LATERAL ("
         "  SELECT f.device_id FROM fixes f WHERE f.cell = c.cell "
-        "  AND f.ts >= to_timestamp(c.t0) AND f.ts < to_timestamp(c.t1)) h "
+        "  AND f.ts >= to_timestamp(c.t0) AND f.ts < to_timestamp(c.t1) "
+        "  AND f.ts >= %(lo)s AND f.ts < %(hi)s) h "
         " UNION SELECT DISTINCT f.device_id FROM fixes f WHERE f.cell IS NULL "
         "  AND f.ts >= %(lo)s AND f.ts < %(hi)s AND f.lon BETWEEN %(w)s AND %(e)s "
         "  AND f.lat BETWEEN %(s)s AND %(n)s) "
@@ -85,11 +104,7 @@ async def together_with(conn: psycopg.AsyncConnection, supervisee_id: str, start
          "lo": start - timedelta(seconds=s.hold_s), "hi": end,
          "w": float(lons.min()) - pad * 3, "e": float(lons.max()) + pad * 3,
          "s": float(lats.min()) - pad, "n": float(lats.max()) + pad})
-    others = [r[0] for r in await cur.fetchall()]
-    if not others:
-        return []
-    placed, _ = await place_people(conn, [supervisee_id, *others], start, end, s)
-    return with_person(placed, supervisee_id, s.radius_m, s.min_s)
+    return [r[0] for r in await cur.fetchall()]
 
 
 @dataclass(frozen=True, slots=True)
