@@ -38,7 +38,11 @@ import numpy as np
 from devices.fixes import newest_of_each
 
 _FIELDS = ("last_message", "last_fix_message", "first_blind", "heard_ts", "battery", "battery_ts",
-           "best_ts", "best_lon", "best_lat", "best_acc")
+           "best_ts", "best_lon", "best_lat", "best_acc", *(
+               # Where a phone came to rest (alerts.rules.phone_left_behind): the anchor, since
+               # when, the newest fix folded into it, and the streak of fixes certainly away.
+               "still_ts", "still_lon", "still_lat", "still_acc", "still_upto", "away_n",
+               "away_last", "still_moved"))
 _RECENT = ("recent_ts", "recent_lon", "recent_lat", "recent_acc")
 RECENT_FIXES = 3  # the engine's default confirmation
 DRIFT_M_PER_S = 1.5  # how fast a best fix ages (walking pace): see best_fix
@@ -74,6 +78,14 @@ class Activity:
         self.best_lon: np.ndarray
         self.best_lat: np.ndarray
         self.best_acc: np.ndarray
+        self.still_ts: np.ndarray
+        self.still_lon: np.ndarray
+        self.still_lat: np.ndarray
+        self.still_acc: np.ndarray
+        self.still_upto: np.ndarray
+        self.away_n: np.ndarray
+        self.away_last: np.ndarray
+        self.still_moved: np.ndarray  # 1: the anchor is where the phone moved to
 
     def renumbered(self, device_ids: Sequence[str]) -> Activity:
         """The same facts under a new device numbering (after the registry changed)."""

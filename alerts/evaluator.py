@@ -27,12 +27,16 @@ from alerts.plans import SupervisionPlan
 from alerts.roster import Roster
 from alerts.rules.base import Batch, Decided, Rule
 from alerts.rules.battery import LowBatteryEpisodes
+from alerts.rules.check_in_missed import CheckIn, CheckInMissedRule
 from alerts.rules.curfew import CurfewStarts
 from alerts.rules.device_off import DeviceOffRule
+from alerts.rules.gathering import GatheringRule
+from alerts.rules.leave_overdue import LeaveOverdueRule
 from alerts.rules.lost_contact import LostContactRule
 from alerts.rules.no_fix import NoFixRule
 from alerts.rules.order_ending import OrderEndingRule
 from alerts.rules.pass_through import PassThroughRule
+from alerts.rules.phone_left_behind import PhoneLeftBehindRule
 from alerts.rules.separation import SeparationRule
 from alerts.rules.tamper import TamperRule
 from alerts.rules.victim import VictimProximityRule
@@ -50,7 +54,8 @@ __all__ = ["Decided", "Evaluator", "build_rules"]
 
 
 def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[ProtectionOrder],
-                positioning: Iterable[PositioningOrder] = ()
+                positioning: Iterable[PositioningOrder] = (),
+                check_ins: Iterable[CheckIn] = ()
                 ) -> tuple[LowBatteryEpisodes, list[Rule]]:
     """Every rule, in the order they fold and tick: pass-through after the zones (a crossing
     already in a zone episode is not one), the device-off clock before lost contact (devices
@@ -70,6 +75,10 @@ def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[Pr
         NoFixRule(roster),
         CurfewStarts(roster, lost_contact),
         OrderEndingRule(roster, positioning),
+        LeaveOverdueRule(roster),
+        CheckInMissedRule(roster, check_ins),
+        GatheringRule(roster),
+        PhoneLeftBehindRule(roster),
     ]
 
 
@@ -84,6 +93,7 @@ class Evaluator:
         pairings: Iterable[Pairing] = (),
         orders: Iterable[ProtectionOrder] = (),
         positioning: Iterable[PositioningOrder] = (),
+        check_ins: Iterable[CheckIn] = (),
         suppressions: Suppressions | None = None,
         activity: Activity | None = None,
         accuracy_factor: float = 1.0,
@@ -100,7 +110,7 @@ class Evaluator:
         self.accuracy_factor = accuracy_factor
         self.zoneset, self.assignments = r.zoneset, r.assignments
         self.plan_of, self.suppressions = r.plan_of, r.suppressions
-        self.battery, self.rules = build_rules(r, pairings, orders, positioning)
+        self.battery, self.rules = build_rules(r, pairings, orders, positioning, check_ins)
 
     @property
     def activity(self) -> Activity:

@@ -22,6 +22,15 @@ Settings (JSON keys of ``supervision_plans.settings`` and of a supervisee's over
 ``zone_groups``                []        zone groups whose zones apply to all on the plan
 ``order_notice_days``          7         days before a positioning order ends that the
                                          ``order_ending`` notice is raised
+``gathering_m``                50        supervisees this close to each other …
+``gathering_min_s``            1200      … for this long → ``gathering`` (聚集)
+``gathering_codefendants_only`` false    only people who share a case number (co-defendants)
+``phone_still_hours``          4         waking hours a phone (of a person without a bracelet)
+                                         lies still → ``phone_left_behind`` (手机未移动)
+``waking_hours``               08–22     local hours that count, ``"08:00-22:00"`` (or
+                                         ``[8, 22]``); in the time zone of the person's
+                                         scheduled zones (their curfew), else …
+``waking_timezone``            UTC       … this IANA time zone
 =============================  ========  ===================================================
 
 >>> p = SupervisionPlan.from_settings("default", {"report_interval_s": 30})
@@ -45,6 +54,9 @@ ALERT_KINDS = (
     "exclusion_entry", "pass_through", "inclusion_exit", "curfew", "curfew_unverified",
     "victim_proximity", "separation", "strap_tamper", "case_tamper", "low_battery_warning",
     "low_battery_critical", "device_off", "lost_contact", "no_fix", "order_ending",
+    "leave_overdue",
+    "gathering", "phone_left_behind",
+    "check_in_missed",
 )
 
 
@@ -67,6 +79,12 @@ class SupervisionPlan:
     escalate_after_s: float = 900.0
     zone_groups: tuple[str, ...] = ()
     order_notice_days: float = 7.0
+    gathering_m: float = 50.0
+    gathering_min_s: float = 1200.0
+    gathering_codefendants_only: bool = False
+    phone_still_hours: float = 4.0
+    waking_hours: tuple[float, float] = (8.0, 22.0)  # local hours; start > end wraps midnight
+    waking_timezone: str = "UTC"
 
     def applies(self, kind: str) -> bool:
         return kind in self.rules
@@ -114,6 +132,14 @@ def _checked(plan_id: str, key: str, value: Any) -> Any:
                 isinstance(g, str) for g in value):
             raise PlanError(f"{where} must be a list of zone group ids, not {value!r}")
         return tuple(value)
+    if key == "gathering_codefendants_only":
+        if not isinstance(value, bool):
+            raise PlanError(f"{where} must be true or false, not {value!r}")
+        return value
+    if key == "waking_hours":
+        return _waking_hours(where, value)
+    if key == "waking_timezone":
+        return _timezone(where, value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PlanError(f"{where} must be a number, not {value!r}")
     if key == "confirm_fixes":
@@ -127,6 +153,40 @@ def _checked(plan_id: str, key: str, value: Any) -> Any:
     if not value > 0:
         raise PlanError(f"{where} must be positive, not {value!r}")
     return float(value)
+
+
+def _waking_hours(where: str, value: Any) -> tuple[float, float]:
+    """``"08:00-22:00"`` or ``[8, 22]`` → (8.0, 22.0): local hours, start ≠ end.
+
+    >>> _waking_hours("w", "07:30-21:00"), _waking_hours("w", [22, 6])
+    ((7.5, 21.0), (22.0, 6.0))
+    """
+    hours: list[float] = []
+    if isinstance(value, str):
+        try:
+            for part in value.split("-"):
+                hh, mm = part.strip().split(":")
+                hours.append(int(hh) + int(mm) / 60.0)
+        except ValueError:
+            hours = []
+    elif isinstance(value, list | tuple) and all(
+            isinstance(h, int | float) and not isinstance(h, bool) for h in value):
+        hours = [float(h) for h in value]
+    if len(hours) != 2 or not all(0 <= h <= 24 for h in hours) or hours[0] == hours[1]:
+        raise PlanError(f"{where} must be local hours like \"08:00-22:00\" (start and end "
+                        f"differ, 00:00–24:00), not {value!r}")
+    return hours[0], hours[1]
+
+
+def _timezone(where: str, value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise PlanError(f"{where} must be an IANA time zone such as \"Asia/Shanghai\", "
+                        f"not {value!r}") from None
+    return str(value)
 
 
 DEFAULT_PLAN = SupervisionPlan()

@@ -44,6 +44,13 @@ class Runs:
     def __getitem__(self, k: int) -> np.ndarray:
         return self._values[self._bounds[k]:self._bounds[k + 1]]
 
+    def concat(self, ks: np.ndarray) -> np.ndarray:
+        """The runs of ``ks``, one after the other (one array, no Python loop)."""
+        starts, ends = self._bounds[ks], self._bounds[np.asarray(ks) + 1]
+        lengths = ends - starts
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        return self._values[np.arange(int(lengths.sum())) + offsets]
+
 
 class Roster:
     def __init__(

@@ -34,12 +34,29 @@ DEFAULT_KINDS = {
 
 
 @dataclass(frozen=True, slots=True)
+class LeaveTerms:
+    """What an approved leave or standing permit (store/leave.py) adds to its window, read by
+    :mod:`alerts.rules.leave_overdue`: the destination binds from ``binds_from`` to
+    ``binds_until`` (a leave: the window less the travel out and back; a permit: the whole
+    window, and the county counts as well); unless ``returned`` (销假), not being back at the
+    window's end is ``leave_overdue``."""
+
+    leave_id: int
+    destination: str  # zone id
+    binds_from: float
+    binds_until: float
+    permit: bool = False
+    returned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Suppression:
     supervisee_id: str
     starts_at: float
     ends_at: float
     reason: str  # "leave" | "maintenance"
     kinds: frozenset[str] | None = None  # None: the reason's default kinds
+    leave: LeaveTerms | None = None  # the window of an approved leave or permit (leaves table)
 
     def __post_init__(self) -> None:
         if self.reason not in DEFAULT_KINDS:
@@ -68,6 +85,10 @@ class Suppressions:
         """Every window, by supervisee (what a copy with some supervisees' replaced starts
         from)."""
         return [w for ws in self._by_supervisee.values() for w in ws]
+
+    def leaves(self) -> list[Suppression]:
+        """The windows of approved leaves and permits."""
+        return [w for ws in self._by_supervisee.values() for w in ws if w.leave is not None]
 
     def covers(self, supervisee_id: str, kind: str, ts: float) -> bool:
         return any(w.starts_at <= ts < w.ends_at and kind in w.covered_kinds

@@ -17,19 +17,23 @@ from api.routes import (
     audit,
     auth,
     casework,
+    check_ins,
     devices,
     health,
     history,
     jurisdictions,
+    leave,
     live,
     metrics,
     orders,
     plans,
     positions,
     replay,
+    reports,
     supervisees,
     tracks,
     users,
+    wall,
     zones,
 )
 from api.state import ApiState
@@ -49,8 +53,11 @@ def create_app(state: ApiState) -> FastAPI:
     app.state.cordon = state
     app.add_middleware(SecurityHeaders, tile_url=state.map_tile_url)
     for module in (health, auth, users, jurisdictions, supervisees, casework, orders, devices,
-                   zones, plans, positions, tracks, history, replay, alerts, audit, live):
+                   zones, plans, positions, tracks, history, replay, alerts, audit, live, wall):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(check_ins.router, prefix="/api/v1")
+    app.include_router(leave.router, prefix="/api/v1")
+    app.include_router(reports.router, prefix="/api/v1")
     app.include_router(metrics.router)
 
     @app.exception_handler(psycopg.DataError)

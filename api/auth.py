@@ -21,6 +21,7 @@ later needs sign-in whether or not it asks for the :data:`Caller`.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from store.accounts import (
     user_by_id,
 )
 from store.caseload import root_jurisdictions
+from store.kiosks import KIOSK_PREFIX, kiosk_for_token
 
 HASHER = PasswordHasher()
 ACCESS_TTL_S = 15 * 60
@@ -68,6 +70,13 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+})
+
+# (method, route template) of the only routes a kiosk credential (``kio_…``, the command
+# centre's wall: store/kiosks.py) is accepted on; the route checks the jurisdiction itself
+# (api/routes/wall.py). Everywhere else it is refused (403). Its live feed is /api/v1/live.
+KIOSK_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("GET", "/api/v1/wall/{jurisdiction_id}"),
 })
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -155,6 +164,8 @@ async def principal_for_token(request_or_ws: HTTPConnection, token: str | None) 
     """The caller a bearer token (access JWT or API token) speaks for; 401 if none."""
     if not token:
         raise _unauthorized("not signed in")
+    if token.startswith(KIOSK_PREFIX):
+        raise HTTPException(403, "a kiosk credential reads only its wall view")
     state = request_or_ws.app.state.cordon
     async with state.pool.connection() as conn:
         if token.startswith(_API_TOKEN_PREFIX):
@@ -202,12 +213,33 @@ async def signed_in_unless_public(connection: HTTPConnection) -> None:
     if (method, path) in PUBLIC_ROUTES and "{" not in template:
         return
     token = _bearer_token(connection.headers.get("authorization"))
+    if token and token.startswith(KIOSK_PREFIX) and _kiosk_route(method, path, template):
+        async with connection.app.state.cordon.pool.connection() as conn:
+            kiosk = await kiosk_for_token(conn, token)
+        if kiosk is None:
+            raise _unauthorized("unknown or revoked kiosk credential")
+        connection.state.kiosk = kiosk
+        return
     try:
         connection.state.principal = await principal_for_token(connection, token)
     except HTTPException as exc:
         if method == "WEBSOCKET":
             raise WebSocketException(4401, str(exc.detail)) from None
         raise
+
+
+def _kiosk_route(method: str, path: str, template: str) -> bool:
+    """Whether the path asked for is one of :data:`KIOSK_ROUTES` (the route matched knows only
+    its own part of the template: it must end it).
+
+    >>> _kiosk_route("GET", "/api/v1/wall/tx-travis", "/wall/{jurisdiction_id}")
+    True
+    >>> _kiosk_route("GET", "/api/v1/wall/tx/kiosks", "/wall/{jurisdiction_id}/kiosks")
+    False
+    """
+    return any(method == m and template and t.endswith(template)
+               and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path)
+               for m, t in KIOSK_ROUTES)
 
 
 async def current_principal(request: Request,

@@ -383,6 +383,8 @@ class TrackFeature(Wire):
 class TrackSummary(Wire):
     supervisee_id: str
     simplified_tolerance_m: float = Field(description="0: every fix is shown")
+    thinning: Literal["time", "shape"] = Field(description="how it was thinned (see the "
+                                                          "thinning parameter)")
     fixes: int = Field(description="fixes in the range")
     fixes_shown: int
 
@@ -805,3 +807,374 @@ class Colocations(Wire):
     end: EpochSeconds
     meetings: list[StoredMeeting] = Field(description="by start; both people in the caller's "
                                                       "reach")
+
+
+# --- the command centre's wall (api/routes/wall.py; definitions in store/figures.py) ---------
+
+
+class WallPeople(Wire):
+    total: int
+    strict: int = Field(description="严管")
+    normal: int = Field(description="普管")
+    relaxed: int = Field(description="宽管")
+    other: int = Field(description="on another plan, or none")
+
+
+class WallDevices(Wire):
+    total: int
+    online: int
+    silent: int
+    off: int
+
+
+class WallAlerts(Wire):
+    raised: int = Field(description="raised today (local day of the jurisdiction)")
+    open: int
+    acknowledged: int
+    closed: int = Field(description="resolved by a person or cleared by the engine")
+    escalated: int
+    median_response_s: float | None = Field(description="raising → first person's step; null "
+                                                        "when nobody acted yet")
+
+
+class WallOrders(Wire):
+    in_force: int
+    ending_soon: int = Field(description="in force and ending within 7 days")
+
+
+class WallFigures(Wire):
+    people: WallPeople
+    devices: WallDevices
+    alerts: WallAlerts
+    orders: WallOrders
+    on_leave: int
+
+
+class WallJurisdiction(Wire):
+    id: str
+    parent_id: str | None
+    name: str
+    kind: str
+
+
+class WallChild(Wire):
+    id: str
+    name: str
+    kind: str
+    has_boundary: bool
+    has_children: bool
+
+
+class WallTrends(Wire):
+    days: list[str] = Field(description="the 7 local dates ending today (YYYY-MM-DD)")
+    kinds: dict[str, list[int]] = Field(description="alert kind → alerts raised each day")
+
+
+class WallAlert(Wire):
+    id: int
+    kind: str
+    severity: str
+    status: str
+    supervisee_id: str
+    supervisee_name: str | None = Field(description="null on a kiosk unless the agency shows "
+                                                    "names there")
+    jurisdiction_id: str
+    raised_at: EpochSeconds
+    lon: float | None
+    lat: float | None
+    escalated: bool
+
+
+class WallView(Wire):
+    jurisdiction: WallJurisdiction
+    parent_reachable: bool = Field(description="whether the caller may go up to the parent")
+    children: list[WallChild]
+    subtree: list[str] = Field(description="ids of the jurisdiction and all below it")
+    names: dict[str, str] = Field(description="id → name of each of them")
+    timezone: str
+    as_of: EpochSeconds = Field(description="the instant of every figure (engine's clock)")
+    day_start: EpochSeconds
+    kpis: WallFigures
+    regions: dict[str, WallFigures] = Field(description="child id → its subtree's figures")
+    boundaries: list[dict[str, Any]] = Field(description="GeoJSON features of the children "
+                                                         "(or of the jurisdiction itself)")
+    trends: WallTrends
+    recent: list[WallAlert] = Field(description="today's alerts, newest first (at most 50)")
+    show_names: bool
+
+
+class KioskOut(Wire):
+    id: int
+    name: str
+    jurisdiction_id: str
+    show_names: bool
+    created_by: str
+    created_at: EpochSeconds
+    revoked_at: EpochSeconds | None
+    last_seen_at: EpochSeconds | None
+
+
+class NewKioskOut(Wire):
+    kiosk: KioskOut
+    token: str = Field(description="shown once: the screen signs in with it")
+    url: str = Field(description="the wall's page for this kiosk (token in the fragment)")
+
+
+class Kiosks(Wire):
+    kiosks: list[KioskOut]
+
+
+# --- check-ins (信息化核查) -----------------------------------------------------------------------
+
+
+class CheckInAnswer(Wire):
+    ts: EpochSeconds = Field(description="the answering fix's time")
+    received_at: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float | None
+    home_distance_m: float | None = Field(description="metres from the centre of the person's "
+                                                      "home zone; null without a home")
+    at_home: bool | None = Field(description="inside the home zone; null without a home")
+
+
+class CheckInRecord(Wire):
+    id: int
+    supervisee_id: str
+    device_id: str = Field(description="the phone asked")
+    requested_at: EpochSeconds
+    deadline: EpochSeconds
+    requested_by: str = Field(description="the account that asked, or 'schedule'")
+    scheduled_for: EpochSeconds | None = Field(description="the schedule's slot; null when an "
+                                                           "officer asked")
+    note: str | None
+    topic: str = Field(description="the phone's command topic the request went to")
+    sent_at: EpochSeconds | None = Field(description="when the broker took the command; null: "
+                                                     "not yet (sent when the broker is back)")
+    status: Literal["pending", "answered", "missed"]
+    answer: CheckInAnswer | None = Field(description="the phone's first fix in the window")
+    settled_at: EpochSeconds | None
+
+
+class CheckIns(Wire):
+    check_ins: list[CheckInRecord]
+
+
+class OneCheckIn(Wire):
+    check_in: CheckInRecord
+    sent: bool = Field(description="the command reached the broker (false: it is retried)")
+
+
+class CheckInScheduleSettings(Wire):
+    times_per_day: int = Field(description="random check-ins a day (0: none)")
+    window_start: str = Field(description="local time HH:MM, the person's jurisdiction's")
+    window_end: str
+    deadline_min: int = Field(description="minutes the phone has to answer")
+    updated_by: str
+    updated_at: IsoTime
+
+
+class CheckInSchedule(Wire):
+    supervisee_id: str
+    own: CheckInScheduleSettings | None = Field(description="the person's own schedule")
+    plan: CheckInScheduleSettings | None = Field(description="their plan's schedule")
+    effective: CheckInScheduleSettings | None = Field(description="the one in force: their "
+                                                                  "own, else the plan's")
+
+
+class PlanCheckInSchedule(Wire):
+    plan_id: str
+    schedule: CheckInScheduleSettings | None
+
+
+# --- leave (外出请假) and standing permits (api/routes/leave.py) --------------------------------
+
+
+class Leave(Wire):
+    id: int
+    supervisee_id: str
+    supervisee_name: str
+    jurisdiction_id: str = Field(description="the person's")
+    kind: Literal["leave", "permit"] = Field(description="leave (外出请假), or a standing permit "
+                                                         "for regular cross-county travel")
+    status: Literal["requested", "approved", "refused", "cancelled", "returned"]
+    destination_zone_id: str = Field(description="the destination, a zone (GET /zones/{id})")
+    destination_made: bool = Field(description="the area was given with the request and stored "
+                                               "as this zone")
+    starts_at: EpochSeconds = Field(description="out of the county from")
+    ends_at: EpochSeconds = Field(description="back inside the county by")
+    travel_s: float = Field(description="a leave's allowance for the travel out and back, each")
+    binds_from: EpochSeconds = Field(description="the destination binds from…")
+    binds_until: EpochSeconds = Field(description="…until (a return ends it)")
+    reason: str
+    approval_level: str = Field(description="the level its length requires: township, county, "
+                                            "city")
+    approval_jurisdiction_id: str = Field(description="where a supervisor approves it")
+    requested_by: str
+    requested_at: EpochSeconds
+    decided_by: str | None = Field(description="approved or refused by")
+    decided_at: EpochSeconds | None
+    decision_note: str | None
+    closed_by: str | None = Field(description="cancelled, or the return (销假) recorded by")
+    closed_at: EpochSeconds | None
+    close_note: str | None
+    in_force: bool = Field(description="approved, and now within its window")
+    overdue: bool = Field(description="approved, its end passed, no return recorded")
+
+
+class Leaves(Wire):
+    leaves: list[Leave]
+
+
+class OneLeave(Wire):
+    leave: Leave
+
+
+# The daily report (日报告, store/reports.py)
+
+
+class ReportPlace(Wire):
+    lon: float
+    lat: float
+    radius_m: float
+
+
+class ReportVisit(Wire):
+    place: Literal["home", "work", "elsewhere"]
+    start: EpochSeconds
+    end: EpochSeconds
+    duration_s: float
+    lon: float
+    lat: float
+    radius_m: float = Field(description="how far the stop's fixes lay from its centre (95th pct)")
+
+
+class ReportGap(Wire):
+    start: EpochSeconds
+    end: EpochSeconds
+    cause: Literal["device_off", "no_fix", "silence"]
+    same_place: bool | None = Field(description="whether the person was at the same place "
+                                                "both sides of the gap")
+
+
+class ReportAlert(Wire):
+    id: int
+    kind: str
+    severity: str
+    status: str
+    started_at: EpochSeconds
+    ended_at: EpochSeconds | None
+    cause: str | None
+    outcome: str | None
+    note: str | None
+    resolved_by: str | None
+    resolved_at: EpochSeconds | None
+
+
+class ReportCheckIn(Wire):
+    id: int
+    device_id: str
+    requested_at: EpochSeconds
+    deadline: EpochSeconds
+    requested_by: str
+    status: str
+    answered_at: EpochSeconds | None
+    home_distance_m: float | None
+    at_home: bool | None
+
+
+class DailyReport(Wire):
+    supervisee_id: str
+    name: str
+    jurisdiction_id: str
+    day: str
+    timezone: str
+    start: EpochSeconds
+    end: EpochSeconds
+    complete: bool = Field(description="false while the day is still under way")
+    fixes: int
+    slept: Literal["home", "work", "elsewhere"] | None = Field(
+        description="where the stop holding most of 00:00–05:00 was; null: unknown")
+    slept_lon: float | None
+    slept_lat: float | None
+    home_s: float
+    work_s: float
+    elsewhere_s: float
+    moving_s: float
+    unseen_s: float = Field(description="in coverage gaps: not seen is not absent")
+    distance_m: float
+    home: ReportPlace | None = Field(description="the registered home zone as a circle")
+    work: ReportPlace | None = Field(description="inferred from the four weeks before")
+    inferred_home: ReportPlace | None = Field(description="the place of most nights before")
+    inferred_home_from_registered_m: float | None
+    visits: list[ReportVisit]
+    gaps: list[ReportGap]
+    alerts: list[ReportAlert]
+    check_ins: list[ReportCheckIn]
+
+
+# Where a person spends their time (history/density.py)
+
+
+class HomeRangeCellProperties(Wire):
+    seconds: float
+    share: float = Field(description="of all the observed time")
+    rank: int = Field(description="0: the cell with the most time")
+    core: Literal["50", "95", "rest"] = Field(description="within the cells holding half / "
+                                                          "95 % of the observed time")
+
+
+class HomeRangeCell(Wire):
+    type: Literal["Feature"]
+    id: str = Field(description="the H3 cell, hexadecimal")
+    geometry: dict[str, Any]
+    properties: HomeRangeCellProperties
+
+
+class HomeRange(Wire):
+    """A GeoJSON FeatureCollection of H3 cells, most time first."""
+
+    type: Literal["FeatureCollection"]
+    supervisee_id: str
+    start: EpochSeconds
+    end: EpochSeconds
+    resolution: int
+    fixes: int
+    observed_s: float = Field(description="time stood for by fixes (a gap counts only its "
+                                          "first hold_s)")
+    core_50: int
+    core_95: int
+    features: list[HomeRangeCell]
+
+
+# The monthly bulletin (月通报, store/bulletin.py)
+
+
+class BulletinCode(Wire):
+    code: str
+    labels: dict[str, str] = Field(description="the agency's label in each language")
+    alerts: int
+
+
+class BulletinOrders(Wire):
+    in_force: int = Field(description="at the month's end (or now)")
+    made: int
+    renewed: int
+    removed: int = Field(description="removed early in the month")
+
+
+class MonthlyBulletin(Wire):
+    jurisdiction: dict[str, Any]
+    timezone: str
+    month: str
+    start: EpochSeconds
+    end: EpochSeconds
+    as_of: EpochSeconds
+    complete: bool = Field(description="false while the month is under way")
+    kpis: dict[str, Any] = Field(description="the subtree's figures, as the wall defines them "
+                                             "(store/figures.py), alerts over the month")
+    regions: list[dict[str, Any]] = Field(description="the same per child jurisdiction")
+    alerts_by_kind: dict[str, int]
+    alerts_by_cause: list[BulletinCode]
+    alerts_by_outcome: list[BulletinCode]
+    orders: BulletinOrders

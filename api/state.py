@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,5 +31,8 @@ class ApiState:
     confirm_fixes: int = 3
     confirm_gap_s: float = 180.0
     positioning_order_max_days: float = 92.0  # the longest order or renewal the API accepts
+    leave_limits: Any = None  # store.leave.LeaveLimits from the settings (None: its defaults)
     # Bracelets sending without a positioning order in force: when last heard (ingest/orders.py)
     heard_without_order: dict[str, float] = field(default_factory=dict)
+    # The engine's clock (ingest/clock.py): the instant of the wall's figures (api/routes/wall.py)
+    clock: Callable[[], float] = time.time

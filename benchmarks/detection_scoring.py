@@ -79,6 +79,8 @@ ALERT_LABEL_KIND: dict[str, str] = {
     "curfew_unverified": "silent",
     "low_battery_warning": "low_battery",
     "low_battery_critical": "low_battery",
+    "gathering": "gathering",
+    "phone_left_behind": "phone_left_behind",
 }
 COMPLIANT = "compliant"
 DAY_S = 86400.0

@@ -4,7 +4,7 @@
     cordon serve    the production engine against a configured broker and database
     cordon migrate  bring the database schema up to date and exit
     cordon simulate drive a simulated fleet into a broker (load or accelerated time)
-    cordon bench    run a benchmark: cordon bench kernel|e2e|detection|history|console|caseload
+    cordon bench    run a benchmark: cordon bench kernel|e2e|detection|history|console|caseload|wall
                     [its options]
     cordon user add, cordon broker-auth, cordon device-password
                     accounts and device credentials (see cordon/admin.py)
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark (python -m benchmarks.NAME)")
     bench.add_argument("name", choices=["kernel", "e2e", "detection", "history",
-                                               "console", "caseload"],
+                                               "console", "caseload", "wall"],
                        help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
     from cordon.admin import add_arguments as admin_arguments

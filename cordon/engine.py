@@ -27,7 +27,9 @@ from cordon.consumers import run_consumers
 from cordon.services.ports import require_free
 from cordon.settings import Settings, SettingsError
 from devices.formats import Limits
+from ingest.check_ins import run_check_ins
 from ingest.clock import parse_clock
+from ingest.commands import DeviceCommands
 from ingest.device_gate import DeviceGate
 from ingest.http import osmand_router
 from ingest.mqtt import MqttConfig, MqttIntake
@@ -37,6 +39,7 @@ from ingest.stats import IngestStats
 from store.colocations import TogetherSettings, colocation_pass, due_passes
 from store.database import migrate
 from store.fixes import drop_fixes_older_than
+from store.leave import LeaveLimits
 from store.quarantine import drop_quarantine_older_than
 
 log = logging.getLogger(__name__)
@@ -197,6 +200,14 @@ async def run_engine(
         http: asyncio.Task | None = None
         if api:
             server = _api_server(settings, pool, bus, stats, timescaledb, pipeline)
+            # Check-ins (信息化核查): the phones' remote commands, the schedules' requests.
+            commands = DeviceCommands(host, port, username, password,
+                                      f"{settings.mqtt_client_id}-commands", partitions)
+            server.config.app.state.check_in_commands = commands
+            others.append(asyncio.create_task(commands.run(), name="device-commands"))
+            others.append(asyncio.create_task(run_check_ins(
+                pool, commands, clock, partitions, (settings.device_secret or "").encode()),
+                name="check-ins"))
             http = asyncio.create_task(server.serve(), name="http")
             essential.append(http)
             others.append(asyncio.create_task(_enforce_retention(settings, pool),
@@ -240,7 +251,12 @@ def _api_server(settings: Settings, pool: AsyncConnectionPool, bus: LiveBus,
                               confirm_fixes=settings.confirm_fixes,
                               confirm_gap_s=settings.confirm_gap_s,
                               positioning_order_max_days=settings.positioning_order_max_days,
-                              heard_without_order=pipeline.heard_without_order))
+                              heard_without_order=pipeline.heard_without_order,
+                              leave_limits=LeaveLimits(
+                                  settings.leave_township_max_days,
+                                  settings.leave_county_max_days, settings.permit_max_days,
+                                  settings.leave_travel_hours),
+                              clock=pipeline.clock))
     try:
         gate = DeviceGate.from_secret(settings.device_secret, stats,
                                       settings.osmand_rate_per_address,

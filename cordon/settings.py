@@ -89,6 +89,15 @@ class Settings:
     # positioning_order_max_days.
     positioning_orders: str = "off"
     positioning_order_max_days: float = 92.0
+    # Leave (外出请假, store/leave.py): up to leave_township_max_days the person's township office
+    # approves, up to leave_county_max_days the county, longer the next level up (the city);
+    # a standing permit for regular cross-county travel, and any leave, lasts at most
+    # permit_max_days. A leave's destination binds after leave_travel_hours of travel out (at
+    # most a quarter of the window) and until as long before its end.
+    leave_township_max_days: float = 7.0
+    leave_county_max_days: float = 30.0
+    permit_max_days: float = 183.0
+    leave_travel_hours: float = 12.0
     # The nightly co-location pass (store/colocations.py, 聚集 history): every pair of people
     # within colocation_radius_m for colocation_min_minutes in a row on a local day, run once
     # the day has been over colocation_delay_h (buffered uploads arrive late); "off": never.

@@ -10,9 +10,11 @@ generated here from the device registry:
   (:func:`device_password`), so nothing secret is stored per device: the device is provisioned
   with ``device_password(secret, its id)`` and the file can be rebuilt at any time;
 - an ACL file: each device (its MQTT user name is its id) may write its own fixes, events and
-  OwnTracks topics and nothing else (it reads nothing: a supervisee never sees another's
-  positions); the engine reads the device topics and talks to its own processes; relay users
-  (a trusted gateway, the simulator) may write every device topic. Adding or removing a device
+  OwnTracks topics and nothing else, and read only its own OwnTracks command topic
+  (``owntracks/<user>/<id>/cmd``, a check-in's ``reportLocation``; a supervisee never sees
+  another's positions); the engine reads the device topics, writes the command topics (no one
+  else does) and talks to its own processes; relay users (a trusted gateway, the simulator)
+  may write every device topic. Adding or removing a device
   changes the password file; the ACL grants devices their topics by pattern (:func:`acl_file`).
 
 Mosquitto rereads both on SIGHUP (:meth:`cordon.services.mosquitto.PrivateMosquitto.reload`).
@@ -30,6 +32,7 @@ topic read owntracks/+/+
 pattern write cordon/devices/%u/fixes
 pattern write cordon/devices/%u/events
 pattern write owntracks/+/%u
+pattern read owntracks/+/%u/cmd
 """
 
 from __future__ import annotations
@@ -180,6 +183,8 @@ def acl_file(
     topic readwrite p+/cordon/devices/+/fixes
     topic read cordon/devices/+/events
     topic read p+/cordon/devices/+/events
+    topic write owntracks/+/+/cmd
+    topic write p+/owntracks/+/+/cmd
     topic readwrite cordon/engine/#
     <BLANKLINE>
     user gateway
@@ -187,18 +192,21 @@ def acl_file(
     ...
     topic write p+/cordon/devices/+/events
     <BLANKLINE>
-    # Every other user is a device: it writes the topics that name it, and reads nothing.
+    # Every other user is a device: it writes the topics that name it, and reads only its commands.
     pattern write cordon/devices/%u/fixes
     pattern write p+/cordon/devices/%u/fixes
     pattern write cordon/devices/%u/events
     pattern write p+/cordon/devices/%u/events
     pattern write owntracks/+/%u
     pattern write p+/owntracks/+/%u
+    pattern read owntracks/+/%u/cmd
+    pattern read p+/owntracks/+/%u/cmd
     >>> print(acl_file(["br-7"], "engine", per_device=True).split("\\n\\n")[-1], end="")
     user br-7
     topic write cordon/devices/br-7/fixes
     topic write cordon/devices/br-7/events
     topic write owntracks/+/br-7
+    topic read owntracks/+/br-7/cmd
     """
     devices = sorted({check_user(d) for d in device_ids})
     relays = sorted({check_user(r) for r in relay_users})
@@ -214,18 +222,22 @@ def acl_file(
     engine = rules("topic", "read", [OWNTRACKS_SUBSCRIPTION])
     engine += rules("topic", "readwrite", [NATIVE_SUBSCRIPTION])
     engine += rules("topic", "read", [EVENTS_SUBSCRIPTION])
+    engine += rules("topic", "write", [OWNTRACKS_SUBSCRIPTION + "/cmd"])  # check-ins
     engine.append(f"topic readwrite {ENGINE_TOPICS}")
     blocks = [block(engine_user, engine)]
     device_topics = (OWNTRACKS_SUBSCRIPTION, NATIVE_SUBSCRIPTION, EVENTS_SUBSCRIPTION)
     blocks += [block(r, rules("topic", "write", device_topics)) for r in relays]
     own = ("cordon/devices/{}/fixes", "cordon/devices/{}/events", "owntracks/+/{}")
+    commands = "owntracks/+/{}/cmd"  # a phone reads its own (ingest/commands.py)
     if per_device:
-        blocks += [block(d, rules("topic", "write", [t.format(d) for t in own]))
+        blocks += [block(d, rules("topic", "write", [t.format(d) for t in own])
+                         + rules("topic", "read", [commands.format(d)]))
                    for d in devices]
     else:
         blocks.append("\n".join([
             "# Every other user is a device: it writes the topics that name it, and reads "
-            "nothing.", *rules("pattern", "write", [t.format("%u") for t in own])]) + "\n")
+            "only its commands.", *rules("pattern", "write", [t.format("%u") for t in own]),
+            *rules("pattern", "read", [commands.format("%u")])]) + "\n")
     return _HEADER + "\n".join(blocks)
 
 

@@ -26,6 +26,7 @@ class Supervisee:
     jurisdiction_id: str
     zone_ids: tuple[str, ...] = field(default=())
     plan_id: str | None = None
+    case_no: str | None = None  # co-defendants (同案犯) share one (alerts.rules.gathering)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,21 @@ class StopSettings:
     max_accuracy_m: float = 150.0  # fixes less precise than this do not move stops
     exit_fixes: int = 2  # fixes in a row outside the radius that end a stop
 
+    @classmethod
+    def from_plan(cls, plan: dict, radius_m: float | None = None, dwell_s: float | None = None,
+                  gap_s: float | None = None) -> StopSettings:
+        """The settings a request gives, else the plan's (``stop_radius_m``, ``stop_dwell_s``,
+        ``stop_gap_s``, ``stop_max_accuracy_m``), else the defaults.
+
+        >>> StopSettings.from_plan({"stop_radius_m": 100}, dwell_s=600).radius_m
+        100.0
+        """
+        base = cls()
+        return cls(radius_m=float(radius_m or plan.get("stop_radius_m", base.radius_m)),
+                   dwell_s=float(dwell_s or plan.get("stop_dwell_s", base.dwell_s)),
+                   gap_s=float(gap_s or plan.get("stop_gap_s", base.gap_s)),
+                   max_accuracy_m=float(plan.get("stop_max_accuracy_m", base.max_accuracy_m)))
+
 
 @dataclass(slots=True)
 class Segment:

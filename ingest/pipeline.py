@@ -199,6 +199,9 @@ class Pipeline:
             registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
             pairings=registry.pairings, orders=registry.orders,
             positioning=registry.positioning, suppressions=registry.suppressions,
+            # Each request is decided by the one process evaluating its person's partition.
+            check_ins=[c for c in registry.check_ins if self.owned is None
+                       or partition_of(c.supervisee_id, self.partitions) in self.owned],
             accuracy_factor=self.accuracy_factor, zoneset=zoneset, assignments=assignments)
         return Built(
             registry, evaluator,

@@ -86,3 +86,35 @@ class Curfew:
             windows.append({"days": weekend, "start": f"{self.weekend_start_h:02d}:00",
                             "end": end})
         return {"timezone": self.timezone, "windows": windows}
+
+
+def waking_windows(lo: float, hi: float, tz: str, hours: tuple[float, float]) -> list[Interval]:
+    """The local waking windows (``hours`` = start, end; wall clock) over ``[lo, hi]``."""
+    first = local_date(lo, tz) - timedelta(days=1)
+    out = []
+    for d in dates(local_ts(first, 12, tz), hi, tz):
+        end = hours[1] if hours[1] > hours[0] else hours[1] + 24
+        out.append((local_ts(d, hours[0], tz), local_ts(d, end, tz)))
+    return clip(out, lo, hi)
+
+
+def waking_seconds(t0: float, t1: float, tz: str, hours: tuple[float, float]) -> float:
+    """Seconds of ``[t0, t1]`` inside the local waking windows."""
+    return sum(b - a for a, b in waking_windows(t0, t1, tz, hours)) if t1 > t0 else 0.0
+
+
+def after_waking(t0: float, seconds: float, tz: str, hours: tuple[float, float]) -> float:
+    """The instant at which ``seconds`` of waking time have passed since ``t0``.
+
+    >>> t0 = local_ts(date(2026, 11, 16), 20, "America/Chicago")
+    >>> (after_waking(t0, 4 * 3600, "America/Chicago", (8.0, 22.0)) - t0) / 3600
+    14.0
+    """
+    left = seconds
+    lo = t0
+    while True:
+        for a, b in waking_windows(lo, lo + 2 * 86400.0, tz, hours):
+            if b - a >= left:
+                return a + left
+            left -= b - a
+        lo += 2 * 86400.0

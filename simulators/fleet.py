@@ -49,6 +49,7 @@ from simulators.clock import Curfew, dates, local_ts
 from simulators.gps import Receiver
 from simulators.intervals import Interval, as_array, normalize
 from simulators.labels import (
+    GATHERING_MIN_S,
     HOME_RADIUS_M,
     SEPARATION_M,
     SEPARATION_MIN_S,
@@ -56,12 +57,14 @@ from simulators.labels import (
     VICTIM_EXIT_M,
     Label,
     battery_labels,
+    gathering_labels,
+    phone_left_behind_labels,
     sort_labels,
     spatial_labels,
     write_labels,
 )
 from simulators.paths import Path, beyond_radius, within_radius
-from simulators.people import DayPlanner, make_person
+from simulators.people import DayPlanner, Person, make_person
 from simulators.reporting import Clock, DeviceSim, render
 from simulators.scenarios import COMPLIANT, KINDS, Life, plan_life
 from simulators.wire import SimMessage, event_topic
@@ -69,9 +72,14 @@ from simulators.world import County, StaticZone, World, build_world
 
 __all__ = ["Fleet", "FleetConfig", "Label", "SimMessage", "write_labels"]
 
+# The kinds scripted before the last two were added: drawn first, as they always were, so that
+# adding kinds changed no one else's life (the new ones are drawn from the compliant).
+FIRST_KINDS = KINDS[:8]
+
 DEFAULT_START = 1_794_808_800.0  # Monday 2026-11-16 00:00 America/Chicago
 BLE_RANGE_M = 30.0  # bracelet–phone Bluetooth link
 COMPLIANT_VICTIM_CLEARANCE_M = 1500.0
+PLACE_CLEARANCE_M = 250.0  # between the places of different supervisees of a county
 FIRST = ("James", "Maria", "Robert", "Linda", "Michael", "Patricia", "David", "Jennifer",
          "Carlos", "Elizabeth", "Daniel", "Susan", "Jose", "Jessica", "Anthony", "Sarah",
          "Kevin", "Karen", "Luis", "Nancy", "Brian", "Lisa", "Juan", "Angela")
@@ -103,6 +111,8 @@ class FleetConfig:
     tamper_fraction: float = 0.03
     battery_dead_fraction: float = 0.03
     silent_fraction: float = 0.03
+    gathering_fraction: float = 0.04  # in pairs of one county
+    phone_left_behind_fraction: float = 0.03
     compliant_victim_fraction: float = 0.03  # compliant people with a (faraway) protected victim
     residences_per_county: int = 4
     schools_per_county: int = 2
@@ -160,13 +170,20 @@ class Fleet:
                            max(1, round(config.chunk_s / upload)) * upload, config.seed)
         self._width = max(4, len(str(config.supervisees)))
         kinds = self._assign_kinds()
-        self.members: list[Member] = [self._member(i, kinds[i]) for i in range(config.supervisees)]
+        self.members: list[Member] = []
+        for i in range(config.supervisees):  # a gathering follower joins an earlier leader
+            self.members.append(self._member(i, kinds[i]))
         self._member_by_id = {m.id: m for m in self.members}
         self.devices: list[DeviceSim] = []
         self._device_by_id: dict[str, DeviceSim] = {}
         self._device_role: dict[str, dict[str, Any]] = {}
         for m in self.members:
             m.labels = self._labels_of(m)
+        for lb in gathering_labels(
+                [(m.id, m.life.path, m.life.person.home.xy, HOME_RADIUS_M) for m in self.members],
+                self.start, self.end):
+            member = self._member_by_id[lb.supervisee]
+            member.labels = sort_labels([*member.labels, lb])
         for m in self.members:
             self._add_devices(m)
         # Battery labels need the devices' batteries; they do not change how devices report.
@@ -274,12 +291,34 @@ class Fleet:
         counts = {k: (max(1, round(cfg.fraction(k) * n)) if cfg.fraction(k) > 0 else 0)
                   for k in KINDS}
         kinds: list[str] = []
-        for k in KINDS:
+        for k in FIRST_KINDS:
             kinds.extend([k] * counts[k])
         kinds = kinds[:n]
         kinds.extend([COMPLIANT] * (n - len(kinds)))
         rng = np.random.default_rng((cfg.seed, 2))
-        return [kinds[int(i)] for i in rng.permutation(n)]
+        kinds = [kinds[int(i)] for i in rng.permutation(n)]
+        # The later kinds, from the compliant: gathering in pairs of one county (a leader and a
+        # follower, the follower later in the list), phone_left_behind one by one.
+        rng = np.random.default_rng((cfg.seed, 9))
+        counties = len(self.world.counties)
+        self._leader_of: dict[int, int] = {}
+        pairs = max(1, round(counts["gathering"] / 2)) if counts["gathering"] else 0
+        for _ in range(pairs):
+            free = [i for i, k in enumerate(kinds) if k == COMPLIANT]
+            if len(free) < 2:
+                break
+            a = free[int(rng.integers(len(free)))]
+            mates = [j for j in free if j != a and j % counties == a % counties]
+            if not mates:
+                continue
+            b = mates[int(rng.integers(len(mates)))]
+            kinds[a] = kinds[b] = "gathering"
+            self._leader_of[max(a, b)] = min(a, b)
+        for _ in range(counts["phone_left_behind"]):
+            free = [i for i, k in enumerate(kinds) if k == COMPLIANT]
+            if free:
+                kinds[free[int(rng.integers(len(free)))]] = "phone_left_behind"
+        return kinds
 
     def _member(self, i: int, kind: str) -> Member:
         cfg, w = self.config, self.world
@@ -288,9 +327,14 @@ class Fleet:
         rng = np.random.default_rng((cfg.seed, 3, i))
         night = int(rng.choice([21, 22, 22, 22]))
         curfew = Curfew(w.timezone, night, min(night + 1, 23))
+        # Places keep clear of the places of the county's people drawn before: two strangers
+        # whose home, work or errands lay 40 m apart would be gathering (a coincidence of
+        # random points that a few hundred people make likely).
+        taken = [xy for m in self.members if m.county is county for xy in _places(m.life.person)]
         person, router = make_person(
             sid, _name(rng), "supervisee", county.id, county.safe, county.geometry, rng,
-            np.random.default_rng((cfg.seed, 4, i)), curfew, county.random_safe_point)
+            np.random.default_rng((cfg.seed, 4, i)), curfew, county.random_safe_point,
+            avoid=taken, avoid_m=PLACE_CLEARANCE_M)
         planner = DayPlanner(person, router, rng, w.timezone)
         victim = None
         wants_victim = kind == "victim_proximity" or (
@@ -306,17 +350,22 @@ class Fleet:
                 county.random_safe_point, avoid=mine, avoid_m=5000.0)
             victim = plan_life(vperson, COMPLIANT, DayPlanner(vperson, vrouter, vrng, w.timezone),
                                county, self.start, self.end, vrng)
-        life = plan_life(person, kind, planner, county, self.start, self.end, rng, victim)
+        # Who carries what: both devices, a bracelet alone, or a phone alone; scripts that need
+        # a device get it. People with a phone alone are restless (see simulators.scenarios).
+        roll = np.random.default_rng((cfg.seed, 8, i)).random()
+        bracelet = (roll < 0.85 or kind in ("separation", "tamper")) \
+            and kind != "phone_left_behind"
+        phone = roll < 0.6 or roll >= 0.85 or kind in ("separation", "phone_left_behind")
+        walks = np.random.default_rng((cfg.seed, 10, i)) if phone and not bracelet else None
+        leader = self._leader_of.get(i)
+        meetings = self.members[leader].life.meetings if leader is not None else ()
+        life = plan_life(person, kind, planner, county, self.start, self.end, rng, victim,
+                         meetings, walks)
         if victim is not None and kind == COMPLIANT and within_radius(
                 life.path, victim.path, COMPLIANT_VICTIM_CLEARANCE_M, self.start, self.end):
             victim = None  # their lives cross: this compliant person protects no one after all
         home = StaticZone(f"home-{sid}", f"Home of {person.name}", "inclusion", "home",
                           Point(person.home.xy), HOME_RADIUS_M, county.id, curfew.schedule())
-        # Who carries what: both devices, a bracelet alone, or a phone alone; scripts that need
-        # a device get it.
-        roll = np.random.default_rng((cfg.seed, 8, i)).random()
-        bracelet = roll < 0.85 or kind in ("separation", "tamper")
-        phone = roll < 0.6 or roll >= 0.85 or kind == "separation"
         num = sid.split("-")[1]
         return Member(life, county, home, f"br-{num}" if bracelet else None,
                       f"ph-{num}" if phone else None, victim)
@@ -338,6 +387,9 @@ class Fleet:
             out.append(Label(m.id, "battery_dead", t0, min(t1, self.end)))
         for t0, t1 in life.silences:
             out.append(Label(m.id, "silent", t0, min(t1, self.end)))
+        if m.phone is not None and m.bracelet is None:
+            out += phone_left_behind_labels(m.id, life.phone_path(), self.world.timezone,
+                                            self.start, self.end)
         return sort_labels(out)
 
     def _battery_labels_of(self, m: Member) -> list[Label]:
@@ -353,8 +405,10 @@ class Fleet:
         num = m.id.split("-")[1]
         life = m.life
         silences = list(life.silences)
-        fast = normalize((lb.start, lb.end) for lb in m.labels if lb.kind in (
-            "exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation"))
+        fast = normalize([*((lb.start, lb.end) for lb in m.labels if lb.kind in (
+            "exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation")),
+            *((lb.start - GATHERING_MIN_S, lb.end) for lb in m.labels
+              if lb.kind == "gathering")])
         bracelet_id, phone_id = m.bracelet, m.phone
         dies = bracelet_id or phone_id
         link: list[tuple[float, str, tuple[tuple[str, str], ...]]] = []
@@ -447,6 +501,11 @@ class Fleet:
         self._device_by_id[did] = dev
         interval = clock.upload_s if dev.batched else clock.interval_s
         self._device_role[did] = role | {"batched": dev.batched, "report_interval_s": interval}
+
+
+def _places(person: Person) -> list[tuple[float, float]]:
+    return [person.home.xy, *(p.xy for p in person.errands), *(
+        [person.work.xy] if person.work else [])]
 
 
 def _name(rng: np.random.Generator) -> str:

@@ -37,6 +37,17 @@ Per kind:
 ``silent``
     from the instant every device of the person stops reporting to the instant they resume: no
     fix of theirs has a fix time and no message a delivery time inside the label.
+``gathering``
+    two supervisees whose true positions stay within ``GATHERING_M`` of each other for at least
+    ``GATHERING_MIN_S``: a label for each of them, from the instant the meeting has lasted
+    ``GATHERING_MIN_S`` to the instant they part. People whose home zones are within
+    ``GATHERING_M`` of each other (edge to edge) are not compared, as Cordon does not (family).
+``phone_left_behind``
+    for people with a phone and no bracelet: the true phone position stays put (it moves less
+    than ``PHONE_STILL_M``) through ``PHONE_STILL_S`` of waking hours (``WAKING_HOURS``, local;
+    nights neither count nor end it): from the instant that much waking time has passed to the
+    instant it moves. Stillness counts from the window's start at the earliest (the engine knows
+    nothing before it).
 ``low_battery``
     per device of the supervisee (bracelet, phone; not the victim's phone), the hysteresis of
     Cordon's low-battery warning: from the instant the device's true level first falls to
@@ -56,17 +67,24 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from simulators.clock import after_waking
+from simulators.geo import distance_m
 from simulators.intervals import Interval, clip, complement, intersect, normalize
 from simulators.paths import Path, inside_polygon, within_radius
 from simulators.world import StaticZone
 
 KINDS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation",
-         "tamper", "battery_dead", "silent", "low_battery")
+         "tamper", "battery_dead", "silent", "low_battery", "gathering", "phone_left_behind")
 HOME_RADIUS_M = 75.0
 VICTIM_ENTER_M = 500.0
 VICTIM_EXIT_M = 700.0
 SEPARATION_M = 200.0
 SEPARATION_MIN_S = 600.0
+GATHERING_M = 50.0
+GATHERING_MIN_S = 1200.0
+PHONE_STILL_S = 4 * 3600.0
+PHONE_STILL_M = 1.0  # true paths stay exactly put; every move of the simulation is hundreds of m
+WAKING_HOURS = (8.0, 22.0)
 # Cordon's low-battery warning (alerts.rules.battery): opens at or below, clears above.
 LOW_BATTERY_ENTER_PCT = 20.0
 LOW_BATTERY_EXIT_PCT = 25.0
@@ -188,3 +206,69 @@ def battery_labels(sid: str, t: npt.NDArray[np.float64], level: npt.NDArray[np.f
     near = at_or_below(t, level, LOW_BATTERY_ENTER_PCT)
     not_far = at_or_below(t, level, LOW_BATTERY_EXIT_PCT)
     return [Label(sid, "low_battery", a, b) for a, b in clip(hysteresis(near, not_far), lo, hi)]
+
+
+def still_intervals(path: Path, lo: float, hi: float) -> list[Interval]:
+    """When the path stays put (moving less than ``PHONE_STILL_M`` per segment), merged."""
+    step = np.asarray(distance_m(path.lon[:-1], path.lat[:-1], path.lon[1:], path.lat[1:]))
+    still = [(float(path.t[i]), float(path.t[i + 1])) for i in np.flatnonzero(
+        step < PHONE_STILL_M).tolist()]
+    if len(path.t) and path.t[0] > lo:
+        still.append((lo, float(path.t[0])))
+    if len(path.t) and path.t[-1] < hi:
+        still.append((float(path.t[-1]), hi))
+    return clip(normalize(still), lo, hi)
+
+
+def phone_left_behind_labels(sid: str, phone: Path, tz: str, lo: float, hi: float
+                             ) -> list[Label]:
+    """``phone_left_behind`` labels of a phone (its true path) over ``[lo, hi]``."""
+    out = []
+    for a, b in still_intervals(phone, lo, hi):
+        c = after_waking(a, PHONE_STILL_S, tz, WAKING_HOURS)
+        if c < b:
+            out.append(Label(sid, "phone_left_behind", c, b))
+    return out
+
+
+def gathering_labels(people: Sequence[tuple[str, Path, tuple[float, float], float]], lo: float,
+                     hi: float, sample_s: float = 120.0) -> list[Label]:
+    """``gathering`` labels among ``people`` (id, true path, home centre, home radius m).
+
+    Candidate pairs come from the paths sampled every ``sample_s`` (a meeting of
+    ``GATHERING_MIN_S`` holds several samples) and bucketed in four half-shifted grids of
+    cells twice the reach; the candidates' exact meetings are then solved for."""
+    if len(people) < 2:
+        return []
+    ts = np.arange(lo, hi + sample_s, sample_s)
+    xy = np.array([np.stack(p.at(ts), axis=-1) for _s, p, _h, _r in people])  # people × t × 2
+    cell = 4 * GATHERING_M / 111_320.0  # degrees: 200 m of latitude
+    n_people, n_t = xy.shape[:2]
+    who = np.repeat(np.arange(n_people), n_t)
+    when = np.tile(np.arange(n_t), n_people)
+    flat = xy.reshape(-1, 2)
+    pairs: set[tuple[int, int]] = set()
+    for sx in (0.0, 0.5):
+        for sy in (0.0, 0.5):
+            cx = np.floor(flat[:, 0] / cell + sx).astype(np.int64)
+            cy = np.floor(flat[:, 1] / cell + sy).astype(np.int64)
+            order = np.lexsort((who, cy, cx, when))
+            key = np.stack([when[order], cx[order], cy[order]], axis=1)
+            same = np.all(key[1:] == key[:-1], axis=1)
+            w = who[order]
+            for i in np.flatnonzero(same).tolist():
+                j = i  # everyone earlier in the same cell at the same sample
+                while j >= 0 and (j == i or same[j]):
+                    a, b = int(w[j]), int(w[i + 1])
+                    pairs.add((min(a, b), max(a, b)))
+                    j -= 1
+    out: list[Label] = []
+    for a, b in sorted(pairs):
+        (sa, pa, ha, ra), (sb, pb, hb, rb) = people[a], people[b]
+        if float(distance_m(ha[0], ha[1], hb[0], hb[1])) - ra - rb <= GATHERING_M:
+            continue
+        for s, e in within_radius(pa, pb, GATHERING_M, lo, hi):
+            if e - s >= GATHERING_MIN_S:
+                out += [Label(sa, "gathering", s + GATHERING_MIN_S, e),
+                        Label(sb, "gathering", s + GATHERING_MIN_S, e)]
+    return out

@@ -275,12 +275,14 @@ def make_person(pid: str, name: str, role: str, county_id: str, safe: Polygon | 
     stay ``avoid_m`` from (a victim's places keep their distance from the supervisee's)."""
     speed = float(rng.uniform(0.85, 1.15))
     router = Router(safe, inner, router_rng, speed)
+    avoid_xy = np.asarray(avoid, dtype=np.float64).reshape(-1, 2)
 
     def draw(near: Place | None, within_m: float) -> Place:
         best = None
         for _ in range(60):
             x, y = random_point(rng)
-            if avoid and min(float(distance_m(x, y, ax, ay)) for ax, ay in avoid) < avoid_m:
+            if len(avoid) and float(np.min(distance_m(x, y, avoid_xy[:, 0], avoid_xy[:, 1]))) \
+                    < avoid_m:
                 continue
             best = (x, y)
             if near is None or float(distance_m(x, y, near.lon, near.lat)) <= within_m:

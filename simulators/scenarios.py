@@ -25,6 +25,19 @@ routine as everyone else except on *episode days*, when the script changes it:
     plugged in again 2–10 h later.
 ``silent``
     every device of the person falls silent (shielded, switched off) for 2–8 hours.
+``gathering``
+    two supervisees of one county (a *leader* and a *follower*) meet at a place in the county —
+    a park, outdoors — for 35–90 min in the afternoon; the follower arrives and leaves within
+    two minutes of the leader.
+``phone_left_behind``
+    a person with a phone and no bracelet leaves it at home for an outing of 5–7 hours (or a
+    working day), so that it lies still through more than four waking hours.
+
+People with a phone and no bracelet are *restless* (:func:`add_walks`): whenever they have
+stayed in one place for 2.5 waking hours (08:00–22:00, the nights neither counting nor
+resetting it) they go for a walk of 10–17 minutes to a point 400–900 m away in the county's
+safe area, never within the curfew or the 45 minutes before it — so a compliant phone never
+lies still long enough for ``phone_left_behind``.
 
 Every episode lies within the simulated window. A run shorter than a day may not have room for
 some of them.
@@ -33,17 +46,19 @@ some of them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import shapely
-from shapely.geometry import Point
+from shapely.geometry import LineString, Point
 
-from simulators.clock import dates
+from simulators.clock import after_waking, dates, local_date, waking_seconds
 from simulators.geo import degrees_for, distance_m, offset
 from simulators.intervals import Interval
-from simulators.paths import OUTDOOR, Path
+from simulators.labels import WAKING_HOURS
+from simulators.paths import INDOOR, OUTDOOR, Path
 from simulators.people import (
     Appointment,
     DayPlanner,
@@ -58,7 +73,14 @@ from simulators.world import County, rounded
 
 COMPLIANT = "compliant"
 KINDS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "separation",
-         "tamper", "battery_dead", "silent")
+         "tamper", "battery_dead", "silent", "gathering", "phone_left_behind")
+GATHERING_STAY_S = (35 * 60.0, 90 * 60.0)
+GATHERING_JITTER_S = 120.0
+PHONE_LEFT_S = (5 * 3600.0, 7 * 3600.0)  # an outing without the phone
+REST_MAX_S = 2.5 * 3600.0  # restless people: the longest waking stay before a walk
+WALK_M = (400.0, 900.0)
+WALK_STAY_S = (10 * 60.0, 17 * 60.0)  # under GATHERING_MIN_S, walks and all
+WALK_SPEED_M_PER_S = 1.4
 EPISODE_DAY_P = 0.3  # each simulated day is an episode day with this chance (at least one)
 EDGE_S = 600.0  # episodes keep this far from the ends of the simulated window
 
@@ -75,6 +97,7 @@ class Life:
     tampers: tuple[tuple[str, float, float], ...] = ()  # ("strap" | "case", start, end)
     deaths: tuple[Interval, ...] = ()  # battery flat → plugged in again
     silences: tuple[Interval, ...] = ()
+    meetings: tuple[Appointment, ...] = ()  # a gathering leader's: the follower comes too
 
     def phone_path(self) -> Path:
         path = self.path
@@ -186,6 +209,16 @@ class Episodes:
         return Appointment(Place("near the victim", rounded(x), rounded(y)), arrive,
                            arrive + rng.uniform(15 * 60, 50 * 60), OUTDOOR)
 
+    def gathering(self, day: date, legs: list[Leg]) -> Appointment | None:
+        rng = self.rng
+        x, y = self.county.random_safe_point(rng)
+        working = self.planner.person.work is not None and any(
+            leg.dest is self.planner.person.work for leg in legs)
+        arrive = self.planner.at(day, 15.5 if working else 11.0) + rng.uniform(
+            0, (1.5 if working else 4.5) * 3600)
+        return Appointment(Place("meeting place", x, y), arrive,
+                           arrive + rng.uniform(*GATHERING_STAY_S), OUTDOOR)
+
     def _afternoon(self, day: date, legs: list[Leg], early: bool = False) -> float:
         working = self.planner.person.work is not None and any(
             leg.dest is self.planner.person.work for leg in legs)
@@ -238,12 +271,16 @@ class Episodes:
         return out
 
 
-PATH_SCRIPTS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity")
+PATH_SCRIPTS = ("exclusion_entry", "inclusion_exit", "curfew", "victim_proximity", "gathering")
 
 
 def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, start: float,
-              end: float, rng: np.random.Generator, victim: Life | None = None) -> Life:
-    """The person's legs for every day around ``[start, end]``, with ``kind``'s episodes."""
+              end: float, rng: np.random.Generator, victim: Life | None = None,
+              meetings: Sequence[Appointment] = (), walks: np.random.Generator | None = None
+              ) -> Life:
+    """The person's legs for every day around ``[start, end]``, with ``kind``'s episodes.
+    ``meetings``: a gathering follower's, the leader's meetings to join; ``walks``: the person
+    is restless (:func:`add_walks`), drawing with this generator."""
     tz = planner.tz
     # Whole local days, from the midnight a day before ``start``: the path begins at home then,
     # before the first day's first departure, whatever the hour of ``start``.
@@ -269,12 +306,28 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
 
     parked: list[Interval] = []
     tampers: list[tuple[str, float, float]] = []
+    kept: list[Appointment] = []
     done = 0
+    for appt in meetings:  # a follower joins the leader's meetings, give or take two minutes
+        d = local_date(appt.arrive, tz)
+        if d not in by_day:
+            continue
+        mine = Appointment(appt.place, appt.arrive + rng.uniform(-1, 1) * GATHERING_JITTER_S,
+                           appt.depart + rng.uniform(-1, 1) * GATHERING_JITTER_S, appt.mode)
+        new = insert_appointment(planner, by_day[d], home_since(d), mine)
+        if new is not None and fits(d, new) and new[-1].arrive <= planner.latest_home(d):
+            by_day[d] = new
     for d in order:
-        if done >= wanted:
+        if done >= wanted or meetings:
             break
         legs = by_day[d]
-        if kind in PATH_SCRIPTS:
+        if kind == "phone_left_behind":
+            span = _long_outing(ep, person, planner, legs, home_since(d), d, fits)
+            if span is not None:
+                by_day[d], outing = span
+                parked.append(outing)
+                done += 1
+        elif kind in PATH_SCRIPTS:
             for _attempt in range(6):
                 appt = getattr(ep, kind)(d, legs)
                 if appt is None or not ep.within(appt.arrive - 3600, appt.depart + 3600):
@@ -286,6 +339,8 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
                     continue
                 by_day[d] = new
                 done += 1
+                if kind == "gathering":
+                    kept.append(appt)
                 break
         elif kind == "separation":
             long_enough = [s for s in ep.away_spans(legs) if s[1] - s[0] >= 40 * 60
@@ -318,6 +373,8 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
                 tampers.append(episode)
                 done += 1
     legs_all = [leg for d in days for leg in by_day[d]]
+    if walks is not None:
+        legs_all = add_walks(legs_all, planner, county, walks, t0, t1)
     path = legs_to_path(person.home, legs_all, t0, t1)
     deaths: list[Interval] = []
     silences: list[Interval] = []
@@ -327,4 +384,77 @@ def plan_life(person: Person, kind: str, planner: DayPlanner, county: County, st
     elif kind == "silent":
         silences = ep.silences()
     return Life(person, kind, tuple(legs_all), path, tuple(sorted(parked)), tuple(sorted(tampers)),
-                tuple(deaths), tuple(silences))
+                tuple(deaths), tuple(silences), tuple(kept))
+
+
+def _long_outing(ep: Episodes, person: Person, planner: DayPlanner, legs: list[Leg],
+                 home_since: float, d: date, fits: Callable[[date, list[Leg]], bool]
+                 ) -> tuple[list[Leg], Interval] | None:
+    """Day ``d``'s legs with an outing of at least ``PHONE_LEFT_S[0]`` (the day's own, or an
+    errand made long), and that outing (left home, back home)."""
+    rng = ep.rng
+    for attempt in range(8):
+        spans = [s for s in ep.away_spans(legs) if s[1] - s[0] >= PHONE_LEFT_S[0]
+                 and ep.within(*s)]
+        if spans:
+            return legs, max(spans, key=lambda s: s[1] - s[0])
+        errand = person.errands[int(rng.integers(len(person.errands)))]
+        arrive = planner.at(d, 9.0) + rng.uniform(0, 2.5 * 3600)
+        appt = Appointment(errand, arrive, arrive + rng.uniform(*PHONE_LEFT_S))
+        new = insert_appointment(planner, list(legs) if attempt % 2 else [], home_since, appt)
+        if new is not None and new[-1].arrive <= planner.latest_home(d) and fits(d, new):
+            legs = new
+    return None
+
+
+def add_walks(legs: list[Leg], planner: DayPlanner, county: County, rng: np.random.Generator,
+              t0: float, t1: float) -> list[Leg]:
+    """``legs`` with a walk (out, 10–20 min outdoors, back) wherever the person would otherwise
+    stay in one place for more than ``REST_MAX_S`` of waking time (see the module)."""
+    tz = planner.tz
+    out: list[Leg] = []
+    here, since, mode = planner.person.home, t0, INDOOR
+    for leg in [*legs, None]:
+        until = leg.depart if leg is not None else t1
+        while waking_seconds(since, until, tz, WAKING_HOURS) > REST_MAX_S:
+            due = after_waking(since, REST_MAX_S - rng.uniform(0, 1800), tz, WAKING_HOURS)
+            walk = _walk(here, mode, due, since, until, planner, county, rng)
+            if walk is None:  # the evening before the curfew is over: first thing tomorrow
+                morning = planner.at(local_date(due, tz) + timedelta(days=1),
+                                     WAKING_HOURS[0]) + rng.uniform(0, 900)
+                if morning < until:
+                    walk = _walk(here, mode, morning, since, until, planner, county, rng)
+            if walk is None:
+                break
+            out += walk
+            since = walk[-1].arrive
+        if leg is not None:
+            out.append(leg)
+            here, since, mode = leg.dest, leg.arrive, leg.stay_mode
+    return out
+
+
+def _walk(here: Place, mode: int, due: float, since: float, until: float, planner: DayPlanner,
+          county: County, rng: np.random.Generator) -> list[Leg] | None:
+    """Two legs, out and back, of a walk from ``here`` leaving at ``due`` or the latest allowed
+    instant before (after ``since``, back before ``until``); None if there is none."""
+    for _ in range(20):
+        r, a = rng.uniform(*WALK_M), rng.uniform(0, 2 * math.pi)
+        x, y = offset(here.lon, here.lat, r * math.cos(a), r * math.sin(a))
+        x, y = rounded(x), rounded(y)
+        if shapely.contains(county.safe, LineString([here.xy, (x, y)])):
+            break
+    else:
+        return None
+    out_s = r / WALK_SPEED_M_PER_S
+    total = 2 * out_s + rng.uniform(*WALK_STAY_S)
+    day = local_date(due, planner.tz)
+    # Back home 45 min before the curfew (or the victims' latest hour), never before 08:00.
+    latest = min(planner.latest_home(day), until - 60) - total
+    earliest = max(planner.at(day, WAKING_HOURS[0]), since + 300)
+    leave = min(due, latest)
+    if leave < earliest:
+        return None
+    place = Place("walk", x, y)
+    return [Leg(leave, leave + out_s, place, (), OUTDOOR),
+            Leg(leave + total - out_s, leave + total, here, (), mode)]

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.plans import PlanError, SupervisionPlan
+from alerts.rules.check_in_missed import CheckIn
 from alerts.suppressions import Suppression, Suppressions
 from devices.models import (
     Device,
@@ -26,6 +27,8 @@ from devices.models import (
     Supervisee,
 )
 from geofence.zones import Zone, ZoneError
+from store.check_ins import read_check_ins
+from store.leave import read_leave_windows
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Registry:
     orders: list[ProtectionOrder] = field(default_factory=list)
     suppressions: Suppressions = field(default_factory=Suppressions)
     positioning: list[PositioningOrder] = field(default_factory=list)
+    check_ins: list[CheckIn] = field(default_factory=list)  # recent ones (store.check_ins)
 
 
 async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
@@ -73,7 +77,9 @@ async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
     reg.orders = [o for o in await read_orders(conn)
                   if order_holds(o, reg.devices, reg.supervisees)]
     reg.positioning = await read_positioning(conn)
+    reg.check_ins = await read_check_ins(conn)
     reg.suppressions = Suppressions(await read_suppressions(conn))
+    reg.suppressions = Suppressions(reg.suppressions.windows() + await read_leave_windows(conn))
     return reg
 
 
@@ -137,7 +143,7 @@ async def read_zone_groups(conn: psycopg.AsyncConnection) -> dict[str, list[str]
     return groups
 
 
-SuperviseeRow = tuple[str, str, str, str | None, list[str]]
+SuperviseeRow = tuple[str, str, str, str | None, list[str], str | None]
 
 
 async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -146,7 +152,7 @@ async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTH
     cur = await conn.execute(
         "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
-        "FILTER (WHERE sz.zone_id IS NOT NULL), '{}') "
+        "FILTER (WHERE sz.zone_id IS NOT NULL), '{}'), s.case_no "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
         f"WHERE s.released_at IS NULL {where[0]} "
         "GROUP BY s.id ORDER BY s.id", where[1])
@@ -156,11 +162,11 @@ async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTH
 def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
                       groups: dict[str, list[str]]) -> Supervisee:
     """A supervisee with their zones: their own, then their plan's zone groups'."""
-    sid, name, jid, plan_id, zone_ids = row
+    sid, name, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
     from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
     zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
-    return Supervisee(sid, name, jid, zones, plan_id)
+    return Supervisee(sid, name, jid, zones, plan_id, case_no)
 
 
 async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -254,6 +260,9 @@ async def upsert_supervisee(conn: psycopg.AsyncConnection, s: Supervisee) -> Non
         "jurisdiction_id = excluded.jurisdiction_id, plan_id = excluded.plan_id",
         (s.id, s.name, s.jurisdiction_id, s.plan_id),
     )
+    if s.case_no is not None:
+        await conn.execute("UPDATE supervisees SET case_no = %s WHERE id = %s",
+                           (s.case_no, s.id))
     await conn.execute("DELETE FROM supervisee_zones WHERE supervisee_id = %s", (s.id,))
     async with conn.cursor() as cur:
         await cur.executemany(
@@ -397,7 +406,7 @@ async def import_registry(conn: psycopg.AsyncConnection, doc: dict[str, Any]) ->
                                                else [])]
         await upsert_supervisee(conn, Supervisee(s["id"], s["name"], s["jurisdiction_id"],
                                                  tuple(dict.fromkeys(zone_ids)),
-                                                 s.get("plan_id")))
+                                                 s.get("plan_id"), s.get("case_no")))
     for v in doc.get("victims", []):
         await upsert_victim(conn, v["id"], v["name"], v["jurisdiction_id"])
     for d in doc.get("devices", []):

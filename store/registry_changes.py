@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from alerts.rules.check_in_missed import CheckIn
 from alerts.suppressions import Suppression, Suppressions
 from devices.models import (
     Device,
@@ -27,6 +28,8 @@ from devices.models import (
     PositioningOrder,
     ProtectionOrder,
 )
+from store.check_ins import read_check_ins
+from store.leave import read_leave_windows
 from store.registry import (
     Registry,
     SuperviseeRow,
@@ -118,6 +121,7 @@ class ChangedRows:
     orders: list[ProtectionOrder] = field(default_factory=list)
     positioning: list[PositioningOrder] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
+    check_ins: list[CheckIn] = field(default_factory=list)
 
 
 def _any(column: str, keys: set[str]) -> tuple[str, tuple[Any, ...]]:
@@ -178,7 +182,9 @@ async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
             conn, ("AND (supervisee_id = ANY(%s) OR bracelet_id = ANY(%s) "
                    "OR phone_id = ANY(%s))", (sorted(links), sorted(devices), sorted(devices))))
         rows.positioning = await read_positioning(conn, _any("o.supervisee_id", links))
+        rows.check_ins = await read_check_ins(conn, _any("c.supervisee_id", links))
         rows.suppressions = await read_suppressions(conn, _any("supervisee_id", links))
+        rows.suppressions += await read_leave_windows(conn, _any("supervisee_id", links))
     if links or devices:
         # A protection order holds only while the victim's device does.
         rows.orders = await read_orders(
@@ -247,6 +253,7 @@ def _patch_links(reg: Registry, old: Registry, rows: ChangedRows) -> None:
         o for o in rows.orders if order_holds(o, reg.devices, reg.supervisees)]
     reg.positioning = [o for o in old.positioning if o.supervisee_id not in links] + \
         rows.positioning
+    reg.check_ins = [c for c in old.check_ins if c.supervisee_id not in links] + rows.check_ins
     reg.suppressions = Suppressions(
         [w for w in old.suppressions.windows() if w.supervisee_id not in links]
         + rows.suppressions)

@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 import psycopg
 
-from history.thinning import kept, significance
+from history.thinning import kept, significance, significance_in_time
 from store.history import device_fixes, supervisee_devices
 
 M_PER_DEGREE = 111_320.0
@@ -66,15 +66,18 @@ def simplified(track: Track, tolerance_m: float) -> Track:
                                           tolerance)))
 
 
-def thinned(tracks: list[Track], max_points: int) -> tuple[list[Track], float]:
+def thinned(tracks: list[Track], max_points: int, in_time: bool = False
+            ) -> tuple[list[Track], float]:
     """Simplify with a tolerance doubled from 5 m until the tracks hold at most ``max_points``
     fixes; returns them and the tolerance used (0: nothing removed). Each track's
     Douglas–Peucker recursion runs once (:mod:`history.thinning`); each tolerance tried is a
-    count."""
+    count. ``in_time``: by the synchronised distance, so that stays and speeds survive (every
+    dropped fix within the tolerance of the thinned track at its own time)."""
     if sum(len(t) for t in tracks) <= max_points:
         return tracks, 0.0
     tolerance = 5.0
-    sig = [significance(t.lon, t.lat, tolerance / M_PER_DEGREE) if len(t) >= 3
+    sig = [(significance_in_time(t.ts, t.lon, t.lat, tolerance / M_PER_DEGREE) if in_time
+            else significance(t.lon, t.lat, tolerance / M_PER_DEGREE)) if len(t) >= 3
            else np.full(len(t), np.inf) for t in tracks]
     while True:
         keep = [kept(s, tolerance / M_PER_DEGREE) for s in sig]

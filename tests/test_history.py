@@ -310,3 +310,30 @@ def test_history_benchmark_runs_small():
     assert result["fixes"] > 150_000 and "stored" in out.stderr
     assert result["with_person_1d_checked"] == 10 and result["with_person_1d_mismatches"] == 0
     assert result["stop_precision"] >= 0.9 and result["stop_recall"] >= 0.9
+
+
+def test_thinning_in_time_keeps_a_stay_that_shape_thinning_drops():
+    """A straight trip east with a two-hour stay halfway: Douglas–Peucker keeps the two ends
+    (the stay is on the line), and a replay of it would glide through the stay; thinned in
+    time, the stay's ends are kept and every dropped fix lies within the tolerance of where
+    the thinned track puts the person at that fix's time."""
+    from store.tracks import M_PER_DEGREE, Track, thinned
+
+    t = np.concatenate((np.arange(0, 1800, 30.0), np.arange(1800, 9000, 30.0),
+                        np.arange(9000, 10800, 30.0)))
+    east = np.interp(t, [0, 1800, 9000, 10800], [0, 3000, 3000, 6000])
+    rng = np.random.default_rng(2)
+    lon, lat = offset(CENTRE[0], CENTRE[1], east + rng.normal(0, 2, len(t)),
+                      rng.normal(0, 2, len(t)))
+    track = Track("d", t, lon, lat, np.full(len(t), 5.0), np.full(len(t), np.nan))
+    shape, _ = thinned([track], 8)
+    timed, tol = thinned([track], 8, in_time=True)
+    assert len(shape[0]) <= 8 and len(timed[0]) <= 8
+    kept_t = timed[0].ts
+    assert any(abs(x - 1800) <= 60 for x in kept_t) and any(abs(x - 9000) <= 60 for x in kept_t)
+    assert not any(600 < x < 10200 for x in shape[0].ts)  # the shape alone: the stay is gone
+    # Every fix within the tolerance (m) of the thinned track at its own time.
+    at_lon = np.interp(t, kept_t, timed[0].lon)
+    at_lat = np.interp(t, kept_t, timed[0].lat)
+    err = np.hypot(lon - at_lon, lat - at_lat) * M_PER_DEGREE
+    assert err.max() <= tol

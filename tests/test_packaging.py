@@ -31,7 +31,7 @@ def declared(requirements: list[str]) -> set[str]:
 
 # Shipped files that may also import the ``bench`` extra (``pip install cordon[bench]``): the
 # console benchmark drives a browser. Every other benchmark runs from a plain install.
-BENCH_EXTRA_USERS = {"benchmarks/console.py"}
+BENCH_EXTRA_USERS = {"benchmarks/console.py", "benchmarks/wall.py"}
 
 
 def imported_modules(bench_extra: bool | None = None) -> set[str]:

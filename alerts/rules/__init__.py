@@ -32,6 +32,16 @@ The rules:
   (:mod:`~alerts.rules.curfew`);
 - the legal basis: :mod:`~alerts.rules.order_ending`, on the clock, warns before a person's
   positioning orders run out.
+- check-ins (信息化核查): :mod:`~alerts.rules.check_in_missed`, on the clock, raises when a
+  phone asked for its position did not answer by the deadline.
+- leave (外出请假) and standing permits: :mod:`~alerts.rules.leave_overdue` binds an approved
+  leave's destination and, on the clock, raises ``leave_overdue`` (未归) for a person not back
+  by its end.
+- people together, and phones apart from them (from Chinese practice):
+  :mod:`~alerts.rules.gathering` (聚集: supervisees within ``gathering_m`` of each other for
+  ``gathering_min_s``, found in a spatial hash) and :mod:`~alerts.rules.phone_left_behind`
+  (手机未移动: a bracelet-less person's phone still through ``phone_still_hours`` of waking
+  hours; its anchors in the activity).
 """
 
 from __future__ import annotations

@@ -121,6 +121,8 @@ class Enrolment(BaseModel):
     home_zone_id: str | None = Field(None, max_length=200,
                                      description="or an existing inclusion zone as the home")
     zone_ids: list[str] = Field(default_factory=list, max_length=1000)
+    case_no: str | None = Field(None, max_length=100,
+                                description="the case number, shared by co-defendants (同案犯)")
 
     @model_validator(mode="after")
     def one_home(self) -> Enrolment:
@@ -146,6 +148,9 @@ async def enrol(request: Request, caller: Caller, body: Enrolment) -> dict[str, 
                                                 body.plan_id):
             raise HTTPException(409, f"supervisee {body.id} exists (released or not): ids are "
                                      "never reused")
+        if body.case_no and body.case_no.strip():
+            await conn.execute("UPDATE supervisees SET case_no = %s WHERE id = %s",
+                               (body.case_no.strip(), body.id))
         zones = list(body.zone_ids)
         home = await home_zone(conn, caller, body.id, body.jurisdiction_id, body.home,
                                body.home_zone_id)
@@ -157,7 +162,8 @@ async def enrol(request: Request, caller: Caller, body: Enrolment) -> dict[str, 
         await audit.record(conn, caller.username, "supervisee.enrolled", body.id,
                            {"jurisdiction_id": body.jurisdiction_id, "name": body.name,
                             "plan_id": body.plan_id, "home_zone_id": home and home[0],
-                            "zone_ids": sorted(set(zones))})
+                            "zone_ids": sorted(set(zones)),
+                            "case_no": body.case_no})
         return {"supervisee": await supervisee(conn, body.id)}
 
 

@@ -14,12 +14,14 @@ from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller, check_window, invalid
 from api.routes.supervisees import visible_supervisee
-from api.schemas import Colocations, NearSearch, Timeline, TogetherSearch
+from api.schemas import Colocations, HomeRange, NearSearch, Timeline, TogetherSearch
 from history.cells import disk_cover
+from history.density import cell_polygon, density
 from history.stops import StopSettings, timeline
 from store import audit
 from store.colocations import TogetherSettings, stored_meetings, together_with
 from store.history import (
+    DeviceFixes,
     coverage_gaps,
     device_fixes,
     near_summary,
@@ -97,6 +99,23 @@ async def search_near(
     }
 
 
+async def person_fixes(request: Request, caller: Caller, supervisee_id: str, start: datetime,
+                       end: datetime, action: str) -> tuple[DeviceFixes, dict[str, Any]]:
+    """The fixes of all the person's devices in a window (at most 31 days), read only within
+    the caller's reach (404 outside) and audited as ``action``; and the person's plan settings."""
+    check_window(start, end, MAX_STOPS_RANGE)
+    person = await visible_supervisee(request, caller, supervisee_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        plan = await plan_settings(conn, supervisee_id)
+        got = await device_fixes(conn, await supervisee_devices(conn, supervisee_id), start, end,
+                                 FETCH_LIMIT)
+        await audit.record(conn, caller.username, action, supervisee_id,
+                           {"jurisdiction_id": person["jurisdiction_id"],
+                            "start": start.isoformat(), "end": end.isoformat(),
+                            "fixes": len(got)})
+    return got, plan
+
+
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
@@ -116,22 +135,8 @@ async def stops(
                                 description="default: the plan's stop_gap_s, or 600"),
 ) -> dict[str, Any]:
     """A person's stops, trips and gaps from all their devices (audited like the track)."""
-    check_window(start, end, MAX_STOPS_RANGE)
-    person = await visible_supervisee(request, caller, supervisee_id)
-    async with request.app.state.cordon.pool.connection() as conn:
-        plan = await plan_settings(conn, supervisee_id)
-        base = StopSettings()
-        settings = StopSettings(
-            radius_m=float(radius_m or plan.get("stop_radius_m", base.radius_m)),
-            dwell_s=float(dwell_s or plan.get("stop_dwell_s", base.dwell_s)),
-            gap_s=float(gap_s or plan.get("stop_gap_s", base.gap_s)),
-            max_accuracy_m=float(plan.get("stop_max_accuracy_m", base.max_accuracy_m)))
-        got = await device_fixes(conn, await supervisee_devices(conn, supervisee_id), start, end,
-                                 FETCH_LIMIT)
-        await audit.record(conn, caller.username, "stops.read", supervisee_id,
-                           {"jurisdiction_id": person["jurisdiction_id"],
-                            "start": start.isoformat(), "end": end.isoformat(),
-                            "fixes": len(got)})
+    got, plan = await person_fixes(request, caller, supervisee_id, start, end, "stops.read")
+    settings = StopSettings.from_plan(plan, radius_m, dwell_s, gap_s)
     lo, hi = start.timestamp(), min(end.timestamp(), time.time())
     segments = timeline(got.ts, got.lon, got.lat, got.accuracy_m, settings, lo, max(hi, lo))
     return {
@@ -223,3 +228,37 @@ async def colocation_history(
                             "end": end.isoformat(), "jurisdictions": scope,
                             "meetings": len(found)})
     return {"start": start.timestamp(), "end": end.timestamp(), "meetings": found}
+
+
+@router.get("/supervisees/{supervisee_id}/home-range", response_model=HomeRange)
+async def home_range(
+    request: Request,
+    caller: Caller,
+    supervisee_id: str,
+    start: datetime,
+    end: datetime,
+    resolution: int = Query(9, ge=7, le=10, description="H3 resolution of the cells: 9 is "
+                                                        "about a city block"),
+    hold_s: float = Query(600.0, ge=60, le=3600,
+                          description="how long one fix stands for at most"),
+) -> dict[str, Any]:
+    """Where the person spent their observed time (a density layer over up to 31 days): the
+    H3 cells they were seen in, each with its time and share, most time first, as GeoJSON
+    polygons; ``core_50`` / ``core_95`` cells hold half / 95 % of the observed time. Audited
+    as ``home_range.read``."""
+    got, _ = await person_fixes(request, caller, supervisee_id, start, end, "home_range.read")
+    d = density(got.ts, got.lon, got.lat, resolution, hold_s,
+                end=min(end.timestamp(), time.time()))
+    return {
+        "supervisee_id": supervisee_id, "start": start.timestamp(), "end": end.timestamp(),
+        "resolution": resolution, "fixes": len(got), "observed_s": d.observed_s,
+        "core_50": d.core_50, "core_95": d.core_95,
+        "type": "FeatureCollection",
+        "features": [{
+            "type": "Feature", "id": format(c.cell, "x"),
+            "geometry": {"type": "Polygon", "coordinates": [cell_polygon(c.cell)]},
+            "properties": {"seconds": c.seconds, "share": c.share, "rank": c.rank,
+                           "core": "50" if c.rank < d.core_50 else
+                                   "95" if c.rank < d.core_95 else "rest"},
+        } for c in d.cells],
+    }

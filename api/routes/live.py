@@ -18,6 +18,10 @@ did not exist. The bounding box applies to positions and to alerts that have a p
 ``since_alert_id`` the client first gets ``{"type": "missed", "alerts": [...]}``: every alert
 raised after that id that it may see, oldest first — what it missed while away.
 
+``"positions": false`` (or ``positions=false``) leaves positions out: alerts only (the command
+centre's wall). A kiosk's token (``kio_…``, :mod:`api.routes.wall`) is served the kiosk's own
+feed: alerts of its jurisdiction only, without names unless its screen shows them.
+
 Positions are sent at most once per ``position_interval_s`` per client; a client too slow to keep
 its queue drained is dropped by the bus (close code 1013: reconnect with ``since_alert_id``),
 never slowing ingest.
@@ -38,9 +42,11 @@ import psycopg
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from api.auth import Principal, principal_for_token
+from api.routes.wall import kiosk_feed
 from api.session_watch import Watched
 from store import audit
 from store.alerts import list_alerts
+from store.kiosks import KIOSK_PREFIX
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -54,6 +60,7 @@ class Subscription:
 
     jurisdictions: frozenset[str]
     bbox: tuple[float, float, float, float] | None = None
+    positions: bool = True  # false: alerts only (the command centre's wall)
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Whether an event passes the filter.
@@ -67,6 +74,8 @@ class Subscription:
         >>> sub.wants({"type": "alert", "alert": {"jurisdiction_id": "travis", "lon": None}})
         True
         """
+        if event["type"] == "position" and not self.positions:
+            return False
         body = event.get("alert", event)
         if body.get("jurisdiction_id") not in self.jurisdictions:
             return False
@@ -101,7 +110,9 @@ def _subscription(caller: Principal, request: dict[str, Any],
     jurisdictions = reach if not wanted else reach & frozenset(str(j) for j in wanted)
     bbox = _parse_bbox(request["bbox"]) if "bbox" in request else (
         current.bbox if current else None)
-    return Subscription(jurisdictions, bbox)
+    positions = request.get("positions", current.positions if current else True)
+    return Subscription(jurisdictions, bbox,
+                        positions not in (False, "0", "false", "no"))
 
 
 async def _send(ws: WebSocket, message: dict[str, Any]) -> None:
@@ -127,6 +138,9 @@ async def live(ws: WebSocket) -> None:
     await ws.accept()
     params = dict(ws.query_params)
     token = params.get("token")
+    if token and token.startswith(KIOSK_PREFIX):  # a wall's screen: its own feed
+        await kiosk_feed(ws, token)
+        return
     try:
         caller = await principal_for_token(ws, token)
     except HTTPException as exc:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller, forbidden, invalid, not_found
 from api.routes.casework import readable, writable
-from api.schemas import OnePositioningOrder, OrderGrounds, PositioningOrders
+from api.schemas import OnePositioningOrder, OrderGrounds, PositioningOrders, Wire
 from store import audit, casework
 from store.casework import ORDER_GROUNDS
 
@@ -66,6 +66,42 @@ async def order_grounds(request: Request, caller: Caller) -> dict[str, Any]:
     return {"grounds": [{"code": c, "labels": {"zh-CN": zh, "en": en}}
                         for c, (zh, en) in ORDER_GROUNDS.items()],
             "max_days": request.app.state.cordon.positioning_order_max_days}
+
+
+class OrderApprover(Wire):
+    username: str
+    display_name: str
+
+
+class OrderApprovers(Wire):
+    supervisee_id: str
+    approvers: list[OrderApprover] = Field(description="enabled accounts holding the "
+                                                       "supervisor or admin role on the "
+                                                       "person's jurisdiction (there or above)")
+
+
+@router.get("/order-approvers", response_model=OrderApprovers)
+async def order_approvers(request: Request, caller: Caller,
+                          supervisee_id: str = Query(max_length=200)) -> dict[str, Any]:
+    """Who may approve a positioning order of the person (the order form's approver field):
+    the enabled accounts with the supervisor or admin role on the person's jurisdiction or one
+    above it. Only for whoever makes orders there (supervisor); 404 outside reach."""
+    async with request.app.state.cordon.pool.connection() as conn:
+        jid = await readable(conn, caller, supervisee_id)
+        if not caller.may(jid, "supervisor"):
+            raise forbidden("supervisor")
+        cur = await conn.execute(
+            "WITH RECURSIVE up (id, parent_id) AS ("
+            " SELECT id, parent_id FROM jurisdictions WHERE id = %s"
+            " UNION"
+            " SELECT j.id, j.parent_id FROM jurisdictions j JOIN up ON j.id = up.parent_id"
+            ") SELECT DISTINCT u.username, u.display_name FROM users u"
+            " JOIN grants g ON g.user_id = u.id JOIN up ON up.id = g.jurisdiction_id"
+            " WHERE NOT u.disabled AND g.role IN ('supervisor', 'admin') ORDER BY u.username",
+            (jid,))
+        rows = await cur.fetchall()
+    return {"supervisee_id": supervisee_id,
+            "approvers": [{"username": r[0], "display_name": r[1]} for r in rows]}
 
 
 @router.get("/orders", response_model=PositioningOrders)

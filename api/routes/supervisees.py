@@ -62,6 +62,9 @@ class SuperviseeChange(BaseModel):
     plan_id: str | None = Field(None, max_length=200, description="the supervision plan")
     zone_ids: list[str] | None = Field(None, max_length=1000,
                                        description="the zones assigned to this person")
+    case_no: str | None = Field(None, max_length=100, description="the case number, shared by "
+                                "co-defendants (同案犯; see the plan setting "
+                                "gathering_codefendants_only); \"\" clears it")
 
 
 @router.patch("/supervisees/{supervisee_id}", response_model=ChangedSupervisee)
@@ -85,6 +88,9 @@ async def change_supervisee(request: Request, caller: Caller, supervisee_id: str
                 raise not_found(f"plan {body.plan_id}")
             await conn.execute("UPDATE supervisees SET plan_id = %s WHERE id = %s",
                                (body.plan_id, supervisee_id))
+        if body.case_no is not None:
+            await conn.execute("UPDATE supervisees SET case_no = nullif(%s, '') WHERE id = %s",
+                               (body.case_no.strip(), supervisee_id))
         if body.zone_ids is not None:
             cur = await conn.execute(
                 "SELECT id, jurisdiction_id FROM zones WHERE id = ANY(%s)", (body.zone_ids,))

@@ -79,12 +79,17 @@ async def track(
     end: datetime,
     format: Literal["geojson", "csv", "gpx"] = "geojson",  # noqa: A002 — the query name
     max_points: int = Query(5000, ge=2, le=200_000),
+    thinning: Literal["time", "shape"] = Query(
+        "time", description="how a long range is thinned: 'time' keeps every fix within the "
+                            "tolerance of the thinned track at its own time (stays and speeds "
+                            "survive, as a replay needs); 'shape' keeps only the line's shape "
+                            "(Douglas–Peucker, as GEOS simplifies)"),
 ) -> Response:
     check_window(start, end, MAX_RANGE)
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
         tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
-        shown, tolerance = thinned(tracks, max_points)
+        shown, tolerance = thinned(tracks, max_points, in_time=thinning == "time")
         await audit.record(conn, caller.username, "track.read", supervisee_id,
                            {"jurisdiction_id": person["jurisdiction_id"],
                             "start": start.isoformat(), "end": end.isoformat(), "format": format,
@@ -93,15 +98,16 @@ async def track(
         return Response(_csv(shown), media_type="text/csv")
     if format == "gpx":
         return Response(_gpx(supervisee_id, shown), media_type="application/gpx+xml")
-    return GeoJSONResponse(_geojson(supervisee_id, shown, tolerance, tracks))
+    return GeoJSONResponse(_geojson(supervisee_id, shown, tolerance, tracks, thinning))
 
 
 def _geojson(supervisee_id: str, shown: list[Track], tolerance: float,
-             full: list[Track]) -> dict[str, Any]:
+             full: list[Track], thinning: str = "time") -> dict[str, Any]:
     """The track as GeoJSON, in the shape of :class:`api.schemas.TrackCollection`."""
     return {
         "type": "FeatureCollection",
         "properties": {"supervisee_id": supervisee_id, "simplified_tolerance_m": tolerance,
+                       "thinning": thinning,
                        "fixes": sum(len(t) for t in full),
                        "fixes_shown": sum(len(t) for t in shown)},
         "features": [{

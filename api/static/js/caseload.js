@@ -1,11 +1,12 @@
 // The caseload: every supervisee in the caller's reach as a virtualised list (only the rows
 // in view are in the page), searched and filtered by state, alert kind and plan, and narrowed
-// to a jurisdiction picked in the tree (province › … › township).
+// to a jurisdiction picked in the tree (province › … › township); usable while the registry
+// still loads page by page (how far it has come is shown), and the way to enrol a person.
 
 import { byId, el, option } from "./dom.js";
 import { catalogues, fmt, kindLabel, t } from "./i18n.js";
 import {
-  STATES, liveAlertsOf, onRosterChange, roster, subtree, superviseeState,
+  STATES, loading, mayAct, onRosterChange, roster, subtree, superviseeState,
 } from "./roster.js";
 
 const ROW_PX = 46;
@@ -16,6 +17,7 @@ let within = null;  // ids of the chosen jurisdiction and those below it (null: 
 let rows = [];      // the supervisees that pass, in order
 let onPick = () => {};
 let onJurisdiction = () => {};
+let onEnrol = () => {};
 
 export const caseload = {
   get rows() { return rows; },
@@ -23,7 +25,28 @@ export const caseload = {
   rendered: () => byId("caseload-rows").children.length,
 };
 
-export function wireCaseload({ onPerson, onPlace }) { onPick = onPerson; onJurisdiction = onPlace; }
+export function wireCaseload({ onPerson, onPlace, onEnrol: enrol }) {
+  onPick = onPerson;
+  onJurisdiction = onPlace;
+  if (enrol) onEnrol = enrol;
+}
+
+// Enrolling is for a supervisor somewhere in reach; an officer does not see the button.
+function showEnrol() {
+  byId("enrol-open").hidden = !byId("enrol-form").hidden
+    || ![...roster.reach.keys()].some((j) => mayAct(j, "supervisor"));
+}
+
+// Live alerts by person, built once a refilter: the filters ask about each of up to 70,000
+// people, and the alerts are one list.
+let alertsOf = new Map();
+function indexAlerts() {
+  alertsOf = new Map();
+  for (const a of roster.alerts.values()) {
+    const list = alertsOf.get(a.supervisee_id);
+    if (list) list.push(a); else alertsOf.set(a.supervisee_id, [a]);
+  }
+}
 
 function passes(s, now) {
   if (within && !within.has(s.jurisdiction_id)) return false;
@@ -32,18 +55,33 @@ function passes(s, now) {
     if (!s.id.toLowerCase().includes(q) && !s.name.toLowerCase().includes(q)) return false;
   }
   if (filter.plan && (s.plan_id || "") !== (filter.plan === "-" ? "" : filter.plan)) return false;
-  if (filter.kind && !liveAlertsOf(s.id).some((a) => a.kind === filter.kind)) return false;
-  if (filter.state && superviseeState(s.id, now) !== filter.state) return false;
+  if (filter.kind && !(alertsOf.get(s.id) || []).some((a) => a.kind === filter.kind)) {
+    return false;
+  }
+  if (filter.state && (alertsOf.has(s.id) ? "violation" : superviseeState(s.id, now))
+      !== filter.state) return false;
   return true;
 }
 
 export function refilter() {
   const now = roster.now();
-  rows = [...roster.supervisees.values()].filter((s) => passes(s, now));
+  indexAlerts();
+  rows = [];
+  for (const s of roster.supervisees.values()) if (passes(s, now)) rows.push(s);
   byId("caseload-count").textContent = t("caseload.count", {
     shown: fmt.number(rows.length), total: fmt.number(roster.supervisees.size) });
+  showProgress();
   byId("caseload-spacer").style.height = `${rows.length * ROW_PX}px`;
   draw();
+}
+
+// While the registry loads page by page: how many people and devices so far.
+function showProgress() {
+  const box = byId("caseload-progress");
+  box.hidden = !loading.active;
+  if (!loading.active) return;
+  byId("caseload-progress-text").textContent = t("caseload.loading", {
+    people: fmt.number(loading.supervisees), devices: fmt.number(loading.devices) });
 }
 
 function row(s, index, now) {
@@ -57,7 +95,7 @@ function row(s, index, now) {
                el("span", "row-id", s.id));
   const second = el("div", "row-line small");
   second.append(el("span", "row-state", t(`state.${state}`)));
-  const kinds = [...new Set(liveAlertsOf(s.id).map((a) => kindLabel(a.kind)))];
+  const kinds = [...new Set((alertsOf.get(s.id) || []).map((a) => kindLabel(a.kind)))];
   if (kinds.length) second.append(" · ", el("span", "row-kinds", kinds.join(", ")));
   div.append(first, second);
   div.addEventListener("click", () => onPick(s.id));
@@ -157,8 +195,10 @@ export function setUpCaseload() {
   // States change with alerts and with time (a device falls silent): redrawn at most every
   // second, not on each of thousands of positions.
   let queued = false;
+  byId("enrol-open").addEventListener("click", () => onEnrol());
   onRosterChange((what) => {
-    if (what === "registry") { fillFilters(); tree(); }
+    if (what === "loading") { showProgress(); return; }
+    if (what === "registry") { fillFilters(); tree(); showEnrol(); }
     if (queued) return;
     queued = true;
     setTimeout(() => { queued = false; refilter(); }, what === "positions" ? 1000 : 0);

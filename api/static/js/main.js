@@ -1,11 +1,13 @@
 // The officer's console: wires the parts together and starts them. Each part is a module of
-// its own (session, feed, i18n, roster, map, alerts, caseload, person, replay, zones, since).
+// its own (session, feed, i18n, roster, map, alerts, caseload, person, casework, replay,
+// zones, since).
 
 import {
   onAlertEvent, onMissedAlerts, render as renderAlerts, replaceAlerts, setUpResolve,
   sinceAlertId, tick, translateResolve, wireAlerts,
 } from "./alerts.js";
 import { caseload, choose, setUpCaseload, translateCaseload, wireCaseload } from "./caseload.js";
+import { caseworkState, openEnrol, setUpCasework, translateCasework } from "./casework.js";
 import { byId, option } from "./dom.js";
 import { Feed } from "./feed.js";
 import { LOCALES, fmt, locale, onLocale, setLocale, t, translate } from "./i18n.js";
@@ -13,12 +15,15 @@ import {
   dots, drawLegend, drawStatic, fitJurisdictions, layerControl, layers, map, markers,
   placeDevice, reshapeAll, restyleAll,
 } from "./map.js";
-import { closePerson, openPerson, personLive, refreshPerson, setUpPerson } from "./person.js";
+import {
+  closePerson, homeRange, openPerson, personLive, refreshPerson, setUpPerson,
+} from "./person.js";
 import {
   openExplained, openReplay, replay, seek as seekReplay, setUpReplay, translateReplay,
 } from "./replay.js";
-import { roster, rosterChanged } from "./roster.js";
-import { all, api } from "./session.js";
+import { openBulletin, openReport, reportState, setUpReport } from "./report.js";
+import { loading, pages, roster, rosterChanged } from "./roster.js";
+import { api } from "./session.js";
 import { loadSince, renderSince, setUpSince } from "./since.js";
 import { sound } from "./sound.js";
 import { openZones, setUpZones, translateEditor, zonesState } from "./zones.js";
@@ -53,6 +58,7 @@ function setUpFrame() {
     translateResolve();
     translateCaseload();
     refreshPerson();
+    translateCasework();
     translateReplay();
     translateEditor();
     renderSince();
@@ -91,16 +97,43 @@ async function loadStatic() {
   drawStatic(bounds, zones);
 }
 
+// The registry: plans, the jurisdiction tree and the caller's roles at once; people and
+// devices page by page (at 70,000 people, 14 pages and more), the caseload usable from the
+// first page on and showing how far the load has come. A reload (after a reconnect) keeps the
+// old lists on screen until the new ones are whole.
 async function loadRegistry() {
-  const [people, devices, plans, places] = await Promise.all([
-    all("/api/v1/supervisees", "supervisees"), all("/api/v1/devices", "devices"),
-    api("/api/v1/plans"), api("/api/v1/jurisdictions"),
+  const [plans, places, me] = await Promise.all([
+    api("/api/v1/plans"), api("/api/v1/jurisdictions"), api("/api/v1/me"),
   ]);
-  roster.supervisees = new Map(people.map((s) => [s.id, s]));
-  roster.devices = new Map(devices.map((d) => [d.id, d]));
   roster.plans = new Map(plans.plans.map((p) => [p.id, p]));
   roster.jurisdictions = places.tree;
   roster.jurisdictionNames = new Map(places.jurisdictions.map((j) => [j.id, j.name]));
+  roster.reach = new Map(Object.entries(me.reach));
+  roster.username = me.username;
+  rosterChanged("registry");
+  const first = roster.supervisees.size === 0;
+  const people = first ? roster.supervisees : new Map();
+  const devices = first ? roster.devices : new Map();
+  Object.assign(loading, { active: true, supervisees: 0, devices: 0 });
+  rosterChanged("loading");
+  try {
+    await Promise.all([
+      pages("/api/v1/supervisees", "supervisees", (page) => {
+        for (const s of page) people.set(s.id, s);
+        loading.supervisees = people.size;
+        rosterChanged(first ? "supervisees" : "loading");
+      }),
+      pages("/api/v1/devices", "devices", (page) => {
+        for (const d of page) devices.set(d.id, d);
+        loading.devices = devices.size;
+        rosterChanged("loading");
+      }),
+    ]);
+    roster.supervisees = people;
+    roster.devices = devices;
+  } finally {
+    loading.active = false;
+  }
   reshapeAll();
   rosterChanged("registry");
   translateReplay();  // the person pickers' list
@@ -165,15 +198,24 @@ setUpPerson({ onBack: () => { closePerson(); showTab("caseload"); },
 wireAlerts({ onShow: showOnMap, onPerson: (id) => { showTab("person"); openPerson(id); },
              onExplain: (id) => openExplained(id).catch(failed) });
 wireCaseload({ onPerson: (id) => { showTab("person"); openPerson(id); },
-               onPlace: fitJurisdictions });
+               onPlace: fitJurisdictions, onEnrol: openEnrol });
+setUpCasework({ onPerson: (id) => { showTab("person"); openPerson(id); },
+                onChanged: (id) => openPerson(id) });
 setUpZones();
+setUpReport();
+// The bulletin of the jurisdiction chosen in the tree, or of the caller's first.
+byId("bulletin-open").addEventListener("click", () => {
+  const chosen = caseload.filter.jurisdiction || (roster.jurisdictions[0] || {}).id;
+  if (chosen) openBulletin(chosen);
+});
 // A click on a cluster zooms in, unless the click is a corner of a zone being drawn.
-dots.clickable = () => !zonesState.editing;
+dots.clickable = () => !zonesState.editing && !caseworkState.picking;
 setUpSince({ onPerson: (id) => { showTab("person"); openPerson(id); } });
 
 window.cordon = {
   map, layers, markers, dots, roster, feed, caseload, sound, setLocale, t, showTab, choose,
   replay, seekReplay, openReplay, openExplained, zones: zonesState, personLive,
+  casework: caseworkState, report: reportState, openReport, openBulletin, homeRange,
   get openAlerts() { return roster.alerts; },
 };
 

@@ -7,9 +7,11 @@
 // is shown only as the zone: no marker, no track.
 
 import { explainButton } from "./alerts.js";
+import { caseworkState, clearCasework, showCasework } from "./casework.js";
 import { byId, el, label } from "./dom.js";
 import { fmt, kindLabel, t } from "./i18n.js";
 import { layers, map, pinDevices, zoneLayer } from "./map.js";
+import { openReport } from "./report.js";
 import { deviceSilent, onRosterChange, roster } from "./roster.js";
 import { api } from "./session.js";
 
@@ -33,8 +35,50 @@ export function setUpPerson({ onBack, onReplay }) {
   onRosterChange((what) => { if (what === "positions" || what === "time") updateLive(); });
 }
 
+// Where the person spent the last 30 days (GET /supervisees/{id}/home-range): H3 cells shaded
+// by their share of the observed time, the cells holding half of it outlined.
+export const homeRange = { layer: null, summary: null, cells: 0 };
+
+async function toggleHomeRange(id) {
+  if (homeRange.layer) {
+    layers.person.removeLayer(homeRange.layer);
+    homeRange.layer = null;
+    homeRange.summary = null;
+    homeRange.cells = 0;
+    refreshPerson();
+    return;
+  }
+  const end = new Date();
+  const start = new Date(end.getTime() - 30 * 86400e3);
+  const got = await api(`/api/v1/supervisees/${encodeURIComponent(id)}/home-range`
+                        + `?start=${start.toISOString()}&end=${end.toISOString()}`);
+  if (!current || current.id !== id) return;
+  const top = got.features.length ? got.features[0].properties.share : 1;
+  homeRange.layer = L.geoJSON(got, {
+    style: (f) => ({
+      color: f.properties.core === "50" ? "#b45309" : "#d97706",
+      weight: f.properties.core === "50" ? 2 : 0.5,
+      fillColor: "#f59e0b",
+      fillOpacity: 0.1 + 0.6 * Math.sqrt(f.properties.share / top),
+    }),
+    onEachFeature: (f, layer) => layer.bindTooltip(label(t("person.rangeCell", {
+      pct: fmt.percent(100 * f.properties.share),
+      hours: fmt.number(Math.round(f.properties.seconds / 360) / 10) }))),
+  }).addTo(layers.person);
+  homeRange.summary = got;
+  homeRange.cells = got.features.length;
+  refreshPerson();
+  const b = homeRange.layer.getBounds();
+  if (b.isValid()) map.fitBounds(b, { padding: [30, 30], maxZoom: 16 });
+}
+
 export function closePerson() {
+  if (homeRange.layer) layers.person.removeLayer(homeRange.layer);
+  homeRange.layer = null;
+  homeRange.summary = null;
+  homeRange.cells = 0;
   current = null;
+  clearCasework();
   layers.person.clearLayers();
   clearTimeout(victimTimer);
   personLive.pair = null;
@@ -48,6 +92,7 @@ export async function openPerson(id) {
   const enc = encodeURIComponent(id);
   current = { id };
   byId("person-body").replaceChildren(el("p", null, "…"));
+  if (!caseworkState.person || caseworkState.person.detail.id !== id) clearCasework();
   clearTimeout(victimTimer);
   const [detail, alerts, track, zones, victims] = await Promise.all([
     api(`/api/v1/supervisees/${enc}`),
@@ -59,12 +104,14 @@ export async function openPerson(id) {
   ]);
   if (!current || current.id !== id) return;
   const wanted = new Set(detail.supervisee.zone_ids);
+  const inReach = zones.features;
   Object.assign(current, { detail: detail.supervisee, alerts: alerts.alerts, track,
                            zones: zones.features.filter((f) => wanted.has(f.id)),
                            victims: victims ? victims.victim_zones : [] });
   pinDevices(current.detail.devices.map((d) => d.id));
   draw();
   refreshPerson();
+  showCasework(current.detail, inReach).catch(console.error);
   if (current.victims.length) victimTimer = setTimeout(() => pollVictims(id), VICTIM_POLL_MS);
 }
 
@@ -196,6 +243,7 @@ function showDistances() {
 
 function draw() {
   layers.person.clearLayers();
+  if (homeRange.layer) homeRange.layer.addTo(layers.person);
   personLive.pair = null;
   personLive.victims.clear();
   const group = L.featureGroup();
@@ -234,10 +282,28 @@ export function refreshPerson() {
   const title = el("h2", "person-name", s.name);
   title.append(" ", el("span", "row-id", s.id));
   body.push(title);
+  if (s.released_at) {
+    body.push(el("p", "released-banner", t("person.released", {
+      time: fmt.dateTime(s.released_at), reason: s.release_reason || "–" })));
+  }
   const replayBtn = el("button", "replay-btn", t("person.replay"));
   replayBtn.type = "button";
   replayBtn.addEventListener("click", () => replayPerson(s.id));
-  body.push(replayBtn);
+  const reportBtn = el("button", "report-btn", t("person.report"));
+  reportBtn.type = "button";
+  reportBtn.addEventListener("click", () => openReport(s.id));
+  const rangeBtn = el("button", "range-btn",
+                      t(homeRange.layer ? "person.rangeHide" : "person.range"));
+  rangeBtn.type = "button";
+  rangeBtn.setAttribute("aria-pressed", String(!!homeRange.layer));
+  rangeBtn.addEventListener("click", () => toggleHomeRange(s.id).catch(console.error));
+  body.push(el("div", "person-actions", null));
+  body[body.length - 1].append(replayBtn, " ", reportBtn, " ", rangeBtn);
+  if (homeRange.layer && homeRange.summary) {
+    body.push(el("p", "small range-summary", t("person.rangeSummary", {
+      core50: fmt.number(homeRange.summary.core_50), core95: fmt.number(homeRange.summary.core_95),
+      hours: fmt.number(Math.round(homeRange.summary.observed_s / 3600)) })));
+  }
   const plan = s.plan_id ? roster.plans.get(s.plan_id)?.name || s.plan_id : t("caseload.noPlan");
   body.push(el("div", "person-plan", `${t("person.plan")}: ${plan}`));
   body.push(el("h3", null, t("person.devices")));

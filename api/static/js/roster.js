@@ -2,6 +2,8 @@
 // last fix, and the live alerts — and from these, how each person stands: compliant, in
 // violation (a live alert), or silent (a device not heard for its interval plus the grace).
 
+import { api } from "./session.js";
+
 // The plan settings the engine uses when a plan leaves them out (alerts/plans.py).
 export const PLAN_DEFAULTS = {
   report_interval_s: 60, lost_contact_grace_s: 1800, escalate_after_s: 900,
@@ -16,8 +18,37 @@ export const roster = {
   positions: new Map(),     // device id -> latest position
   alerts: new Map(),        // live alert id -> alert
   jurisdictions: [],        // the tree, as GET /jurisdictions answers
+  reach: new Map(),         // jurisdiction id -> the caller's role there (GET /me)
+  username: null,           // the caller's account (GET /me)
   now: () => Date.now() / 1000,
 };
+
+// The largest page the API's list endpoints give (limit ≤ 5000); the first page is smaller,
+// so that the caseload shows something at once.
+export const PAGE_SIZE = 5000;
+const FIRST_PAGE = 1000;
+
+// How far the registry's load has come (the caseload shows it): people and devices so far.
+export const loading = { active: false, supervisees: 0, devices: 0 };
+
+// Every page of a list endpoint (limit / offset), one request at a time and none above the
+// API's limit, each handed to ``onPage`` as it arrives.
+export async function pages(path, key, onPage) {
+  const sep = path.includes("?") ? "&" : "?";
+  for (let offset = 0, size = FIRST_PAGE; ; offset += size, size = PAGE_SIZE) {
+    const page = (await api(`${path}${sep}limit=${size}&offset=${offset}`))[key];
+    onPage(page);
+    if (page.length < size) return;
+  }
+}
+
+// The caller's role on a jurisdiction ("officer", "supervisor", "admin"; null outside reach),
+// from GET /me's reach; whether it is at least ``role``.
+const RANK = { officer: 1, supervisor: 2, admin: 3 };
+export function mayAct(jurisdictionId, role = "supervisor") {
+  const held = roster.reach.get(jurisdictionId);
+  return Boolean(held) && RANK[held] >= RANK[role];
+}
 
 const listeners = [];
 export const onRosterChange = (f) => listeners.push(f);

@@ -148,6 +148,28 @@ function stopEditing() {
   map.doubleClickZoom.enable();
 }
 
+// A 24-hour time (HH:MM, as the schedule stores it) in both languages: an input of type
+// "time" follows the browser's locale, and shows 上午/下午 in Chinese.
+function timeInput(className, value) {
+  const input = el("input", `time ${className}`);
+  input.type = "text";
+  input.inputMode = "numeric";
+  input.autocomplete = "off";
+  input.pattern = "([01][0-9]|2[0-3]):[0-5][0-9]";
+  input.maxLength = 5;
+  input.size = 5;
+  input.placeholder = t("zones.timePlaceholder");
+  input.title = t("zones.timeTitle");
+  input.value = value;
+  input.required = true;
+  // "7:30" or "0730" as typed becomes "07:30".
+  input.addEventListener("change", () => {
+    const m = /^(\d{1,2}):?(\d{2})$/.exec(input.value.trim());
+    if (m) input.value = `${m[1].padStart(2, "0")}:${m[2]}`;
+  });
+  return input;
+}
+
 function windowRow(w) {
   const li = el("li", "zone-window");
   const days = el("div", "days");
@@ -161,16 +183,8 @@ function windowRow(w) {
     days.append(lab);
   }
   const times = el("div", "times");
-  const start = el("input");
-  start.type = "time";
-  start.className = "start";
-  start.value = w.start;
-  start.required = true;
-  const end = el("input");
-  end.type = "time";
-  end.className = "end";
-  end.value = w.end;
-  end.required = true;
+  const start = timeInput("start", w.start);
+  const end = timeInput("end", w.end);
   const drop = el("button", "drop-window", "×");
   drop.type = "button";
   drop.title = t("zones.dropWindow");
@@ -207,6 +221,10 @@ export function translateEditor() {
   byId("zone-tz").textContent = t("zones.timezone", { tz: place ? place.timezone : "UTC" });
   for (const s of byId("zone-windows").querySelectorAll(".day")) {
     s.textContent = t(`day.${s.previousSibling.value}`);
+  }
+  for (const input of byId("zone-windows").querySelectorAll("input.time")) {
+    input.placeholder = t("zones.timePlaceholder");
+    input.title = t("zones.timeTitle");
   }
   renderAssigned();
   renderList();

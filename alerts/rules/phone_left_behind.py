@@ -1,0 +1,216 @@
+"""A phone left behind (未移动, a sign of 人机分离): the phone of a person who wears no bracelet
+lies still through ``phone_still_hours`` of waking hours.
+
+Whom it watches: the phones of supervisees whose plan applies ``phone_left_behind`` and who have
+no bracelet registered (with a bracelet, :mod:`~alerts.rules.separation` compares the two).
+
+Still, and moved. Each watched phone has an *anchor*: where it came to rest, and since when. A
+fix is *certainly away* from the anchor when its distance exceeds :data:`STILL_FLOOR_M` plus the
+root sum of squares of both accuracies (the fix's and the anchor's, already scaled by the
+engine's ``accuracy_factor``); :data:`MOVE_CONFIRM` such fixes in a row, none more than
+:data:`MOVE_GAP_S` after the one before, move the anchor there (the phone has moved). So indoor
+drift, a Wi-Fi fallback of 300 m or one multipath jump leave the anchor where it is; a walk
+round the block does not. While still, a fix more accurate than the anchor and inside its
+radius refines the anchor's position (not its time).
+
+Waking hours. Only the time the phone lies still inside the plan's ``waking_hours`` (local,
+default 08:00–22:00) counts; nights neither count nor reset the stillness. The local time zone
+is that of the person's scheduled zones (a curfew carries its jurisdiction's), else the plan's
+``waking_timezone``. When the waking time since the anchor reaches ``phone_still_hours`` (at a
+fix of the phone), the episode opens — subject: the phone — and it clears at the first batch in
+which the phone has moved. The phone keeps reporting while it lies still, so no clock is needed.
+
+The anchors live in the device :class:`~alerts.activity.Activity` (they outlive a registry
+reload; an engine restart starts them afresh from the next fix — an episode restored open then
+stays open until the phone moves, and a new one waits for the hours again). A fix folds into
+them once (``still_upto``): a batch redelivered after a failed commit is judged on the same
+anchors.
+
+>>> from datetime import datetime
+>>> from zoneinfo import ZoneInfo
+>>> tz = ZoneInfo("Asia/Shanghai")
+>>> t0 = datetime(2026, 3, 2, 20, 0, tzinfo=tz).timestamp()  # Monday 20:00
+>>> waking_seconds(t0, t0 + 14 * 3600, tz, (8.0, 22.0)) / 3600  # till Tuesday 10:00
+4.0
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from alerts.episodes import AlertChange, EpisodeKey, Staging
+from alerts.plans import SupervisionPlan
+from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.verdict import Verdict
+from geofence.distance import distance_m
+from geofence.schedules import resolve_local
+
+if TYPE_CHECKING:
+    from alerts.roster import Roster
+
+KIND = "phone_left_behind"
+SEVERITY = "medium"
+STILL_FLOOR_M = 100.0  # a phone must leave its anchor by this much (beyond accuracy) to move
+MOVE_CONFIRM = 3  # certainly-away fixes in a row that move the anchor
+MOVE_GAP_S = 300.0  # … none more than this after the one before
+
+
+@lru_cache(maxsize=4096)
+def _window(day: date, tz: ZoneInfo, hours: tuple[float, float]) -> tuple[float, float]:
+    """The waking window that starts on local ``day`` (DST-correct, Unix seconds)."""
+    start, end = hours
+    midnight = datetime(day.year, day.month, day.day)
+    a = resolve_local(midnight + timedelta(hours=start), tz)
+    b = resolve_local(midnight + timedelta(days=0 if end > start else 1, hours=end), tz)
+    return a, b
+
+
+def waking_seconds(t0: float, t1: float, tz: ZoneInfo, hours: tuple[float, float]) -> float:
+    """Seconds of ``[t0, t1]`` inside the local waking windows."""
+    if not t1 > t0:
+        return 0.0
+    day = datetime.fromtimestamp(t0, tz).date() - timedelta(days=1)
+    last = datetime.fromtimestamp(t1, tz).date()
+    total = 0.0
+    while day <= last:
+        a, b = _window(day, tz, hours)
+        total += max(0.0, min(b, t1) - max(a, t0))
+        day += timedelta(days=1)
+    return total
+
+
+def person_timezone(roster: Roster, supervisee_id: str, plan: SupervisionPlan) -> ZoneInfo:
+    """The time zone of the person's scheduled zones (a curfew first), else the plan's."""
+    found: str | None = None
+    for a in roster.assignments.of_subject(supervisee_id).tolist():
+        schedule = roster.assignments.assignments[a].schedule
+        if schedule is not None:
+            found = schedule.timezone
+            if roster.key_of_assignment[a].kind == "curfew":
+                break
+    return ZoneInfo(found or plan.waking_timezone)
+
+
+class PhoneLeftBehindRule(BatchRule):
+    kinds = frozenset({KIND})
+
+    def __init__(self, roster: Roster):
+        self.roster = r = roster
+        kind = np.fromiter((r.devices[d].kind for d in r.device_ids), dtype="<U8",
+                           count=len(r.device_ids))
+        sup = r.sup_of_device
+        has_bracelet = np.zeros(len(r.supervisee_ids) + 1, dtype=bool)
+        has_bracelet[sup[kind == "bracelet"]] = True  # index -1: nobody's (never read)
+        plans = {id(p): p for p in r.plan_of.values()}
+        on = {i for i, p in plans.items() if p.applies(KIND)}
+        self.watched = (kind == "phone") & (sup >= 0) & ~has_bracelet[sup]
+        self.tz: dict[int, ZoneInfo] = {}  # by device number
+        self.shortest_s = math.inf
+        for n in np.flatnonzero(self.watched).tolist():
+            sid = r.supervisee_ids[int(sup[n])]
+            plan = r.plan_of[sid]
+            if id(plan) not in on:
+                self.watched[n] = False
+                continue
+            self.tz[n] = person_timezone(r, sid, plan)
+            self.shortest_s = min(self.shortest_s, plan.phone_still_hours * 3600.0)
+        self._watch: set[int] | None = None
+
+    def watch(self, staging: Staging) -> set[int]:
+        """Device numbers with an episode (open, or once open: a superset)."""
+        if self._watch is None:
+            no = self.roster.device_no
+            self._watch = {no[k.subject] for k in staging.keys_of_kind(KIND)
+                           if k.subject in no}
+        return self._watch
+
+    def forget(self) -> None:
+        self._watch = None
+
+    def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
+        out = Changes()
+        if not batch.any_fresh or not self.tz:
+            return out
+        d = batch.decided
+        if d.numbering is not self.roster.device_ids:
+            return out  # decided by an earlier registry's numbering
+        sel = np.flatnonzero(batch.fresh & self.watched[d.device_no])
+        if not len(sel):
+            return out
+        rows = d.rows[sel]
+        dev = d.device_no[sel]
+        fb = d.batch
+        ts, lon, lat, acc = fb.ts[rows], fb.lon[rows], fb.lat[rows], fb.accuracy_m[rows]
+        order = np.lexsort((ts, dev))
+        dev, ts, lon, lat, acc = dev[order], ts[order], lon[order], lat[order], acc[order]
+        # Round k folds the k-th fix of every device at once.
+        first = np.ones(len(dev), dtype=bool)
+        first[1:] = dev[1:] != dev[:-1]
+        start = np.flatnonzero(first)
+        rank = np.arange(len(dev)) - np.repeat(start, np.diff(np.append(start, len(dev))))
+        for k in range(int(rank.max()) + 1):
+            m = rank == k
+            self._record(dev[m], ts[m], lon[m], lat[m], acc[m])
+        newest = np.append(start[1:] - 1, len(dev) - 1)
+        self._verdicts(dev[newest], ts[newest], staging, out)
+        return out
+
+    def _record(self, n: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                acc: np.ndarray) -> None:
+        """Fold one fix per device (``n`` distinct) into the anchors."""
+        a = self.roster.activity
+        new = ~(ts <= a.still_upto[n])  # NaN: never folded
+        n, ts, lon, lat, acc = n[new], ts[new], lon[new], lat[new], acc[new]
+        if not len(n):
+            return
+        a.still_upto[n] = ts
+        fresh = np.isnan(a.still_ts[n])
+        dist = np.asarray(distance_m(a.still_lon[n], a.still_lat[n], lon, lat), dtype=np.float64)
+        away = ~fresh & (dist > STILL_FLOOR_M + np.hypot(acc, a.still_acc[n]))
+        going = (a.away_n[n] > 0) & (ts - a.away_last[n] <= MOVE_GAP_S)
+        a.away_n[n] = np.where(away, np.where(going, a.away_n[n] + 1, 1), 0)
+        a.away_last[n] = np.where(away, ts, np.nan)
+        moved = away & (a.away_n[n] >= MOVE_CONFIRM)
+        anchor = fresh | moved
+        m = n[anchor]
+        a.still_ts[m], a.still_lon[m], a.still_lat[m], a.still_acc[m] = (
+            ts[anchor], lon[anchor], lat[anchor], acc[anchor])
+        a.away_n[m] = 0
+        a.away_last[m] = np.nan
+        a.still_moved[m] = moved[anchor]
+        refine = ~fresh & ~away & (acc < a.still_acc[n]) & (dist <= a.still_acc[n])
+        m = n[refine]
+        a.still_lon[m], a.still_lat[m], a.still_acc[m] = lon[refine], lat[refine], acc[refine]
+
+    def _verdicts(self, n: np.ndarray, ts: np.ndarray, staging: Staging, out: Changes) -> None:
+        r = self.roster
+        a = r.activity
+        # Only phones still for the shortest plan's hours (in any hours), or with an episode.
+        maybe = ts - a.still_ts[n] >= self.shortest_s
+        watch = self.watch(staging)
+        if watch:
+            maybe |= np.fromiter((d in watch for d in n.tolist()), dtype=bool, count=len(n))
+        n, ts = n[maybe], ts[maybe]
+        for no, t in zip(n.tolist(), ts.tolist(), strict=True):
+            did = r.device_ids[no]
+            sid = r.devices[did].supervisee_id
+            assert sid is not None
+            plan = r.plan_of[sid]
+            key = EpisodeKey(sid, did, KIND)
+            since = float(a.still_ts[no])
+            need = plan.phone_still_hours * 3600.0
+            still = t - since >= need and waking_seconds(
+                since, t, self.tz[no], plan.waking_hours) >= need
+            if still:
+                watch.add(no)
+                out.fold(staging, key, r.suppressed(sid, KIND, t, Verdict.VIOLATING), t,
+                         float(a.still_lon[no]), float(a.still_lat[no]), did, SEVERITY, 1)
+            elif a.still_moved[no] == 1 and staging.has_state(key):
+                out.fold(staging, key, Verdict.COMPLIANT, t, math.nan, math.nan, did,
+                         SEVERITY, 1)
