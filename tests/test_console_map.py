@@ -155,6 +155,9 @@ def test_person_bracelet_phone_and_victim_zone_live(world, browser, db_url):  # 
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in_page(page, world.base)
     page.wait_for_function("() => window.cordon.markers.size === 304", timeout=20_000)
+    # The registry is loaded page by page beside the positions: wait for every dot's device.
+    page.wait_for_function("() => [...window.cordon.markers.keys()].every("
+                           "(id) => window.cordon.roster.devices.has(id))", timeout=20_000)
     # The victim's phone is no supervisee's device: not on the map as a dot.
     assert not page.evaluate("() => window.cordon.markers.has('vph-9')")
     # A bracelet is drawn round, a phone square.

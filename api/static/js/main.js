@@ -124,7 +124,13 @@ async function loadRegistry() {
         rosterChanged(first ? "supervisees" : "loading");
       }),
       pages("/api/v1/devices", "devices", (page) => {
-        for (const d of page) devices.set(d.id, d);
+        for (const d of page) {
+          devices.set(d.id, d);
+          // On the first load the dots may be on the map already: each takes its shape as
+          // its device arrives (a later reload reshapes them all at its end).
+          const m = first ? markers.get(d.id) : null;
+          if (m) dots.rekind(m.i, d.kind);
+        }
         loading.devices = devices.size;
         rosterChanged("loading");
       }),
