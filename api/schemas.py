@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -1178,3 +1179,48 @@ class MonthlyBulletin(Wire):
     alerts_by_cause: list[BulletinCode]
     alerts_by_outcome: list[BulletinCode]
     orders: BulletinOrders
+
+
+# Who was inside a drawn area (history/within.py)
+
+
+class WithinQuery(Wire):
+    geometry: dict[str, Any] = Field(description="a GeoJSON Polygon or MultiPolygon, lon/lat, "
+                                                 "at most 50 km²")
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=3, max_length=500,
+                        description="why this search is made (a case or incident number): "
+                                    "kept in the audit trail")
+    jurisdiction_id: str | None = Field(None, max_length=200)
+    gap_s: float = Field(600.0, ge=60, le=86_400,
+                         description="no fix for longer than this is a coverage gap")
+    max_fixes: int = Field(100, ge=0, le=10_000)
+
+
+class WithinFix(Wire):
+    device_id: str
+    ts: EpochSeconds
+    lon: float
+    lat: float
+    accuracy_m: float
+
+
+class WithinPerson(Wire):
+    supervisee_id: str
+    name: str
+    jurisdiction_id: str
+    first: EpochSeconds = Field(description="first fix inside")
+    last: EpochSeconds = Field(description="last fix inside")
+    fixes_inside: int
+    visits: list[Visit]
+    fixes: list[WithinFix] = Field(description="fixes inside, earliest first, at most max_fixes")
+    gaps: list[Interval] = Field(description="stretches of the window with no fix: not seen is "
+                                             "not absent")
+
+
+class WithinSearch(Wire):
+    start: EpochSeconds
+    end: EpochSeconds
+    reason: str
+    people: list[WithinPerson] = Field(description="by first fix inside; only the caller's reach")

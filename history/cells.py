@@ -67,3 +67,59 @@ def disk_cover(lon: float, lat: float, radius_m: float,
     centres = np.asarray([b.cell_to_latlng(int(c)) for c in disk.tolist()])
     near = haversine_m(lon, lat, centres[:, 1], centres[:, 0]) <= radius_m + circum
     return sorted(disk[near].tolist())
+
+
+def descendants(cell: int, resolution: int = CELL_RESOLUTION) -> tuple[int, int]:
+    """The smallest and largest index of the cell's descendants at ``resolution``: every valid
+    cell of that resolution between the two is one of them (an H3 index holds its resolution,
+    base cell and one 3-bit digit per resolution, coarsest first; the digits below ``resolution``
+    are 7), so a B-tree on the cells answers "in this coarse cell" with one range.
+
+    >>> c = h3.str_to_int(h3.latlng_to_cell(30.27, -97.74, 7))
+    >>> kids = [h3.str_to_int(k) for k in h3.cell_to_children(h3.int_to_str(c), 10)]
+    >>> descendants(c) == (min(kids), max(kids))
+    True
+    """
+    res = (cell >> 52) & 0xF
+    lo = hi = (cell & ~(0xF << 52)) | (resolution << 52)
+    for digit in range(res + 1, resolution + 1):
+        shift = (15 - digit) * 3
+        lo &= ~(7 << shift)
+        hi = (hi & ~(7 << shift)) | (6 << shift)
+    return lo, hi
+
+
+def polygon_cover(geometry, resolution: int = CELL_RESOLUTION) -> list[tuple[int, int]]:
+    """Ranges of cell indexes (at ``resolution``) that hold every point of a lon/lat
+    (Multi)Polygon, and some around it: the cells whose centre lies in the polygon grown by two
+    cell circumradii (in degrees of longitude at its farthest latitude, the larger degree, so
+    grown at least that far every way), compacted to coarser cells where all their children are
+    in, each coarse cell one range of its descendants (:func:`descendants`), adjacent ranges
+    merged.
+
+    >>> from shapely.geometry import box
+    >>> ranges = polygon_cover(box(-97.75, 30.26, -97.74, 30.27))
+    >>> inside = h3.str_to_int(h3.latlng_to_cell(30.265, -97.745, CELL_RESOLUTION))
+    >>> any(lo <= inside <= hi for lo, hi in ranges)
+    True
+    """
+    from shapely.geometry import mapping
+
+    minx, miny, maxx, maxy = geometry.bounds
+    lat = max(abs(miny), abs(maxy))
+    b = h3.api.basic_int
+    centre = b.latlng_to_cell((miny + maxy) / 2, (minx + maxx) / 2, resolution)
+    clat, clon = b.cell_to_latlng(centre)
+    verts = np.asarray(b.cell_to_boundary(centre))
+    circum = float(np.max(haversine_m(clon, clat, verts[:, 1], verts[:, 0]))) * 1.15
+    grown = geometry.buffer(2 * circum / (111_320.0 * max(np.cos(np.radians(lat)), 0.01)))
+    cells = h3.h3shape_to_cells(h3.geo_to_h3shape(mapping(grown)), resolution)
+    ranges = sorted(descendants(h3.str_to_int(c), resolution)
+                    for c in h3.compact_cells(cells))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged

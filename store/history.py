@@ -301,3 +301,28 @@ async def people(conn: psycopg.AsyncConnection, supervisee_ids: Sequence[str]
     cur = await conn.execute("SELECT id, name, jurisdiction_id FROM supervisees "
                              "WHERE id = ANY(%s)", (list(supervisee_ids),))
     return {r[0]: (r[1], r[2]) for r in await cur.fetchall()}
+
+
+async def within_candidates(conn: psycopg.AsyncConnection, ranges: Sequence[tuple[int, int]],
+                            bounds: tuple[float, float, float, float], start: datetime,
+                            end: datetime, jurisdictions: Sequence[str]) -> Candidates:
+    """Every fix of supervisees of ``jurisdictions`` in ``[start, end)`` whose cell lies in
+    one of ``ranges`` (a polygon's cover, :func:`history.cells.polygon_cover`: one B-tree range
+    per compacted cell), plus fixes stored without a cell inside ``bounds`` (minx, miny, maxx,
+    maxy): a superset of the polygon's, narrowed by :func:`history.within.inside`."""
+    minx, miny, maxx, maxy = bounds
+    cur = await conn.execute(
+        "WITH hits AS MATERIALIZED ("
+        " SELECT f.device_id, f.ts, f.lon, f.lat, f.accuracy_m"
+        " FROM unnest(%(lo)s::bigint[], %(hi)s::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL ("
+        "  SELECT f.device_id, f.ts, f.lon, f.lat, f.accuracy_m FROM fixes f"
+        "  WHERE f.cell BETWEEN r.lo AND r.hi AND f.ts >= %(start)s AND f.ts < %(end)s) f"
+        " UNION ALL SELECT f.device_id, f.ts, f.lon, f.lat, f.accuracy_m FROM fixes f"
+        " WHERE f.cell IS NULL AND f.ts >= %(start)s AND f.ts < %(end)s"
+        " AND f.lon BETWEEN %(w)s AND %(e)s AND f.lat BETWEEN %(s)s AND %(n)s) "
+        "SELECT d.supervisee_id, h.device_id, extract(epoch FROM h.ts)::float8, h.lon, h.lat,"
+        " h.accuracy_m::float8 FROM hits h JOIN devices d ON d.id = h.device_id"
+        " JOIN supervisees s ON s.id = d.supervisee_id WHERE s.jurisdiction_id = ANY(%(jur)s)",
+        {"lo": [r[0] for r in ranges], "hi": [r[1] for r in ranges], "start": start,
+         "end": end, "jur": list(jurisdictions), "w": minx, "e": maxx, "s": miny, "n": maxy})
+    return _candidates(await cur.fetchall())

@@ -337,3 +337,69 @@ def test_thinning_in_time_keeps_a_stay_that_shape_thinning_drops():
     at_lat = np.interp(t, kept_t, timed[0].lat)
     err = np.hypot(lon - at_lon, lat - at_lat) * M_PER_DEGREE
     assert err.max() <= tol
+
+
+@pytest.mark.asyncio
+async def test_who_was_inside_a_drawn_area_is_the_brute_force_answer_within_reach(
+        db_url, engine_factory):
+    """The cover's coarse cells are one B-tree range each; whatever they read, the people, their
+    counts and first and last fixes inside are those of every fix tested against the polygon —
+    fixes stored without a cell included — only within the caller's reach, always audited."""
+    import shapely
+    from shapely.geometry import Polygon, box, mapping
+
+    await world(db_url)
+    now = time.time()
+    await scatter(db_url, now)
+    engine = engine_factory(db_url)
+    # An L-shaped block beside CENTRE (a hole in it too), and a small square around Hays.
+    x0, y0 = CENTRE
+    d = 0.004
+    area = Polygon([(x0 - d, y0 - d), (x0 + d, y0 - d), (x0 + d, y0), (x0, y0), (x0, y0 + d),
+                    (x0 - d, y0 + d)], [[(x0 - d / 2, y0 - d / 2), (x0 - d / 4, y0 - d / 2),
+                                         (x0 - d / 4, y0 - d / 4), (x0 - d / 2, y0 - d / 4)]])
+    hays = box(HAYS[0] - 0.001, HAYS[1] - 0.001, HAYS[0] + 0.001, HAYS[1] + 0.001)
+    start, end = iso(now - 2 * 86400), iso(now + 1)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT d.supervisee_id, s.jurisdiction_id, extract(epoch FROM f.ts)::float8, f.lon,"
+            " f.lat FROM fixes f JOIN devices d ON d.id = f.device_id JOIN supervisees s"
+            " ON s.id = d.supervisee_id WHERE f.ts >= %s AND f.ts < %s",
+            (start, end)).fetchall()
+
+    def brute(poly, reach):
+        out = {}
+        for sid, jid, ts, lon, lat in rows:
+            if jid in reach and (shapely.contains_xy(poly, lon, lat)
+                                 or shapely.intersects_xy(poly.boundary, lon, lat)):
+                n, first, last = out.get(sid, (0, ts, ts))
+                out[sid] = (n + 1, min(first, ts), max(last, ts))
+        return out
+
+    with client(engine, "ana") as ana, client(engine, "root") as root:
+        for who, reach in ((ana, {"tx-travis"}), (root, {"tx", "tx-travis", "tx-hays"})):
+            for poly in (area, hays):
+                r = who.post("/search/within", json={
+                    "geometry": mapping(poly), "start": start, "end": end,
+                    "reason": "burglary 2026-77"})
+                assert r.status_code == 200, r.text
+                got = {p["supervisee_id"]: (p["fixes_inside"], p["first"], p["last"])
+                       for p in r.json()["people"]}
+                want = brute(poly, reach)
+                assert set(got) == set(want) and (want or reach == {"tx-travis"})
+                for sid, (n, first, last) in want.items():
+                    assert got[sid][0] == n
+                    assert got[sid][1:] == pytest.approx((first, last), abs=1e-3)
+        base = {"start": start, "end": end, "reason": "burglary 2026-77"}
+        huge = box(x0 - 0.5, y0 - 0.5, x0 + 0.5, y0 + 0.5)
+        for geometry in (mapping(huge), {"type": "Point", "coordinates": [x0, y0]},
+                         {"type": "Polygon", "coordinates": "nonsense"}):
+            bad = ana.post("/search/within", json=base | {"geometry": geometry})
+            assert bad.status_code == 422, bad.text
+            assert bad.json()["detail"][0]["loc"] == ["body", "geometry"]
+        assert ana.post("/search/within", json=base | {"geometry": mapping(area),
+                                                       "reason": ""}).status_code == 422
+    with psycopg.connect(db_url) as conn:
+        trail = conn.execute("SELECT actor, detail->>'reason' FROM audit_log"
+                             " WHERE action = 'search.within' ORDER BY id").fetchall()
+    assert trail == [("ana", "burglary 2026-77")] * 2 + [("root", "burglary 2026-77")] * 2

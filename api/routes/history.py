@@ -10,14 +10,25 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import shapely
+import shapely.geometry
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Caller, check_window, invalid
 from api.routes.supervisees import visible_supervisee
-from api.schemas import Colocations, HomeRange, NearSearch, Timeline, TogetherSearch
-from history.cells import disk_cover
+from api.schemas import (
+    Colocations,
+    HomeRange,
+    NearSearch,
+    Timeline,
+    TogetherSearch,
+    WithinQuery,
+    WithinSearch,
+)
+from history.cells import disk_cover, haversine_m, polygon_cover
 from history.density import cell_polygon, density
 from history.stops import StopSettings, timeline
+from history.within import inside
 from store import audit
 from store.colocations import TogetherSettings, stored_meetings, together_with
 from store.history import (
@@ -28,6 +39,7 @@ from store.history import (
     people,
     plan_settings,
     supervisee_devices,
+    within_candidates,
 )
 
 router = APIRouter(tags=["history"])
@@ -261,4 +273,62 @@ async def home_range(
                            "core": "50" if c.rank < d.core_50 else
                                    "95" if c.rank < d.core_95 else "rest"},
         } for c in d.cells],
+    }
+
+
+MAX_AREA_KM2 = 50.0
+
+
+@router.post("/search/within", response_model=WithinSearch)
+async def search_within(request: Request, caller: Caller, body: WithinQuery) -> dict[str, Any]:
+    """Who among the supervisees in the caller's reach had a fix inside a drawn area (a GeoJSON
+    Polygon or MultiPolygon, lon/lat, at most 50 km²) between ``start`` and ``end``: for each,
+    the first and last fix inside, the visits, the fixes, and the gaps in their coverage over
+    the window (no fix is not no person). The search and its reason are audited."""
+    check_window(body.start, body.end, MAX_NEAR_RANGE)
+    if not body.reason.strip():
+        raise invalid(("body", "reason"), "state the reason for the search")
+    try:
+        area = shapely.geometry.shape(body.geometry)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise invalid(("body", "geometry"), f"not a GeoJSON geometry: {exc}") from None
+    if area.geom_type not in ("Polygon", "MultiPolygon") or area.is_empty:
+        raise invalid(("body", "geometry"), "draw a Polygon or MultiPolygon")
+    minx, miny, maxx, maxy = area.bounds
+    if not (-180 <= minx <= maxx <= 180 and -85 <= miny <= maxy <= 85):
+        raise invalid(("body", "geometry"), "coordinates are lon/lat: -180–180, -85–85")
+    if not area.is_valid:
+        area = shapely.make_valid(area)
+    width_km = float(haversine_m(minx, (miny + maxy) / 2, maxx, (miny + maxy) / 2)) / 1000
+    height_km = float(haversine_m(minx, miny, minx, maxy)) / 1000
+    if width_km * height_km > MAX_AREA_KM2 * 4 or area.area * 111.32 ** 2 * math.cos(
+            math.radians((miny + maxy) / 2)) > MAX_AREA_KM2:
+        raise invalid(("body", "geometry"),
+                      f"the area is larger than {MAX_AREA_KM2:g} km²: draw a smaller one")
+    scope = caller.scope(body.jurisdiction_id)
+    async with request.app.state.cordon.pool.connection() as conn:
+        found = []
+        if scope:
+            cand = await within_candidates(conn, polygon_cover(area), area.bounds, body.start,
+                                           body.end, scope)
+            found = inside(cand, area, body.gap_s, body.max_fixes)
+        ids = [w.supervisee_id for w in found]
+        gaps = await coverage_gaps(conn, ids, body.start, body.end, body.gap_s)
+        who = await people(conn, ids)
+        await audit.record(conn, caller.username, "search.within",
+                           f"{minx:.5f},{miny:.5f},{maxx:.5f},{maxy:.5f}",
+                           {"reason": body.reason, "geometry": body.geometry,
+                            "start": body.start.isoformat(), "end": body.end.isoformat(),
+                            "jurisdictions": scope, "found": ids})
+    return {
+        "start": body.start.timestamp(), "end": body.end.timestamp(), "reason": body.reason,
+        "people": [{
+            "supervisee_id": w.supervisee_id, "name": who[w.supervisee_id][0],
+            "jurisdiction_id": who[w.supervisee_id][1], "first": w.first, "last": w.last,
+            "fixes_inside": w.fixes_inside,
+            "visits": [{"first": a, "last": b, "fixes": k} for a, b, k in w.visits],
+            "fixes": [{"device_id": f[0], "ts": f[1], "lon": f[2], "lat": f[3],
+                       "accuracy_m": f[4]} for f in w.fixes],
+            "gaps": [{"start": a, "end": b} for a, b in gaps[w.supervisee_id]],
+        } for w in found],
     }
