@@ -1,8 +1,8 @@
 """The daily report of one person (日报告), read from the database and summarised by
 :mod:`history.daily`: the day is the local day of the person's jurisdiction; the work place is
 inferred from the four weeks before it (home from the registered home zone, and compared with
-the home the nights suggest); alerts with their outcomes, check-ins and coverage gaps with their
-causes come with it."""
+the home the nights suggest), each day's timeline kept once computed (:mod:`store.timelines`);
+alerts with their outcomes, check-ins and coverage gaps with their causes come with it."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import psycopg
 from geofence.zones import Zone, ZoneError
 from history.cells import haversine_m
 from history.daily import Place, infer_places, summarise
-from history.stops import StopSettings, timeline
-from store.history import device_fixes, plan_settings, supervisee_devices
+from history.stops import StopSettings
+from store.history import plan_settings, supervisee_devices
+from store.timelines import day_timelines
 
 LOOK_BACK_DAYS = 28
-FETCH_LIMIT = 2_000_000
 WORK_HOURS = (8, 18)  # local, on weekdays
 
 
@@ -62,15 +62,12 @@ async def daily_report(conn: psycopg.AsyncConnection, supervisee_id: str, day: d
     now = time.time()
     settings = StopSettings.from_plan(await plan_settings(conn, supervisee_id))
     devices = await supervisee_devices(conn, supervisee_id)
-    # The weeks before, and the day itself with two hours before it (a stop under way at
-    # midnight is found whole, then clipped).
-    before = await device_fixes(conn, devices, start - timedelta(days=LOOK_BACK_DAYS),
-                                start, FETCH_LIMIT)
-    fixes = await device_fixes(conn, devices, start - timedelta(hours=2), end, FETCH_LIMIT)
-    past = timeline(before.ts, before.lon, before.lat, before.accuracy_m, settings)
+    # The four weeks before and the day itself, one kept timeline a day (store/timelines.py).
+    days = [day - timedelta(days=k) for k in range(LOOK_BACK_DAYS, -1, -1)]
+    by_day = await day_timelines(conn, supervisee_id, devices, days, zone_name, settings)
+    past = [s for d in days[:-1] for s in by_day[d]]
     nights, hours = [], []
-    for k in range(LOOK_BACK_DAYS, 0, -1):
-        d = day - timedelta(days=k)
+    for d in days[:-1]:
         midnight = datetime.combine(d, datetime.min.time(), tz).timestamp()
         nights.append((midnight, midnight + 5 * 3600))
         if d.weekday() < 5:
@@ -78,8 +75,11 @@ async def daily_report(conn: psycopg.AsyncConnection, supervisee_id: str, day: d
     home = home_place(home_feature)
     inferred_home, work = infer_places([s for s in past if s.kind == "stop"], nights, hours,
                                        home)
-    segments = timeline(fixes.ts, fixes.lon, fixes.lat, fixes.accuracy_m, settings,
-                        lo - 7200.0, max(min(hi, now), lo - 7200.0))
+    segments = by_day[day]
+    cur = await conn.execute(
+        "SELECT count(*) FROM fixes WHERE device_id = ANY(%s) AND ts >= %s AND ts < %s",
+        (devices, start, end))
+    fix_count = int((await cur.fetchone())[0])
     cur = await conn.execute(
         "SELECT extract(epoch FROM ts)::float8, event FROM device_events "
         "WHERE device_id = ANY(%s) AND ts >= %s AND ts < %s ORDER BY ts",
@@ -119,7 +119,7 @@ async def daily_report(conn: psycopg.AsyncConnection, supervisee_id: str, day: d
     return {
         "supervisee_id": supervisee_id, "name": name, "jurisdiction_id": jurisdiction_id,
         "day": day.isoformat(), "timezone": zone_name, "start": lo, "end": hi,
-        "complete": now >= hi, "fixes": int(np.sum((fixes.ts >= lo) & (fixes.ts < hi))),
+        "complete": now >= hi, "fixes": fix_count,
         "slept": summary.slept, "slept_lon": summary.slept_lon, "slept_lat": summary.slept_lat,
         "home_s": summary.home_s, "work_s": summary.work_s,
         "elsewhere_s": summary.elsewhere_s, "moving_s": summary.moving_s,

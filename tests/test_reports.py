@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -117,6 +118,26 @@ async def test_a_commuters_day_in_json_and_csv_within_reach_and_audited(db_url, 
         assert [v["place"] for v in rep["visits"]] == ["home", "work", "work", "home"]
         assert [(a["kind"], a["cause"], a["outcome"]) for a in rep["alerts"]] == [
             ("inclusion_exit", "unintentional", "verbal_warning")]
+        # Each closed day's timeline is kept, and used again while the day holds the same
+        # fixes; a late upload into one of them has that day computed again, the others not.
+        with psycopg.connect(db_url) as conn:
+            kept = dict(conn.execute("SELECT day, fixes FROM kept_timelines").fetchall())
+        # (a day's count includes the two hours before it, which its timeline reads too)
+        assert len(kept) == 29 and kept[day] == len(
+            commute("ph-1", day, tz, off=(12.0, 13.0))) + 120
+        again = ana.get("/supervisees/P-1/daily-report", params={"day": day.isoformat()})
+        assert again.json() == rep
+        late_day = day - timedelta(days=3)
+        late = datetime.combine(late_day, datetime.min.time(), tz).timestamp() + 3 * 3600
+        async with await psycopg.AsyncConnection.connect(db_url) as conn, conn.transaction():
+            await insert_fixes(conn, FixBatch.from_fixes([Fix(
+                "ph-1", late + 17.0, float(home_lon), float(home_lat), 8.0, float("nan"),
+                time.time(), "native")]))
+        ana.get("/supervisees/P-1/daily-report", params={"day": day.isoformat()})
+        with psycopg.connect(db_url) as conn:
+            now_kept = dict(conn.execute("SELECT day, fixes FROM kept_timelines").fetchall())
+        assert {d for d in kept if kept[d] != now_kept[d]} == {late_day}
+        assert now_kept[late_day] == kept[late_day] + 1
         for lang, words in (("zh-CN", ("日报告", "住所", "工作地", "设备关机")),
                             ("en", ("Daily report", "home", "work", "device off"))):
             got = ana.get("/supervisees/P-1/daily-report.csv",
@@ -149,8 +170,8 @@ async def test_a_commuters_day_in_json_and_csv_within_reach_and_audited(db_url, 
     with psycopg.connect(db_url) as conn:
         trail = conn.execute("SELECT actor, subject, detail->>'as' FROM audit_log "
                              "WHERE action = 'report.daily' ORDER BY id").fetchall()
-    assert trail == [("ana", "P-1", "json"), ("ana", "P-1", "csv:zh-CN"),
-                     ("ana", "P-1", "csv:en")]
+    assert trail == [("ana", "P-1", "json")] * 3 + [("ana", "P-1", "csv:zh-CN"),
+                                                    ("ana", "P-1", "csv:en")]
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log WHERE action = 'home_range.read'"
                             ).fetchone()[0] == 1
