@@ -129,3 +129,13 @@ def test_an_episode_restored_at_a_restart_waits_for_the_phone_to_move():
     walk = [FixBatch.from_fixes([Fix("ph-1", t, *away, 10.0, float("nan"), t, "owntracks")])
             for t in (at(2026, 11, 18, 13, 5), at(2026, 11, 18, 13, 6), at(2026, 11, 18, 13, 7))]
     assert run(ev, restarted, walk) == [("cleared", at(2026, 11, 18, 13, 7))]
+
+
+def test_a_silence_is_not_stillness():
+    """Two hours still, three hours without a fix (switched off, flat, shielded: carried who
+    knows where), then fixes at the same place: the waking hours count again from there."""
+    ev, tr = evaluator(), EpisodeTracker(3)
+    assert run(ev, tr, still_fixes(at(2026, 11, 18, 8, 0), at(2026, 11, 18, 10, 0))) == []
+    assert run(ev, tr, still_fixes(at(2026, 11, 18, 13, 0), at(2026, 11, 18, 16, 50))) == []
+    assert run(ev, tr, still_fixes(at(2026, 11, 18, 17, 0), at(2026, 11, 18, 17, 30))) == [
+        ("opened", at(2026, 11, 18, 17, 0))]
