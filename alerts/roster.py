@@ -128,6 +128,14 @@ class Roster:
         sid = self.devices[device_id].supervisee_id
         return self.plan_of.get(sid, DEFAULT_PLAN) if sid else DEFAULT_PLAN
 
+    def device_named_for(self, supervisee_id: str) -> str:
+        """The device an alert about the person as a whole names: their bracelet (any device
+        when none; "" when they have none)."""
+        k = self.sup_no.get(supervisee_id, -1)
+        mine = [self.device_ids[n] for n in (self.devices_of_sup[k] if k >= 0 else [])]
+        bracelets = [d for d in mine if self.devices[d].kind == "bracelet"]
+        return (bracelets or mine or [""])[0]
+
     def device_numbers(self, device_ids: np.ndarray) -> np.ndarray:
         """Each device's number (all must be registered)."""
         return np.fromiter(map(self.device_no.__getitem__, device_ids.tolist()),

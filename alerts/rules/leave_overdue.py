@@ -188,7 +188,7 @@ class LeaveOverdueRule:
                     and v.leave.binds_from <= now < v.leave.binds_until
                     for v in self.leaves[sid]):
                 out.fold(staging, key, Verdict.COMPLIANT, now, math.nan, math.nan,
-                         self._device_of(sid), SEVERITY, 1)
+                         self.roster.device_named_for(sid), SEVERITY, 1)
         # Ends: from JUDGED_WITHIN_S ago until now.
         lo = bisect.bisect_left(self._ends, now - JUDGED_WITHIN_S)
         hi = bisect.bisect_right(self._ends, now)
@@ -200,22 +200,14 @@ class LeaveOverdueRule:
             if w.leave.returned or not r.plan_of[sid].applies(KIND):
                 if st.open:
                     out.fold(staging, key, Verdict.COMPLIANT, now, math.nan, math.nan,
-                             self._device_of(sid), SEVERITY, 1)
+                             self.roster.device_named_for(sid), SEVERITY, 1)
                 continue
             if staging.has_state(key):
                 continue  # judged already
             back, lon, lat = self.back(sid, w.starts_at)
             out.fold(staging, key, Verdict.COMPLIANT if back else Verdict.VIOLATING, end, lon,
-                     lat, self._device_of(sid), SEVERITY, 1)
+                     lat, self.roster.device_named_for(sid), SEVERITY, 1)
         return out
 
     def forget(self) -> None:
         pass
-
-    def _device_of(self, supervisee_id: str) -> str:
-        """The alert names a device: the person's bracelet (any device when none)."""
-        r = self.roster
-        k = r.sup_no.get(supervisee_id, -1)
-        mine = [r.device_ids[n] for n in (r.devices_of_sup[k] if k >= 0 else [])]
-        bracelets = [d for d in mine if r.devices[d].kind == "bracelet"]
-        return (bracelets or mine or [""])[0]

@@ -81,7 +81,7 @@ class OrderEndingRule:
             found = chain_end(windows, now)
             notice_s = plan.order_notice_days * 86400.0
             if found is not None and found[0] - now <= notice_s:
-                due[EpisodeKey(sid, f"order {found[1]}", KIND)] = self._device_of(sid)
+                due[EpisodeKey(sid, f"order {found[1]}", KIND)] = self.roster.device_named_for(sid)
         for key in sorted(due):
             if not staging.state(key).open:
                 out.fold(staging, key, Verdict.VIOLATING, now, math.nan, math.nan, due[key],
@@ -89,13 +89,5 @@ class OrderEndingRule:
         for key in sorted(staging.keys_of_kind(KIND) - due.keys()):
             if staging.state(key).open:
                 out.fold(staging, key, Verdict.COMPLIANT, now, math.nan, math.nan,
-                         self._device_of(key.supervisee_id), SEVERITY, 1)
+                         self.roster.device_named_for(key.supervisee_id), SEVERITY, 1)
         return out
-
-    def _device_of(self, supervisee_id: str) -> str:
-        """The alert names a device: the person's bracelet (any device when none)."""
-        r = self.roster
-        k = r.sup_no.get(supervisee_id, -1)
-        mine = [r.device_ids[n] for n in (r.devices_of_sup[k] if k >= 0 else [])]
-        bracelets = [d for d in mine if r.devices[d].kind == "bracelet"]
-        return (bracelets or mine or [""])[0]

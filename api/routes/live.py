@@ -33,7 +33,6 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +43,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from api.auth import Principal, principal_for_token
 from api.routes.wall import kiosk_feed
 from api.session_watch import Watched
+from api.sockets import drained, send_json
 from store import audit
 from store.alerts import list_alerts
 from store.kiosks import KIOSK_PREFIX
@@ -115,21 +115,18 @@ def _subscription(caller: Principal, request: dict[str, Any],
                         positions not in (False, "0", "false", "no"))
 
 
-async def _send(ws: WebSocket, message: dict[str, Any]) -> None:
-    await ws.send_text(orjson.dumps(message).decode())
-
 
 async def _send_missed(ws: WebSocket, sub: Subscription, since: Any) -> None:
     try:
         after = int(since)
     except (TypeError, ValueError):
-        await _send(ws, {"type": "error", "detail": "since_alert_id must be an integer"})
+        await send_json(ws, {"type": "error", "detail": "since_alert_id must be an integer"})
         return
     async with ws.app.state.cordon.pool.connection() as conn:
         rows = await list_alerts(conn, None, MISSED_LIMIT, jurisdictions=sorted(sub.jurisdictions),
                                  after_id=after)
     rows = [r for r in rows if sub.wants({"type": "alert", "alert": r})]
-    await _send(ws, {"type": "missed", "alerts": rows})
+    await send_json(ws, {"type": "missed", "alerts": rows})
 
 
 @router.websocket("/live")
@@ -162,7 +159,7 @@ async def live(ws: WebSocket) -> None:
     try:
         with state.bus.subscribe() as bus, \
                 state.sessions.watch(state.pool, caller.user_id, caller.auth_version) as session:
-            await _send(ws, {"type": "hello", "user": caller.username, "reach": caller.reach})
+            await send_json(ws, {"type": "hello", "user": caller.username, "reach": caller.reach})
             if "since_alert_id" in params:
                 await _send_missed(ws, sub, params["since_alert_id"])
             inbox = asyncio.ensure_future(ws.receive_text())
@@ -176,12 +173,12 @@ async def live(ws: WebSocket) -> None:
                 done, _ = await asyncio.wait({getter, inbox}, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    for event in _drained(getter.result(), bus.queue):
+                    for event in drained(getter.result(), bus.queue):
                         if sub.wants(event):
                             if event["type"] == "position":
                                 pending[event["device_id"]] = event
                             else:
-                                await _send(ws, event)
+                                await send_json(ws, event)
                 else:
                     getter.cancel()
                 if inbox in done:
@@ -189,7 +186,8 @@ async def live(ws: WebSocket) -> None:
                     inbox = asyncio.ensure_future(ws.receive_text())
                 if time.monotonic() >= next_flush:
                     if pending:
-                        await _send(ws, {"type": "positions", "positions": list(pending.values())})
+                        await send_json(ws, {"type": "positions",
+                                             "positions": list(pending.values())})
                         pending.clear()
                     next_flush = time.monotonic() + interval
             await ws.close(code=1013, reason="client too slow; reconnect")
@@ -200,19 +198,6 @@ async def live(ws: WebSocket) -> None:
             if waiting is not None:
                 waiting.cancel()
 
-
-def _drained(first: dict[str, Any], queue: asyncio.Queue[dict[str, Any]]
-             ) -> Iterator[dict[str, Any]]:
-    """``first`` and every event already waiting behind it. Positions come by the ten thousand
-    a second: one pass of the loop above (a future, a wait, a sign-in check) for each of them
-    cost more than the client's whole share of the CPU, and a busy moment then overflowed its
-    queue and dropped it as too slow."""
-    yield first
-    while True:
-        try:
-            yield queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return
 
 
 async def _still_signed_in(ws: WebSocket, token: str | None, caller: Principal,
@@ -246,10 +231,10 @@ async def _on_message(ws: WebSocket, caller: Principal, sub: Subscription,
             raise ValueError('send {"type": "subscribe", ...}')
         new = _subscription(caller, message, sub)
     except (orjson.JSONDecodeError, ValueError) as exc:
-        await _send(ws, {"type": "error", "detail": str(exc)})
+        await send_json(ws, {"type": "error", "detail": str(exc)})
         return sub
-    await _send(ws, {"type": "subscribed", "jurisdictions": sorted(new.jurisdictions),
-                     "bbox": new.bbox})
+    await send_json(ws, {"type": "subscribed", "jurisdictions": sorted(new.jurisdictions),
+                         "bbox": new.bbox})
     if "since_alert_id" in message:
         await _send_missed(ws, new, message["since_alert_id"])
     return new

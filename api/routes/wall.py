@@ -25,7 +25,6 @@ import logging
 import time
 from typing import Annotated, Any
 
-import orjson
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from pydantic import BaseModel, Field
@@ -33,6 +32,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api.auth import Caller, Principal, current_principal, forbidden, not_found
 from api.schemas import Kiosks, NewKioskOut, WallView
+from api.sockets import drained, send_json
 from store import audit
 from store.alerts import list_alerts
 from store.caseload import jurisdiction_boundaries
@@ -211,9 +211,6 @@ async def remove_kiosk(request: Request, caller: Caller, kiosk_id: int) -> None:
 # --- the kiosk's live feed (served on WS /api/v1/live) ----------------------------------------
 
 
-async def _send(ws: WebSocket, message: dict[str, Any]) -> None:
-    await ws.send_text(orjson.dumps(message).decode())
-
 
 async def kiosk_feed(ws: WebSocket, token: str) -> None:
     """``WS /api/v1/live?token=kio_…`` (accepted already): the kiosk's alerts, nothing else.
@@ -229,8 +226,8 @@ async def kiosk_feed(ws: WebSocket, token: str) -> None:
     getter: asyncio.Future[dict[str, Any]] | None = None
     try:
         with state.bus.subscribe() as bus:
-            await _send(ws, {"type": "hello", "kiosk": found.name,
-                             "jurisdiction_id": found.jurisdiction_id})
+            await send_json(ws, {"type": "hello", "kiosk": found.name,
+                                 "jurisdiction_id": found.jurisdiction_id})
             since = ws.query_params.get("since_alert_id")
             if since is not None:
                 await _send_missed(ws, found, reach, since)
@@ -252,14 +249,11 @@ async def kiosk_feed(ws: WebSocket, token: str) -> None:
                 done, _ = await asyncio.wait({getter, inbox}, timeout=RECHECK_S,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    events = [getter.result()]
-                    while not bus.queue.empty():
-                        events.append(bus.queue.get_nowait())
-                    for event in events:
+                    for event in drained(getter.result(), bus.queue):
                         alert = event.get("alert") if event.get("type") == "alert" else None
                         if alert and alert.get("jurisdiction_id") in reach:
-                            await _send(ws, {"type": "alert", "action": event.get("action"),
-                                             "alert": for_kiosk(alert, found.show_names)})
+                            await send_json(ws, {"type": "alert", "action": event.get("action"),
+                                                 "alert": for_kiosk(alert, found.show_names)})
                 else:
                     getter.cancel()
                 if inbox in done:
@@ -278,10 +272,10 @@ async def _send_missed(ws: WebSocket, found: Kiosk, reach: set[str], since: str)
     try:
         after = int(since)
     except ValueError:
-        await _send(ws, {"type": "error", "detail": "since_alert_id must be an integer"})
+        await send_json(ws, {"type": "error", "detail": "since_alert_id must be an integer"})
         return
     async with ws.app.state.cordon.pool.connection() as conn:
         rows = await list_alerts(conn, None, MISSED_LIMIT, jurisdictions=sorted(reach),
                                  after_id=after)
-    await _send(ws, {"type": "missed",
-                     "alerts": [for_kiosk(r, found.show_names) for r in rows]})
+    await send_json(ws, {"type": "missed",
+                         "alerts": [for_kiosk(r, found.show_names) for r in rows]})
