@@ -192,3 +192,36 @@ def _pass_through(z: Zone, own: list[int], lon: np.ndarray, lat: np.ndarray, ts:
         if ts[a] - 0.5 <= started_at <= ts[b] + 0.5:
             return [a, b], [int(Verdict.VIOLATING)] * 2
     return [], []
+
+
+HISTORY_DAYS = 30  # how far back a gathering alert's explanation shows the pair's meetings
+
+
+def gathering_history(meetings: Sequence[dict[str, Any]], companion_id: str, now: float,
+                      days: float = HISTORY_DAYS,
+                      nightly: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the nightly passes kept of a pair that a ``gathering`` alert names: how often
+    they met over the ``days`` before ``now``, when last, for how long in all, and each
+    meeting — so that the officer sees "met 4 times in 30 days" beside the alert; and, when
+    the nightly pass itself raised the alert (``nightly``: its mark), that it did.
+
+    >>> h = gathering_history([{"start": 0.0, "end": 1500.0, "minutes": 25.0},
+    ...                        {"start": 86400.0, "end": 88200.0, "minutes": 30.0}],
+    ...                       "P-2", now=90000.0)
+    >>> h["meetings_count"], h["last_start"], h["minutes"], h["found_by"]
+    (2, 86400.0, 55.0, 'engine')
+    """
+    since = now - days * 86400.0
+    kept = sorted((m for m in meetings if m["end"] > since and m["start"] < now),
+                  key=lambda m: m["start"])
+    return {
+        "companion_id": companion_id,
+        "days": days,
+        "meetings_count": len(kept),
+        "last_start": kept[-1]["start"] if kept else None,
+        "last_end": kept[-1]["end"] if kept else None,
+        "minutes": round(sum(m["minutes"] for m in kept), 1),
+        "meetings": kept,
+        "found_by": "nightly_pass" if nightly else "engine",
+        "nightly": nightly,
+    }

@@ -590,6 +590,40 @@ class ExplainedFix(Wire):
     deciding: bool = Field(description="one of the fixes of the streak that opened the alert")
 
 
+class KeptPairMeeting(Wire):
+    start: EpochSeconds
+    end: EpochSeconds
+    minutes: float
+    closest_m: float
+    lon: float
+    lat: float
+    day: str = Field(description="the local day of the nightly pass that kept it")
+
+
+class NightlyMark(Wire):
+    companion_id: str
+    start: EpochSeconds
+    end: EpochSeconds
+    closest_m: float
+    meetings: int = Field(description="the pair's missed meetings of the day it stands for")
+    day: str
+    timezone: str
+
+
+class GatheringHistory(Wire):
+    companion_id: str
+    days: float
+    meetings_count: int = Field(description="meetings of the pair kept over the last `days`")
+    last_start: EpochSeconds | None
+    last_end: EpochSeconds | None
+    minutes: float = Field(description="their meetings' minutes in all")
+    meetings: list[KeptPairMeeting]
+    found_by: Literal["engine", "nightly_pass"] = Field(
+        description="who raised the alert: the engine in real time, or the nightly pass "
+                    "(a meeting no real-time alert covered; store/missed_gatherings.py)")
+    nightly: NightlyMark | None
+
+
 class Explanation(Wire):
     alert: Alert
     start: EpochSeconds
@@ -603,6 +637,9 @@ class Explanation(Wire):
     phone_device_id: str | None
     fixes: list[ExplainedFix]
     events: list[DeviceEvent]
+    gathering: GatheringHistory | None = Field(
+        default=None, description="a gathering alert: the pair's meetings kept by the nightly "
+                                  "co-location passes (alerts.explain.gathering_history)")
 
 
 # --- casework: enrolment, devices, protection and positioning orders, release ------------------

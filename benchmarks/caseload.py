@@ -14,9 +14,12 @@ over a few supervision plans. Then one engine pipeline (:class:`ingest.pipeline.
   redrawn, a bracelet swapped (the old one retired, a new one enrolled and paired), a plan edited
   — from the commit of the change to the engine holding the registry version it made;
 - ``max_commit_gap_ms``: the longest pause between committed batches of a steady single-fix
-  load (``--rate`` messages a second, one fix each, in 10 ms batches) while those changes happen.
+  load (``--rate`` messages a second, one fix each, in 10 ms batches) while those changes happen;
+- ``one_partition``: the start of a second process that holds one partition of
+  ``--partitions`` only (its people, their devices and links, the zones they use).
 
     python -m benchmarks.caseload [--sizes 10000 100000] [--changes 50] [--rate 1000]
+                                  [--partitions 4]
 
 Progress goes to stderr; the last line on stdout is the JSON result.
 """
@@ -290,6 +293,24 @@ async def measure(url: str, n: int, changes: int, rate: float) -> dict[str, Any]
         }
 
 
+async def measure_held(url: str, n: int, partitions: int) -> dict[str, Any]:
+    """The start of a process holding one partition of ``partitions``: its share of the people
+    (see :class:`store.registry.Partitions`), and what it costs."""
+    async with AsyncConnectionPool(url, min_size=1, max_size=2, open=False) as pool:
+        await pool.wait()
+        pipeline = Pipeline(pool, LiveBus(), IngestStats(), Limits(), partitions=partitions,
+                            owned=frozenset({0}))
+        before = _rss_bytes()
+        t0 = time.perf_counter()
+        await pipeline.start()
+        start_s = time.perf_counter() - t0
+        held = len(pipeline.registry.supervisees)
+        grown = _rss_bytes() - before
+        _log(f"{n}: one partition of {partitions} ({held} people) started in {start_s:.1f} s")
+        return {"partitions": partitions, "supervisees_held": held, "start_s": round(start_s, 2),
+                "bytes_per_supervisee_held": round(grown / max(1, held))}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.caseload", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,6 +319,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="changes per size (one number for all, or one per size)")
     ap.add_argument("--rate", type=float, default=1000.0,
                     help="single-fix messages a second during the changes")
+    ap.add_argument("--partitions", type=int, default=4,
+                    help="also start a process holding one partition of this many (1: don't)")
     args = ap.parse_args(argv)
     changes = args.changes * len(args.sizes) if len(args.changes) == 1 else args.changes
     result: dict[str, Any] = {"benchmark": "caseload", "rate": args.rate, "sizes": {}}
@@ -308,6 +331,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             asyncio.run(populate(pg.url, n))
             _log(f"{n}: registry stored in {time.perf_counter() - t0:.1f} s")
             result["sizes"][str(n)] = asyncio.run(measure(pg.url, n, c, args.rate))
+            gc.collect()
+            if args.partitions > 1:
+                result["sizes"][str(n)]["one_partition"] = asyncio.run(
+                    measure_held(pg.url, n, args.partitions))
             _log(json.dumps(result["sizes"][str(n)]))
         gc.collect()
     print(json.dumps(result))

@@ -13,17 +13,23 @@ Measured, each over ``--queries`` random queries (p50/p95 in ms):
 - ``near_24h`` / ``near_7d`` / ``near_30d``: who was within ``--radius`` m of a point someone truly
   was (a device's true position at a random instant), over a window around that instant, as the
   route answers it: the cover cells, one row of arrays per device from the cell index, the
-  distances, then everyone's coverage gaps (``…_without_gaps``: the people alone); the first
-  ``--check`` of each are compared with the reference answer (every candidate fix as a row,
-  exact geodesic distances, gaps by ``lag()`` in SQL) and ``…_mismatches`` counts differences;
+  distances, then everyone's coverage gaps from the kept days (``…_without_gaps``: the people
+  alone; ``…_gaps_every_fix``: the same gaps from every fix time, the way before kept days, and
+  ``…_gaps_differing``: searches whose two answers differ); the first ``--check`` of each are
+  compared with the reference answer (every candidate fix as a row, exact geodesic distances,
+  gaps by ``lag()`` in SQL) and ``…_mismatches`` counts differences;
+- ``day_pass_1d_s``: the nightly day pass (:mod:`store.kept_days`: each device's coverage runs
+  and track thinned in time, kept) over every whole day, from nothing kept, median seconds a
+  day — run before the queries, as in service;
 - ``with_person_1d``: who was within 50 m of a random supervisee for 20 minutes in a row over a
   random 24 h window (:func:`store.colocations.together_with`); the first ``--check`` compared
   with that person's meetings among every pair of everyone over the window
   (``with_person_1d_mismatches``);
 - ``colocation_all_1d_s``: the nightly pass over everyone for a whole local day (read every fix
   of the day, place, join, keep the meetings), median of ``--colocation-days`` days;
-- ``track_30d_geojson``: one supervisee's 30 days read, thinned to 5,000 points and serialised as
-  the track route does;
+- ``track_30d_geojson``: one supervisee's 30 days thinned in time to 5,000 points and serialised
+  as the track route does (from the kept days, :mod:`store.kept_tracks`);
+  ``track_30d_every_fix``: the same person read fix by fix and thinned whole, the way before;
 - ``insert_overhead_pct``: COPY of the same fixes in engine-sized batches (2,000) into a fresh
   hypertable with and without the cell (its computation, the column, its B-tree), interleaved;
 - stops against the truth for ``--stop-people`` supervisees: a true stay (from the people's legs,
@@ -70,13 +76,17 @@ from simulators.gps import observe
 from simulators.intervals import member
 from simulators.reporting import COLD_START_S, DeviceSim
 from store.colocations import TogetherSettings, colocation_pass, place_people, together_with
+from store.coverage import coverage_gaps
 from store.database import migrate
 from store.fixes import _COPY_COLUMNS, COPY_COLUMNS_WITHOUT_CELL, copy_buffer
-from store.history import coverage_gaps, device_fixes, near_candidates, near_summary
+from store.history import coverage_gaps as gaps_from_every_fix
+from store.history import device_fixes, near_candidates, near_summary
+from store.kept_days import keep_day
+from store.kept_tracks import thinned_in_time
 from store.registry import import_registry
 from store.tracks import supervisee_tracks, thinned
 
-DEVICES_PER_SUPERVISEE = 1.7  # bracelets, phones, and victims' phones (measured on the fleet)
+DEVICES_PER_SUPERVISEE = 1.64  # bracelets, phones, victims' phones (896 for 545 in the fleet)
 MATCH_M = 250.0
 
 
@@ -193,17 +203,25 @@ async def insert_overhead(admin: str, base_url: str, fleet: Fleet, interval: flo
     return spent
 
 
+def after(fleet: Fleet) -> float:
+    """The instant the searches are made at: a day after the fleet's last (the simulated days
+    run past today), so that every day of the data is over — and kept by the nightly pass, as
+    days are in service."""
+    return fleet.end + 86400.0
+
+
 def ms_stats(xs: list[float]) -> tuple[float, float]:
     a = np.asarray(xs) * 1e3
     return round(float(np.percentile(a, 50)), 2), round(float(np.percentile(a, 95)), 2)
 
 
 async def reference_gaps(conn: psycopg.AsyncConnection, ids: list[str], start: datetime,
-                         end: datetime, gap_s: float) -> dict[str, list[tuple[float, float]]]:
+                         end: datetime, gap_s: float, now: float
+                         ) -> dict[str, list[tuple[float, float]]]:
     """Coverage gaps the first way (lag() over every fix of the people in SQL), to check
     :func:`store.history.coverage_gaps` against."""
     out: dict[str, list[tuple[float, float]]] = {s: [] for s in ids}
-    lo, hi = start.timestamp(), min(end.timestamp(), time.time())
+    lo, hi = start.timestamp(), min(end.timestamp(), now)
     cur = await conn.execute(
         "SELECT sid, prev, ts, nxt FROM (SELECT d.supervisee_id AS sid, "
         " extract(epoch FROM f.ts)::float8 AS ts, "
@@ -232,7 +250,8 @@ async def near_queries(url: str, fleet: Fleet, hours: float, n: int, radius: flo
     searches, how many answers differ from the reference (:func:`history.near.nearby` over
     every candidate fix, gaps by :func:`reference_gaps`) in anything: people, closest fix,
     count, visits, fixes shown, gaps."""
-    times, alone, found, mismatches = [], [], [], 0
+    times, alone, every_fix, found, mismatches, differ = [], [], [], [], 0, 0
+    now = after(fleet)
     span = fleet.end - fleet.start
     window = min(hours * 3600.0, span)
     sup = [d for d in fleet.devices if d.owner.startswith("S-")]
@@ -250,18 +269,31 @@ async def near_queries(url: str, fleet: Fleet, hours: float, n: int, radius: flo
                                         jurisdictions)
             t1 = time.perf_counter()
             ids = [p.supervisee_id for p in people]
-            gaps = await coverage_gaps(conn, ids, start, end, 600.0)
-            times.append(time.perf_counter() - t0)
+            gaps = await coverage_gaps(conn, ids, start, end, 600.0, now)
+            t2 = time.perf_counter()
+            every = await gaps_from_every_fix(conn, ids, start, end, 600.0, now)
+            every_fix.append(time.perf_counter() - t2)
+            differ += _gaps_differ(gaps, every)
+            times.append(t2 - t0)
             alone.append(t1 - t0)
             found.append(len(people))
             if q < check:
                 ref = nearby(await near_candidates(conn, cells, lon, lat, radius, start, end,
                                                    jurisdictions), lon, lat, radius)
                 ref_gaps = await reference_gaps(conn, [p.supervisee_id for p in ref], start,
-                                                end, 600.0)
+                                                end, 600.0, now)
                 mismatches += (_answer(people) != _answer(ref)) or gaps != ref_gaps
     return {"times": times, "people_only": alone, "found": found, "checked": min(check, n),
-            "mismatches": mismatches}
+            "mismatches": mismatches, "gaps_every_fix": every_fix, "gaps_differ": differ}
+
+
+def _gaps_differ(a: dict[str, list[tuple[float, float]]],
+                 b: dict[str, list[tuple[float, float]]]) -> bool:
+    """Whether two answers' gaps differ (the window's end is "now" for both, read a moment
+    apart: ends within a second are the same)."""
+    return a.keys() != b.keys() or any(
+        len(a[k]) != len(b[k]) or any(abs(x - y) > 1.0 for g, h in zip(a[k], b[k], strict=True)
+                                      for x, y in zip(g, h, strict=True)) for k in a)
 
 
 def _answer(people: list) -> list:
@@ -271,18 +303,25 @@ def _answer(people: list) -> list:
 
 
 async def track_queries(url: str, fleet: Fleet, n: int, rng: np.random.Generator
-                        ) -> list[float]:
-    times = []
+                        ) -> dict[str, list[float]]:
+    """Times of ``n`` month-long tracks as the route answers them (thinned in time, day by day,
+    from the kept days: :func:`store.kept_tracks.thinned_in_time`) and, for the same people in
+    the same run, from every fix thinned whole (``every_fix``, the way before kept days)."""
+    times: dict[str, list[float]] = {"kept": [], "every_fix": []}
     start = datetime.fromtimestamp(fleet.start, UTC)
     end = datetime.fromtimestamp(min(fleet.end, fleet.start + 30 * 86400.0), UTC)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         for _ in range(n):
             sid = fleet.members[int(rng.integers(len(fleet.members)))].id
             t0 = time.perf_counter()
+            got = await thinned_in_time(conn, sid, start, end, 5000, now=after(fleet))
+            orjson.dumps(_geojson(sid, got.tracks, got.tolerance_m, got.fixes))
+            t1 = time.perf_counter()
             tracks = await supervisee_tracks(conn, sid, start, end, 2_000_000)
-            shown, tol = thinned(tracks, 5000, in_time=True)  # the route's default
-            orjson.dumps(_geojson(sid, shown, tol, tracks))
-            times.append(time.perf_counter() - t0)
+            shown, tol = thinned(tracks, 5000, in_time=True)
+            orjson.dumps(_geojson(sid, shown, tol, sum(len(t) for t in tracks)))
+            times["kept"].append(t1 - t0)
+            times["every_fix"].append(time.perf_counter() - t1)
     return times
 
 
@@ -396,6 +435,33 @@ async def together_queries(url: str, fleet: Fleet, n: int, rng: np.random.Genera
     return {"times": times, "found": found, "checked": min(check, n), "mismatches": mismatches}
 
 
+async def day_passes(url: str, fleet: Fleet, again: bool) -> list[float]:
+    """The nightly day pass (:func:`store.kept_days.keep_day`: coverage runs and tracks thinned
+    in time) over every whole UTC day of the fleet — from nothing kept when ``again``, else
+    only over the days not passed yet: seconds each. The searches and tracks then find the days
+    kept, as they do in service."""
+    first = datetime.fromtimestamp(fleet.start, UTC).date() + timedelta(days=1)
+    last = datetime.fromtimestamp(fleet.end, UTC).date()
+    seconds = []
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        if again:
+            await conn.execute("TRUNCATE kept_coverage, kept_tracks, day_passes")
+            await conn.commit()
+        cur = await conn.execute("SELECT day FROM day_passes")
+        passed = {r[0] for r in await cur.fetchall()}
+        day = first
+        while day < last:
+            if day in passed:
+                day += timedelta(days=1)
+                continue
+            done = await keep_day(conn, day)
+            seconds.append(done.seconds)
+            progress(f"  {day}: {done.devices:,} devices, {done.fixes:,} fixes in "
+                     f"{done.seconds:.1f} s")
+            day += timedelta(days=1)
+    return seconds
+
+
 async def colocation_days(url: str, fleet: Fleet, days: int, rng: np.random.Generator
                           ) -> dict[str, Any]:
     """The nightly pass (every pair of everyone, one local day: read, place, join, keep) over
@@ -419,10 +485,16 @@ async def colocation_days(url: str, fleet: Fleet, days: int, rng: np.random.Gene
 
 async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
     per_device = args.days * 86400.0 / args.interval
-    supervisees = max(3, round(args.fixes / per_device / DEVICES_PER_SUPERVISEE))
-    progress(f"building a fleet of {supervisees:,} supervisees over {args.days:g} days")
-    fleet = Fleet(FleetConfig(supervisees=supervisees, seed=args.seed, days=args.days,
-                              report_interval_s=args.interval))
+    supervisees = max(3, math.ceil(args.fixes / per_device / DEVICES_PER_SUPERVISEE))
+    while True:  # enough devices for --fixes at one fix each interval
+        progress(f"building a fleet of {supervisees:,} supervisees over {args.days:g} days")
+        fleet = Fleet(FleetConfig(supervisees=supervisees, seed=args.seed, days=args.days,
+                                  report_interval_s=args.interval))
+        # 1 % to spare: the devices' off periods leave some reporting times without a fix.
+        short = 1.01 * args.fixes - len(fleet.devices) * per_device
+        if short <= 0:
+            break
+        supervisees += max(1, math.ceil(short / per_device / DEVICES_PER_SUPERVISEE))
     marker = args.reuse / "loaded.json" if args.reuse else None
     if marker and marker.exists():
         loaded = json.loads(marker.read_text())
@@ -455,6 +527,11 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
                               "supervisees": supervisees, "days": args.days,
                               "load_s": round(load_s, 1),
                               "load_fixes_per_s": round(fixes / load_s)}
+    progress("the nightly day pass (coverage runs, tracks thinned in time), every closed day")
+    got = await day_passes(url, fleet, again=not args.queries_only)
+    if got:
+        result["day_pass_1d_s"] = round(float(np.median(got)), 2)
+    result["day_pass_days"] = len(got)
     for label, hours in (("24h", 24), ("7d", 168), ("30d", 720)):
         progress(f"near queries over {label}")
         got = await near_queries(url, fleet, hours, args.queries, args.radius, rng,
@@ -466,6 +543,10 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
         result[f"near_{label}_without_gaps_p95_ms"] = p95
         result[f"near_{label}_people_mean"] = round(float(np.mean(got["found"])), 2)
         result[f"near_{label}_people_max"] = int(np.max(got["found"]))
+        p50, p95 = ms_stats(got["gaps_every_fix"])
+        result[f"near_{label}_gaps_every_fix_p50_ms"] = p50
+        result[f"near_{label}_gaps_every_fix_p95_ms"] = p95
+        result[f"near_{label}_gaps_differing"] = got["gaps_differ"]
         result[f"near_{label}_checked"] = got["checked"]
         result[f"near_{label}_mismatches"] = got["mismatches"]
     progress("who was with a person, over a day")
@@ -481,8 +562,11 @@ async def run(args: argparse.Namespace, url: str, admin: str) -> dict[str, Any]:
     result["colocation_all_1d_fixes"] = got["fixes"]
     result["colocation_all_1d_meetings_mean"] = round(float(np.mean(got["meetings"])), 1)
     progress("30-day tracks as GeoJSON")
+    got = await track_queries(url, fleet, args.queries, rng)
     result["track_30d_geojson_p50_ms"], result["track_30d_geojson_p95_ms"] = ms_stats(
-        await track_queries(url, fleet, args.queries, rng))
+        got["kept"])
+    result["track_30d_every_fix_p50_ms"], result["track_30d_every_fix_p95_ms"] = ms_stats(
+        got["every_fix"])
     if overhead is not None:
         result["insert_overhead_pct"] = round(
             100.0 * (overhead["with_cells"] / overhead["without_cells"] - 1.0), 1)
@@ -504,7 +588,8 @@ def load_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="benchmarks.history", description=__doc__.split("\n")[0])
-    ap.add_argument("--fixes", type=int, default=40_000_000, help="about this many fixes")
+    ap.add_argument("--fixes", type=int, default=40_000_000,
+                    help="at least this many fixes")
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--interval", type=float, default=60.0, help="seconds between fixes")
     ap.add_argument("--queries", type=int, default=100, help="of each kind")

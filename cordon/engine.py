@@ -24,8 +24,10 @@ from api.app import create_app
 from api.state import ApiState
 from cordon.broker_auth import BrokerAuthKeeper
 from cordon.consumers import run_consumers
+from cordon.leases import LeaseKeeper
+from cordon.partition_readers import PartitionReaders
 from cordon.services.ports import require_free
-from cordon.settings import Settings, SettingsError
+from cordon.settings import Settings, SettingsError, check_partition_ownership
 from devices.formats import Limits
 from ingest.check_ins import run_check_ins
 from ingest.clock import parse_clock
@@ -39,6 +41,7 @@ from ingest.stats import IngestStats
 from store.colocations import TogetherSettings, colocation_pass, due_passes
 from store.database import migrate
 from store.fixes import drop_fixes_older_than
+from store.kept_days import due_days, keep_day
 from store.leave import LeaveLimits
 from store.quarantine import drop_quarantine_older_than
 
@@ -87,16 +90,30 @@ async def run_engine(
     if not settings.positioning_order_max_days > 0:
         raise SettingsError(f"positioning_order_max_days must be more than 0, not "
                             f"{settings.positioning_order_max_days}")
+    check_partition_ownership(settings)
+    leased = settings.partition_ownership == "leases"
     partitions, consumers = settings.mqtt_partitions, settings.consumers
-    if partitions < 1 or not 1 <= consumers <= partitions:
-        raise SettingsError(
-            f"consumers ({consumers}) must be between 1 and mqtt_partitions ({partitions}): "
-            "each consumer process reads at least one partition of the device topics")
-    if not 0 <= consumer < consumers:
-        raise SettingsError(f"consumer {consumer} does not exist: consumers is {consumers}")
+    if leased:
+        # Leases share the partitions among whichever processes are alive, here or on other
+        # hosts (``cordon serve --consumer i``, each its own number: its relay's name); more
+        # processes than partitions stand by to take one over.
+        if consumers < 1:
+            raise SettingsError(f"consumers must be 1 or more, not {consumers}")
+        if consumer < 0:
+            raise SettingsError(f"--consumer must be 0 (the API process) or more, not "
+                                f"{consumer}")
+    else:
+        if partitions < 1 or not 1 <= consumers <= partitions:
+            raise SettingsError(
+                f"consumers ({consumers}) must be between 1 and mqtt_partitions ({partitions}): "
+                "each consumer process reads at least one partition of the device topics")
+        if not 0 <= consumer < consumers:
+            raise SettingsError(f"consumer {consumer} does not exist: consumers is {consumers}")
     api = consumer == 0
     host, port, username, password = settings.mqtt_parts()
-    owned: list[int | None] = ([k for k in range(partitions) if k % consumers == consumer]
+    # With leases, no partition is this process's until its lease keeper takes it (below).
+    owned: list[int | None] = ([] if leased
+                               else [k for k in range(partitions) if k % consumers == consumer]
                                if partitions > 1 else [None])
     # With partitions, consumer 0 also reads the topics without a prefix: what a misconfigured
     # device sends there is quarantined with the reason, not dropped by the broker unread.
@@ -122,7 +139,7 @@ async def run_engine(
         bus = LiveBus()
         stats = IngestStats(database_ok=True)
         receiver = (RelayReceiver(host, port, username, password, bus, stats)
-                    if api and consumers > 1 else None)
+                    if api and (consumers > 1 or leased) else None)
         try:
             clock = parse_clock(settings.clock)
         except ValueError as exc:
@@ -149,8 +166,9 @@ async def run_engine(
             # Before the intakes connect: the files may predate registry changes made while
             # the engine was down.
             await keeper.sync(pool)
-        intakes = [
-            MqttIntake(
+
+        def intake(k: int | None, may_store: Callable[[], bool] | None = None) -> MqttIntake:
+            return MqttIntake(
                 MqttConfig(
                     host=host,
                     port=port,
@@ -166,9 +184,10 @@ async def run_engine(
                 ),
                 pipeline,
                 stats,
+                may_store,
             )
-            for k in subscribed
-        ]
+
+        intakes = [intake(k) for k in subscribed]
 
         async def refresh_registry() -> None:
             while True:
@@ -193,6 +212,17 @@ async def run_engine(
                     log.warning("timer tick failed", exc_info=True)
                 await asyncio.sleep(settings.timer_tick_s)
 
+        if leased:
+            if not api:
+                # A process standing by (no partition yet) has no broker session that could
+                # be down; its intakes report their own once it reads.
+                stats.broker_connected = True
+            readers = PartitionReaders(pipeline, intake)
+            lease_keeper = LeaseKeeper(pool, partitions, readers, settings.lease_ttl_s,
+                                       settings.lease_renew_s)
+            log.info("partitions by lease as %s", lease_keeper.owner)
+            essential.append(asyncio.create_task(lease_keeper.run(), name="lease-keeper"))
+            essential.append(asyncio.create_task(readers.failure(), name="partition-readers"))
         essential.append(asyncio.create_task(refresh_registry(), name="registry-refresh"))
         essential.append(asyncio.create_task(run_timers(), name="timers"))
         others: list[asyncio.Task] = []
@@ -215,9 +245,13 @@ async def run_engine(
             if settings.colocation_pass != "off":
                 others.append(asyncio.create_task(_colocation_passes(settings, pool, clock),
                                                   name="colocation-pass"))
+            if settings.day_pass != "off":
+                others.append(asyncio.create_task(_day_passes(settings, pool, clock),
+                                                  name="day-pass"))
             others.append(asyncio.create_task(_announce(server, on_ready), name="announce"))
             if receiver is not None:
                 essential.append(asyncio.create_task(receiver.run(), name="relay-receiver"))
+            if consumers > 1:
                 essential.append(asyncio.create_task(run_consumers(settings), name="consumers"))
         else:
             sender = RelaySender(host, port, username, password, consumer, bus, stats)
@@ -329,7 +363,8 @@ async def _colocation_passes(settings: Settings, pool: AsyncConnectionPool,
     """The nightly co-location pass (:mod:`store.colocations`): each local day's, once the day
     has been over ``colocation_delay_h``, checked every ten minutes on the engine's clock."""
     together = TogetherSettings(radius_m=settings.colocation_radius_m,
-                                min_s=settings.colocation_min_minutes * 60.0)
+                                min_s=settings.colocation_min_minutes * 60.0,
+                                piece_people=settings.colocation_piece_people)
     delay = timedelta(hours=settings.colocation_delay_h)
     while True:
         try:
@@ -337,11 +372,30 @@ async def _colocation_passes(settings: Settings, pool: AsyncConnectionPool,
                 due = await due_passes(conn, datetime.fromtimestamp(clock(), UTC), delay)
             for day, zone in due:
                 async with pool.connection() as conn:
-                    done = await colocation_pass(conn, day, zone, together)
+                    done = await colocation_pass(conn, day, zone, together, now=clock())
                 log.info("co-location pass %s %s: %d people, %d fixes, %d meetings in %.1f s",
                          day, zone, done.people, done.fixes, done.meetings, done.seconds)
         except Exception:  # noqa: BLE001 — the next round retries
             log.warning("co-location pass failed", exc_info=True)
+        await asyncio.sleep(600)
+
+
+async def _day_passes(settings: Settings, pool: AsyncConnectionPool,
+                      clock: Callable[[], float]) -> None:
+    """The nightly day pass (:mod:`store.kept_days`): each UTC day once it has been over
+    ``day_pass_delay_h``, checked every ten minutes on the engine's clock."""
+    delay = timedelta(hours=settings.day_pass_delay_h)
+    while True:
+        try:
+            async with pool.connection() as conn:
+                due = await due_days(conn, datetime.fromtimestamp(clock(), UTC), delay)
+            for day in due:
+                async with pool.connection() as conn:
+                    done = await keep_day(conn, day)
+                log.info("day pass %s: %d devices, %d fixes in %.1f s", day, done.devices,
+                         done.fixes, done.seconds)
+        except Exception:  # noqa: BLE001 — the next round retries
+            log.warning("day pass failed", exc_info=True)
         await asyncio.sleep(600)
 
 

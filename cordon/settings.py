@@ -39,6 +39,14 @@ class Settings:
     # Engine processes on this machine; each reads the partitions k with k % consumers == its
     # number. At most mqtt_partitions.
     consumers: int = 1
+    # Who reads which partition: "static", as above; "leases", whichever engine process holds
+    # the partition's lease in the database (cordon/leases.py), on any host, each taking a fair
+    # share of the live processes' and another taking over a partition whose holder died.
+    # A lease lasts lease_ttl_s unless renewed (every lease_renew_s); a partition is taken over
+    # about lease_ttl_s after its holder dies.
+    partition_ownership: str = "static"
+    lease_ttl_s: float = 10.0
+    lease_renew_s: float = 2.0
     # Device credentials on the broker (see cordon.broker_auth): with broker_auth_dir set, the
     # engine keeps Mosquitto's passwd and acl files there in step with the registry and runs
     # broker_reload_command after each change. Device passwords derive from device_secret;
@@ -105,6 +113,16 @@ class Settings:
     colocation_radius_m: float = 50.0
     colocation_min_minutes: float = 20.0
     colocation_delay_h: float = 2.0
+    # The pass goes region by region (history/regions.py), placing at most this many people at
+    # once (~150 B a fix of theirs and 23 KB each: ~0.36 MB at 2,300 fixes a day); a region
+    # holding more is cut finer (docs/SCALING.md).
+    colocation_piece_people: int = 20_000
+    # The nightly day pass (store/kept_days.py): each device's closed UTC day summed up once —
+    # its coverage runs and its track thinned in time — for the searches and month-long tracks
+    # to read; run once the day has been over day_pass_delay_h; "off": never (searches and
+    # tracks then sum up the days they read themselves).
+    day_pass: str = "on"
+    day_pass_delay_h: float = 2.0
     map_tile_url: str | None = None
     log_level: str = "INFO"
 
@@ -121,6 +139,29 @@ class Settings:
             unquote(u.username) if u.username else None,
             unquote(u.password) if u.password else None,
         )
+
+
+def check_partition_ownership(settings: Settings) -> None:
+    """Raise :class:`SettingsError` saying what is wrong with ``partition_ownership`` and the
+    lease timings (see :mod:`cordon.leases`)."""
+    mode = settings.partition_ownership
+    if mode not in ("static", "leases"):
+        raise SettingsError(f"partition_ownership must be 'static' or 'leases', not {mode!r}")
+    if mode == "static":
+        return
+    if settings.mqtt_partitions < 2:
+        raise SettingsError(
+            f"partition_ownership = 'leases' shares partitions of the device topics between "
+            f"engine processes: set mqtt_partitions to 2 or more (it is "
+            f"{settings.mqtt_partitions})")
+    ttl, renew = settings.lease_ttl_s, settings.lease_renew_s
+    if not renew > 0:
+        raise SettingsError(f"lease_renew_s must be more than 0 seconds, not {renew}")
+    if not ttl >= 3 * renew:
+        raise SettingsError(
+            f"lease_ttl_s ({ttl}) must be at least 3 × lease_renew_s ({renew}): a process "
+            f"stops reading a partition lease_renew_s before its lease could lapse, and needs "
+            f"a failed renewal or more to spare before that")
 
 
 def load_settings(

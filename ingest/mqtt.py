@@ -117,11 +117,17 @@ class _Connection(asyncio.Protocol):
 
 
 class MqttIntake:
-    def __init__(self, config: MqttConfig, pipeline: Pipeline, stats: IngestStats):
+    def __init__(self, config: MqttConfig, pipeline: Pipeline, stats: IngestStats,
+                 may_store: Callable[[], bool] | None = None):
+        """``may_store``: asked just before each batch commits; False leaves the batch
+        unstored and unacknowledged, for the broker to hand to whoever holds the session next
+        (a partition held by lease, cordon/leases.py: the lease may be about to lapse)."""
         self.config = config
         self.pipeline = pipeline
-        pipeline.backlogs.append(lambda: len(self._inbox))
+        self._backlog = lambda: len(self._inbox)
+        pipeline.backlogs.append(self._backlog)
         self.stats = stats
+        self.may_store = may_store
         self._inbox: collections.deque[tuple[_Connection, int, RawMessage]] = collections.deque()
         self._wake = asyncio.Event()
         self._connection: _Connection | None = None
@@ -134,8 +140,14 @@ class MqttIntake:
         try:
             await self._connect_forever()
         finally:
+            # Cancelled (the engine stops, or the partition was given back): nothing more is
+            # read, stored or acknowledged once this returns. What was not acknowledged the
+            # broker keeps in the session for the next connection with this client id.
             processing.cancel()
             await asyncio.gather(processing, return_exceptions=True)
+            if self._backlog in self.pipeline.backlogs:
+                self.pipeline.backlogs.remove(self._backlog)
+            self._inbox.clear()
 
     async def _connect_forever(self) -> None:
         cfg = self.config
@@ -236,6 +248,7 @@ class MqttIntake:
         on the database), the next is decoded and decided. Commits stay in arrival order."""
         cfg = self.config
         previous: asyncio.Task[None] | None = None
+        in_hand: set[asyncio.Task[None]] = set()
         try:
             while True:
                 if not self._inbox:
@@ -247,12 +260,17 @@ class MqttIntake:
                 batch = [self._inbox.popleft()
                          for _ in range(min(cfg.batch_max, len(self._inbox)))]
                 task = asyncio.create_task(self._handle(batch, previous), name="mqtt-batch")
+                in_hand.add(task)
+                task.add_done_callback(in_hand.discard)
                 if previous is not None:
                     await previous
                 previous = task
         finally:
-            if previous is not None:
-                previous.cancel()
+            # Both batches in hand, and only then return: a batch of a partition given back
+            # must not commit after its reading stopped.
+            for task in in_hand:
+                task.cancel()
+            await asyncio.gather(*in_hand, return_exceptions=True)
 
     async def _handle(
         self, batch: list[tuple[_Connection, int, RawMessage]], previous: asyncio.Task[None] | None
@@ -261,6 +279,8 @@ class MqttIntake:
         prepared = await self._until_stored(messages, lambda: self.pipeline.prepare(messages))
         if previous is not None:
             await previous  # its transaction commits first
+        if self.may_store is not None and not self.may_store():
+            return  # neither stored nor acknowledged: the broker redelivers it
         if prepared is not None:
             await self._until_stored(messages, lambda: self.pipeline.commit(prepared))
         self._acknowledge(batch)

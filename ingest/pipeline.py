@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,10 +36,24 @@ from ingest.orders import OrderGate
 from ingest.stats import IngestStats
 from store.alerts import apply_change, escalate_overdue, live_episodes
 from store.events import insert_events
-from store.fixes import copy_buffer, device_activity, device_clocks, insert_copy, restored_activity
+from store.fixes import (
+    copy_buffer,
+    device_activity,
+    device_clocks,
+    insert_copy,
+    mark_late,
+    restored_activity,
+)
 from store.quarantine import insert_rejections
-from store.registry import Registry, load_registry, registry_version
-from store.registry_changes import fetch_changed, patched, prune_changes, read_changes, watermark
+from store.registry import Partitions, Registry, load_registry, read_owners, registry_version
+from store.registry_changes import (
+    evaluated_alike,
+    fetch_changed,
+    patched,
+    prune_changes,
+    read_changes,
+    watermark,
+)
 
 log = logging.getLogger(__name__)
 BACKLOG_LIMIT = 500  # messages waiting in the intake beyond which timers wait (see tick)
@@ -77,9 +91,10 @@ class Built:
     evaluator: Evaluator  # its activity still to be moved over from the old one
     numbering: tuple[np.ndarray, np.ndarray]  # (new, old) numbers of the devices kept
     gate: OrderGate | None
-    device_partition: dict[str, int | None]
+    device_partition: dict[str, int | None] | None  # None: as it was
     devices_gone: set[str]
     supervisees_gone: set[str]
+    escalation: list[tuple[float, list[str] | None]]  # see Pipeline._escalation_groups
 
 
 class Pipeline:
@@ -110,6 +125,9 @@ class Pipeline:
         self.forward = forward
         self.clock = clock
         self._device_partition: dict[str, int | None] = {}
+        # Devices of people another process holds (asked of the database when one is heard
+        # here): their partition. Forgotten at every registry change.
+        self._elsewhere: dict[str, int] = {}
         self.bus = bus
         self.stats = stats
         self.limits = limits
@@ -121,6 +139,8 @@ class Pipeline:
         self.registry = Registry()
         self.registry_version = -1
         self.evaluator = Evaluator({}, {}, [])
+        self._escalation: list[tuple[float, list[str] | None]] = [
+            (DEFAULT_PLAN.escalate_after_s, None)]
         self._registry_loaded_at = 0.0
         self._watermark: int | None = None  # of the change log (store/registry_changes.py)
         self._reload_lock = asyncio.Lock()
@@ -156,18 +176,20 @@ class Pipeline:
         the log cannot say what changed. The new evaluator is built in a worker thread while
         batches go on being decided and stored, then swapped in at once."""
         async with self._reload_lock:
+            held = self.held()
             async with self.pool.connection() as conn:
                 version = await registry_version(conn)
                 mark = self._watermark
-                same_people = False
-                whole = mark is None or time.monotonic() - self._looked_at > CHANGE_LOG_TRUST_S
+                same_people = alike = False
+                whole = (mark is None or time.monotonic() - self._looked_at > CHANGE_LOG_TRUST_S
+                         or held != self.registry.held)  # partitions taken or given up
                 if whole:
                     mark = await watermark(conn)
-                    registry = await load_registry(conn)
+                    registry = await load_registry(conn, held)
                 else:
                     changes, mark = await read_changes(conn, mark)
                     if changes.everything:
-                        registry = await load_registry(conn)
+                        registry = await load_registry(conn, held)
                     elif not changes:
                         registry = self.registry
                     else:
@@ -175,6 +197,7 @@ class Pipeline:
                         registry = await asyncio.to_thread(patched, self.registry, rows)
                         # Who is assigned which zones changed only if a zone or a person did.
                         same_people = not rows.supervisee_ids
+                        alike = evaluated_alike(self.registry, registry, rows)
                 if time.monotonic() - self._pruned_at > PRUNE_CHANGES_S:
                     await prune_changes(conn)
                     self._pruned_at = time.monotonic()
@@ -182,18 +205,37 @@ class Pipeline:
                 old = self.evaluator
                 with _collector_paused():
                     built = await asyncio.to_thread(self._build, registry, old, self.registry,
-                                                    same_people)
+                                                    same_people, alike)
+                    retired = [old, self.registry]
                     self._install(built, old)
+                    # What only the old registry and evaluator held (hundreds of thousands of
+                    # objects at 100,000 people) is freed in a worker thread, which lets the
+                    # event loop in between, rather than in one step of it. (A batch decided
+                    # by the old evaluator and not yet folded frees it later, on the loop.)
+                    del built, old
+                    await asyncio.to_thread(retired.clear)
             self.registry_version = version
             self._watermark = mark
             self._registry_loaded_at = self._looked_at = time.monotonic()
 
+    def held(self) -> Partitions | None:
+        """The partitions whose people this process's registry holds (None: everyone)."""
+        if self.partitions <= 1 or self.owned is None or len(self.owned) >= self.partitions:
+            return None  # (all of them: read whole, not narrowed to everyone's ids)
+        return Partitions(self.partitions, frozenset(self.owned))
+
     def _build(self, registry: Registry, old: Evaluator, old_registry: Registry,
-               same_people: bool = False) -> Built:
+               same_people: bool = False, alike: bool = False) -> Built:
         """Everything a new registry needs, computed off the event loop from values nothing
         mutates (the activity is not read here: batches go on recording it). The compiled
         zones are taken over when no zone changed (the patched registry then holds the very
-        same list), and the assignments too when no one's zones changed either."""
+        same list), and the assignments too when no one's zones changed either. ``alike``:
+        nothing the evaluator reads changed (see :func:`store.registry_changes.evaluated_alike`):
+        the old one is kept."""
+        escalation = escalation_groups(registry)
+        if alike:
+            none = np.zeros(0, dtype=np.int64)
+            return Built(registry, old, (none, none), None, None, set(), set(), escalation)
         zoneset, assignments = compiled_again(registry, old, old_registry, same_people)
         evaluator = Evaluator(
             registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
@@ -208,25 +250,29 @@ class Pipeline:
             renumbering(old.activity.device_ids, evaluator.roster.device_ids),
             OrderGate.from_registry(registry.devices, registry.positioning)
             if self.orders_required else None,
-            {d.id: partition_of(d.supervisee_id, self.partitions)
-             for d in registry.devices.values()},
+            {d.id: partition_of(d.supervisee_id, self.partitions) if d.supervisee_id else None
+             for d in registry.devices.values()} if self.partitions > 1 else {},
             old_registry.devices.keys() - registry.devices.keys(),
-            old_registry.supervisees.keys() - registry.supervisees.keys())
+            old_registry.supervisees.keys() - registry.supervisees.keys(), escalation)
 
     def _install(self, built: Built, old: Evaluator) -> None:
         """Swap the new registry in, in one step of the event loop: a batch decided by the old
         evaluator is folded by it and recorded by device id (see :meth:`commit`)."""
         evaluator = built.evaluator
-        device_ids = evaluator.roster.device_ids
-        activity = self.evaluator.activity
-        evaluator.activity = (activity.moved(device_ids, built.numbering)
-                              if self.evaluator is old and activity is old.activity
-                              else activity.renumbered(device_ids))
-        evaluator.last_tick = self.evaluator.last_tick
-        self.evaluator = evaluator
+        if evaluator is not self.evaluator:
+            device_ids = evaluator.roster.device_ids
+            activity = self.evaluator.activity
+            evaluator.activity = (activity.moved(device_ids, built.numbering)
+                                  if self.evaluator is old and activity is old.activity
+                                  else activity.renumbered(device_ids))
+            evaluator.last_tick = self.evaluator.last_tick
+            self.evaluator = evaluator
         if built.gate is not None:
             self.gate = built.gate
-        self._device_partition = built.device_partition
+        if built.device_partition is not None:
+            self._device_partition = built.device_partition
+        self._escalation = built.escalation
+        self._elsewhere = {}
         self.tracker.forget(built.devices_gone, built.supervisees_gone)
         self.registry = built.registry
 
@@ -238,7 +284,8 @@ class Pipeline:
     async def prepare(self, messages: Sequence[RawMessage]) -> Prepared:
         """The work on a batch that needs no episode state and no database: decode, validate,
         geofence decisions, the COPY stream. It may run while an earlier batch commits."""
-        if any(not self._known(m.topic) for m in messages):
+        unknown = {d for d in map(self._unknown_device, messages) if d is not None}
+        if unknown and not await self._held_elsewhere(unknown):
             await self._reload_if_stale()  # a device registered since the last load
         t0 = time.perf_counter()
         misrouted: list[Rejection] = []
@@ -258,7 +305,8 @@ class Pipeline:
         routed, misrouted = [], []
         for m in messages:
             device = parse_topic(m.topic)[1]
-            want = self._device_partition.get(device) if device is not None else None
+            want = (self._device_partition.get(device, self._elsewhere.get(device))
+                    if device is not None else None)
             got = topic_partition(m.topic)
             if want is None or want == got:
                 routed.append(m)
@@ -282,16 +330,19 @@ class Pipeline:
     async def process_decoded(self, decoded: Decoded) -> Decoded:
         """Handle fixes decoded elsewhere (the HTTP intake): same checks, same path. Returns what
         was accepted and refused."""
-        if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
+        device = decoded.fixes[0].device_id if decoded.fixes else None
+        if (device is not None and not self.evaluator.knows(device)
+                and not await self._held_elsewhere({device})):
             await self._reload_if_stale()
         accepted = Decoded(topic=decoded.topic, payload=decoded.payload,
                            rejections=list(decoded.rejections))
-        if decoded.fixes and not self.evaluator.knows(decoded.fixes[0].device_id):
+        if (device is not None and not self.evaluator.knows(device)
+                and device not in self._elsewhere):
             accepted.rejections.append(unknown_device(decoded))
         else:
             accepted.fixes = list(decoded.fixes)
-        partition = (self._device_partition.get(accepted.fixes[0].device_id)
-                     if accepted.fixes else None)
+        partition = (self._device_partition.get(device, self._elsewhere.get(device))
+                     if accepted.fixes and device is not None else None)
         if partition is not None and self.owned is not None and partition not in self.owned:
             await self._forward(accepted, partition)
             accepted.fixes = []
@@ -360,6 +411,8 @@ class Pipeline:
             t1 = time.perf_counter()
             async with self.pool.connection() as conn, conn.transaction():
                 stored = await insert_copy(conn, prepared.copy) if prepared.copy else 0
+                if len(fixes):  # fixes of a day already over: what was kept of it is stale
+                    await mark_late(conn, fixes, self.clock())
                 await insert_rejections(conn, rejections)
                 if batch.events:
                     await insert_events(conn, batch.events)
@@ -423,14 +476,9 @@ class Pipeline:
             self.bus.publish({"type": "alert", "action": "escalated", "alert": alert})
 
     def _escalation_groups(self) -> list[tuple[float, list[str] | None]]:
-        """(escalate_after_s, its supervisees — None: everyone) per distinct setting."""
-        groups: dict[float, list[str]] = {}
-        plan_of = self.evaluator.plan_of
-        for sid, plan in plan_of.items():
-            groups.setdefault(plan.escalate_after_s, []).append(sid)
-        if len(groups) <= 1:
-            return [(next(iter(groups), DEFAULT_PLAN.escalate_after_s), None)]
-        return list(groups.items())
+        """(escalate_after_s, its supervisees — None: everyone) per distinct setting, worked
+        out with each registry (see :func:`escalation_groups`)."""
+        return self._escalation
 
     async def quarantine(self, messages: Sequence[RawMessage], reason: str) -> None:
         """Put whole messages in the quarantine (when a batch cannot be processed at all)."""
@@ -443,9 +491,95 @@ class Pipeline:
         self.stats.messages_received += len(messages)
         self.stats.quarantined += len(rejections)
 
-    def _known(self, topic: str) -> bool:
-        _, device_id = parse_topic(topic)
-        return device_id is None or self.evaluator.knows(device_id)
+    async def adopt(self, owned: frozenset[int]) -> None:
+        """Evaluate the partitions ``owned`` from now on (``partition_ownership = "leases"``:
+        cordon/leases.py takes and gives back partitions while the engine runs). Call it before
+        reading a partition newly owned: what this process may still hold of its people, from
+        an earlier holding, is forgotten, and what their last holder left in storage is
+        restored, as :meth:`start` does for everyone — the live episodes (so an open alert is
+        not opened twice), the device clocks (so a fix the broker redelivers is recognised as
+        evaluated) and the devices' activity (so the timers go on from where they were).
+        Partitions given back (their reading stopped first) take everything of their people
+        with them, open episodes too: the timers must not clear an alert that another process
+        now carries on."""
+        before = self.owned or frozenset()
+        new, gone = owned - before, before - owned
+        gone_people, gone_devices = self._people_of(gone)
+        self.owned = owned
+        await self.reload_registry()  # the registry follows ``owned``
+        if gone:
+            # Under the commit lock: a timer tick under way finishes first (it began while
+            # these people were still held here).
+            async with self._commit_lock:
+                self._forget_people(gone_people, gone_devices)
+        if not new:
+            return
+        people, devices = self._people_of(new)
+        async with self.pool.connection() as conn:
+            episodes = [(key, alert_id) for key, alert_id in await live_episodes(conn)
+                        if partition_of(key.supervisee_id, self.partitions) in new]
+            clocks = await device_clocks(conn, devices=sorted(devices))
+            activity = await device_activity(conn, devices=sorted(devices))
+        # Under the commit lock: a timer tick stages episodes of everyone and commits them
+        # after its own writes; it must not put back what is forgotten here.
+        async with self._commit_lock:
+            self._forget_people(people, devices)
+            for key, alert_id in episodes:
+                self.tracker.restore_open(key, alert_id)
+            self.tracker.clocks.update(clocks)
+            self.evaluator.activity = restored_activity(self.evaluator.activity, activity,
+                                                         self.accuracy_factor)
+        log.info("partitions %s adopted: %d supervisees, %d live alert episodes, %d device "
+                 "clocks restored", sorted(new), len(people), len(episodes), len(clocks))
+
+    def _people_of(self, partitions: frozenset[int]) -> tuple[set[str], set[str]]:
+        """The supervisees of ``partitions`` this process knows of (in its registry, or with
+        an episode), and their devices."""
+        if not partitions:
+            return set(), set()
+        of = self.partitions
+        people = {sid for sid in self.registry.supervisees if partition_of(sid, of) in partitions}
+        people |= {key.supervisee_id for key in self.tracker.states
+                   if partition_of(key.supervisee_id, of) in partitions}
+        devices = {d.id for d in self.registry.devices.values() if d.supervisee_id in people}
+        return people, devices
+
+    def _forget_people(self, people: set[str], devices: set[str]) -> None:
+        """Forget every episode (open ones too: their alert may have been cleared since by
+        another process), device clock, link state and activity of ``people`` and their
+        ``devices`` — what an earlier holding of their partition left in this process."""
+        tracker = self.tracker
+        for key, st in list(tracker.states.items()):
+            if st.open and key.supervisee_id in people:
+                tracker.states[key] = replace(st, open=False)  # so that forget drops it
+        tracker.forget(devices, people)
+        activity = self.evaluator.activity
+        kept = np.asarray([i for i, d in enumerate(activity.device_ids) if d not in devices],
+                          dtype=np.int64)
+        if len(kept) < len(activity.device_ids):
+            self.evaluator.activity = activity.moved(activity.device_ids, (kept, kept))
+
+    def _unknown_device(self, message: RawMessage) -> str | None:
+        """The device of a message if the registry here does not hold it."""
+        device_id = parse_topic(message.topic)[1]
+        return None if device_id is None or self.evaluator.knows(device_id) else device_id
+
+    async def _held_elsewhere(self, devices: set[str]) -> bool:
+        """Whether all these devices, unknown here, belong to people of partitions this
+        process does not hold (learning their partitions, see :meth:`_split_misrouted` and
+        :meth:`process_decoded`). One small read, and only for devices not asked about since
+        the last registry change."""
+        if self.held() is None:
+            return False
+        ask = devices - self._elsewhere.keys()
+        if ask:
+            async with self.pool.connection() as conn:
+                owners = await read_owners(conn, ask)
+            for d, sid in owners.items():
+                k = partition_of(sid, self.partitions)
+                if k is not None and k not in (self.owned or ()):
+                    self._elsewhere[d] = k
+        return devices <= self._elsewhere.keys()
 
     def _publish(self, fixes: FixBatch, changes: Sequence[AlertChange],
                  decider: Evaluator) -> None:
@@ -522,6 +656,19 @@ def compiled_again(registry: Registry, old: Evaluator, old_registry: Registry,
     assignments = (old.roster.assignments.on(zoneset) if same_people and same_schedules
                    else None)
     return zoneset, assignments
+
+
+def escalation_groups(registry: Registry) -> list[tuple[float, list[str] | None]]:
+    """(escalate_after_s, its supervisees — None: everyone) per distinct setting of the
+    supervisees' plans (a plan that does not parse: the default plan's)."""
+    groups: dict[float, list[str]] = {}
+    plans = registry.plans
+    for s in registry.supervisees.values():
+        plan = plans.get(s.plan_id or "", DEFAULT_PLAN)
+        groups.setdefault(plan.escalate_after_s, []).append(s.id)
+    if len(groups) <= 1:
+        return [(next(iter(groups), DEFAULT_PLAN.escalate_after_s), None)]
+    return list(groups.items())
 
 
 def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:

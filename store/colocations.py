@@ -2,7 +2,10 @@
 nightly pass over everyone that keeps the meetings it finds (the gathering history, 聚集).
 
 Both place people minute by minute and find meetings as :mod:`history.together` defines them;
-this module reads the fixes for it and keeps what the pass finds (migration 0018).
+this module reads the fixes for it and keeps what the pass finds (migration 0018). The nightly
+pass goes region by region (:mod:`history.regions`), so that it holds the people of one region
+at a time, never a whole time zone, and raises what the real-time rule missed for review
+(:mod:`store.missed_gatherings`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
+from history.cells import cells_of
+from history.regions import (
+    PAD_RESOLUTION,
+    REGION_RESOLUTION,
+    Occupancy,
+    ancestor_bits,
+    ancestors,
+    padded_cells,
+    resolution_of,
+)
 from history.together import Meeting, Placed, colocations, path_cells, with_person
 from store.history import device_fixes
+from store.missed_gatherings import raise_missed
 
 log = logging.getLogger(__name__)
 
 FETCH_LIMIT = 50_000_000
+PROGRESS_EVERY_S = 10.0  # how often a long nightly pass says how far it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,10 @@ class TogetherSettings:
     min_s: float = 1200.0
     step_s: float = 60.0
     hold_s: float = 300.0
+    # The nightly pass (:func:`colocation_pass`): at most this many people placed at once
+    # (a region holding more is cut finer), starting from regions of this H3 resolution.
+    piece_people: int = 20_000
+    region_resolution: int = REGION_RESOLUTION
 
 
 async def place_people(conn: psycopg.AsyncConnection, supervisee_ids: Sequence[str],
@@ -112,34 +131,133 @@ class PassResult:
     day: date
     timezone: str
     people: int
-    fixes: int
+    fixes: int  # read, over every piece (a person near a region's border is read by each)
     meetings: int
     seconds: float
+    pieces: int = 0
+    largest_piece: int = 0  # people placed at once
+    alerts: int = 0  # raised for review (store.missed_gatherings)
+
+
+async def _occupancy(conn: psycopg.AsyncConnection, ids: list[str], params: dict
+                     ) -> Occupancy:
+    """Which of ``ids`` (by position) had a fix of the day in which cell of the pad resolution
+    (:class:`history.regions.Occupancy`): one pass over the day's fixes in the database, one
+    row per occupied cell back. Fixes stored without a cell (before migration 0008) are read
+    apart and given theirs here."""
+    keep, put = ancestor_bits(PAD_RESOLUTION)
+    q = {**params, "ids": ids, "keep": keep, "put": put}
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(
+            "WITH z AS (SELECT z.id, z.no - 1 AS no FROM unnest(%(ids)s::text[]) "
+            " WITH ORDINALITY AS z(id, no)), "
+            "h AS (SELECT DISTINCT f.device_id, (f.cell & %(keep)s) | %(put)s AS cell "
+            " FROM fixes f WHERE f.cell IS NOT NULL AND f.ts >= %(lo)s AND f.ts < %(hi)s) "
+            "SELECT h.cell, array_send(array_agg(DISTINCT z.no)) FROM h "
+            "JOIN devices d ON d.id = h.device_id JOIN z ON z.id = d.supervisee_id "
+            "GROUP BY h.cell", q)
+        rows = await cur.fetchall()
+        await cur.execute(
+            "WITH z AS (SELECT z.id, z.no - 1 AS no FROM unnest(%(ids)s::text[]) "
+            " WITH ORDINALITY AS z(id, no)) "
+            "SELECT z.no, f.lon, f.lat FROM fixes f JOIN devices d ON d.id = f.device_id "
+            "JOIN z ON z.id = d.supervisee_id WHERE f.cell IS NULL "
+            "AND f.ts >= %(lo)s AND f.ts < %(hi)s", q)
+        loose = await cur.fetchall()
+    people = [_int8s(r[1]) for r in rows]
+    cells = [np.repeat(np.array([r[0] for r in rows], dtype=np.int64), [len(p) for p in people]),
+             ancestors(cells_of(np.array([r[1] for r in loose], dtype=np.float64),
+                                np.array([r[2] for r in loose], dtype=np.float64)),
+                       PAD_RESOLUTION)]
+    who = [*people, np.array([r[0] for r in loose], dtype=np.int64)]
+    return Occupancy(np.concatenate(cells), np.concatenate(who))
+
+
+def _int8s(buf: bytes) -> np.ndarray:
+    """The elements of a one-dimensional bigint array without NULLs in PostgreSQL's binary
+    form (header: dimensions, flags, element type, size, lower bound; then length and value
+    of each)."""
+    if int.from_bytes(buf[:4], "big") == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.frombuffer(buf, dtype=np.dtype([("len", ">i4"), ("v", ">i8")]), offset=20)
+    return rows["v"].astype(np.int64)
 
 
 async def colocation_pass(conn: psycopg.AsyncConnection, day: date, timezone: str,
-                          s: TogetherSettings = TogetherSettings()) -> PassResult:
+                          s: TogetherSettings = TogetherSettings(), *,
+                          now: float | None = None) -> PassResult:
     """Every pair of supervisees (of jurisdictions in ``timezone``, still supervised) together
     on the local ``day``, kept in ``colocations`` in place of what an earlier pass over the
-    same day found, in one transaction. The computation runs in a worker thread (it holds the
-event loop of the API process for nothing)."""
+    same day found, and the meetings no real-time alert covered raised for review
+    (:mod:`store.missed_gatherings`; ``now``: the engine's clock), in one transaction.
+
+    Region by region (:mod:`history.regions`): the day's occupancy — who had a fix in which
+    cell of ~5 km² — is read first, in one pass of the database over the day's fixes; each
+    region's padded area then gives its people, who are placed wholly (all their fixes of the
+    day, by the primary key) and joined; a region holding more than ``s.piece_people`` is cut
+    into its children instead. Memory follows the largest piece and the occupancy (a few
+    pairs per person), not the time zone; the meetings are those of the whole-day pass, each
+    once. The computation runs in a worker thread (it would hold the API's event loop for
+    nothing)."""
     t_begin = time.perf_counter()
     tz = ZoneInfo(timezone)
     start = datetime.combine(day, datetime.min.time(), tz)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+    params = {"tz": timezone, "start": start, "lo": start - timedelta(seconds=s.hold_s),
+              "hi": end}
     cur = await conn.execute(
         "SELECT s.id FROM supervisees s JOIN jurisdictions j ON j.id = s.jurisdiction_id "
-        "WHERE j.timezone = %s AND (s.released_at IS NULL OR s.released_at > %s) ORDER BY s.id",
-        (timezone, start))
+        "WHERE j.timezone = %(tz)s AND (s.released_at IS NULL OR s.released_at > %(start)s) "
+        "ORDER BY s.id", params)
     ids = [r[0] for r in await cur.fetchall()]
-    placed, fixes = await place_people(conn, ids, start, end, s) if ids else (None, 0)
-    found = (await asyncio.to_thread(colocations, placed, s.radius_m, s.min_s)
-             if placed is not None else [])
+    found: dict[tuple[str, str, float], Meeting] = {}
+    pieces = fixes = largest = 0
+    if ids:
+        occ = await _occupancy(conn, ids, params)
+        top = min(s.region_resolution, PAD_RESOLUTION)
+        todo = occ.regions(top)[::-1]
+        log.info("co-location pass %s %s: %d people, %d (person, cell) pairs, %d regions",
+                 day, timezone, len(ids), len(occ), len(todo))
+        done_regions = 0
+        logged = time.perf_counter()
+        while todo:
+            region = todo.pop()
+            own, border = padded_cells(region, s.radius_m)
+            who = occ.people(own + border)
+            res = resolution_of(region)
+            if len(who) > s.piece_people and res < PAD_RESOLUTION:
+                todo.extend(occ.regions(res + 1, within=region)[::-1])
+                continue
+            if len(who) > s.piece_people:
+                log.warning("co-location pass %s %s: region %x holds %d people, more than "
+                            "colocation_piece_people (%d), and is not cut finer", day,
+                            timezone, region, len(who), s.piece_people)
+            done_regions += 1
+            if len(who) >= 2:
+                placed, n = await place_people(conn, [ids[k] for k in who.tolist()], start,
+                                               end, s)
+                met = await asyncio.to_thread(colocations, placed, s.radius_m, s.min_s)
+                del placed
+                for m in met:
+                    found[(m.a, m.b, m.start)] = m
+                pieces += 1
+                fixes += n
+                largest = max(largest, len(who))
+            if time.perf_counter() - logged >= PROGRESS_EVERY_S:
+                logged = time.perf_counter()
+                log.info("co-location pass %s %s: %d regions done, %d to go; %d pieces, "
+                         "%d fixes read, %d meetings so far", day, timezone, done_regions,
+                         len(todo), pieces, fixes, len(found))
+    meetings = sorted(found.values(), key=lambda m: (m.start, m.a, m.b))
     async with conn.transaction():
-        await _keep(conn, day, timezone, found, s, len(ids), fixes,
+        await _keep(conn, day, timezone, meetings, s, len(ids), fixes,
                     time.perf_counter() - t_begin)
-    return PassResult(day, timezone, len(ids), fixes, len(found),
-                      time.perf_counter() - t_begin)
+        raised = await raise_missed(conn, day, timezone, meetings, now=now)
+    log.info("co-location pass %s %s done: %d pieces (the largest %d people), %d fixes read, "
+             "%d meetings, %d raised for review", day, timezone, pieces, largest, fixes,
+             len(meetings), len(raised))
+    return PassResult(day, timezone, len(ids), fixes, len(meetings),
+                      time.perf_counter() - t_begin, pieces, largest, len(raised))
 
 
 async def _keep(conn: psycopg.AsyncConnection, day: date, timezone: str, found: list[Meeting],
@@ -208,4 +326,19 @@ async def stored_meetings(conn: psycopg.AsyncConnection, supervisee_id: str | No
              "b": {"supervisee_id": r[3], "name": r[4], "jurisdiction_id": r[5]},
              "start": r[6], "end": r[7], "minutes": round((r[7] - r[6]) / 60.0, 1),
              "closest_m": round(r[8], 1), "closest_ts": r[9], "lon": r[10], "lat": r[11]}
+            for r in await cur.fetchall()]
+
+
+async def pair_meetings(conn: psycopg.AsyncConnection, a: str, b: str, start: datetime,
+                        end: datetime, limit: int = 1000) -> list[dict]:
+    """The meetings of ``a`` and ``b`` the nightly passes kept over ``[start, end)``, by start
+    (the history a gathering alert's explanation shows: "met 4 times in 30 days")."""
+    lo, hi = sorted((a, b))
+    cur = await conn.execute(
+        "SELECT extract(epoch FROM start_at)::float8, extract(epoch FROM end_at)::float8, "
+        "closest_m::float8, lon, lat, day FROM colocations "
+        "WHERE a = %s AND b = %s AND start_at < %s AND end_at > %s ORDER BY start_at LIMIT %s",
+        (lo, hi, end, start, limit))
+    return [{"start": r[0], "end": r[1], "minutes": round((r[1] - r[0]) / 60.0, 1),
+             "closest_m": round(r[2], 1), "lon": r[3], "lat": r[4], "day": r[5].isoformat()}
             for r in await cur.fetchall()]

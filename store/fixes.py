@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -103,13 +105,52 @@ def _utf8(text: np.ndarray) -> np.ndarray:
         return np.array([t.encode() for t in text.tolist()], dtype=np.bytes_)
 
 
-async def insert_fixes(conn: psycopg.AsyncConnection, fixes: FixBatch | Sequence[Fix]) -> int:
-    """Store fixes once each; return how many were new (the rest were already stored).
+async def insert_fixes(conn: psycopg.AsyncConnection, fixes: FixBatch | Sequence[Fix],
+                       now: float | None = None) -> int:
+    """Store fixes once each; return how many were new (the rest were already stored). Late
+    fixes are counted (:func:`mark_late`, ``now`` default the time).
 
     Runs in the caller's transaction. See :func:`insert_copy`.
     """
     batch = fixes if isinstance(fixes, FixBatch) else FixBatch.from_fixes(fixes)
-    return await insert_copy(conn, copy_buffer(batch)) if len(batch) else 0
+    if not len(batch):
+        return 0
+    stored = await insert_copy(conn, copy_buffer(batch))
+    await mark_late(conn, batch, time.time() if now is None else now)
+    return stored
+
+
+# A fix is late when its UTC day is over, or ends within this margin: a reader on a clock this
+# much ahead, or a transaction this slow, still sees every fix not counted as late.
+LATE_MARGIN_S = 120.0
+
+
+async def mark_late(conn: psycopg.AsyncConnection, batch: FixBatch, now: float) -> int:
+    """Count the fixes of ``batch`` whose UTC day is over by ``now`` (with
+    :data:`LATE_MARGIN_S`) in ``late_fixes``, per device and day, in the caller's transaction
+    — the one that stores them. What was kept of those days (migration 0023) is then made
+    again when next read. Live fixes cost one comparison a batch. Returns how many were late.
+
+    >>> cutoff_of(86_400.0 * 3 + 50.0)  # a minute after midnight: yesterday is over
+    259200.0
+    """
+    late = batch.ts < cutoff_of(now)
+    if not late.any():
+        return 0
+    days = (batch.ts[late] // 86_400.0).astype(np.int64)
+    counts = Counter(zip(batch.device_id[late].tolist(), days.tolist(), strict=True))
+    await conn.execute(
+        "INSERT INTO late_fixes (device_id, day, fixes) SELECT d, date '1970-01-01' + n, c"
+        " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS v(d, n, c)"
+        " ON CONFLICT (device_id, day) DO UPDATE SET fixes = late_fixes.fixes + EXCLUDED.fixes",
+        ([k[0] for k in counts], [k[1] for k in counts], list(counts.values())))
+    return int(late.sum())
+
+
+def cutoff_of(now: float) -> float:
+    """The start of the UTC day that is not over by ``now`` + :data:`LATE_MARGIN_S`: fixes
+    before it are late."""
+    return float(np.floor((now + LATE_MARGIN_S) / 86_400.0) * 86_400.0)
 
 
 async def insert_copy(conn: psycopg.AsyncConnection, buffer: bytes) -> int:
@@ -146,7 +187,13 @@ async def drop_fixes_older_than(conn: psycopg.AsyncConnection, days: float) -> i
     """Retention: drop fixes older than ``days``. On TimescaleDB whole chunks go
     (``drop_chunks``, no row-by-row delete; the Apache build has no retention policies, so the
     engine calls this on a schedule); on plain PostgreSQL the rows are deleted. Returns the
-    number of chunks dropped, or of rows deleted."""
+    number of chunks dropped, or of rows deleted.
+
+    What was kept of those days goes too (a kept day holds positions: the thinned track,
+    migration 0023): every kept day that began before the cut."""
+    for table in ("kept_tracks", "kept_coverage", "late_fixes"):
+        await conn.execute(f"DELETE FROM {table} WHERE day <= "
+                           "((now() - %s * interval '1 day') AT TIME ZONE 'UTC')::date", (days,))
     cur = await conn.execute(
         "SELECT count(*) FROM timescaledb_information.hypertables "
         "WHERE hypertable_name = 'fixes'"
@@ -171,13 +218,16 @@ async def _has_timescaledb(conn: psycopg.AsyncConnection) -> bool:
 
 
 async def device_clocks(
-    conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0
+    conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0, *,
+    devices: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Fix time of the newest stored fix of each device seen in the last ``since_s`` seconds."""
+    """Fix time of the newest stored fix of each device seen in the last ``since_s`` seconds
+    (``devices``: of those only, e.g. a partition taken over; None: every device)."""
     cur = await conn.execute(
         "SELECT device_id, extract(epoch FROM max(ts))::float8 FROM fixes "
-        "WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id",
-        (since_s,),
+        "WHERE ts > now() - make_interval(secs => %s) "
+        "AND (%s::text[] IS NULL OR device_id = ANY(%s)) GROUP BY device_id",
+        (since_s, devices, devices),
     )
     return {device: ts for device, ts in await cur.fetchall()}
 
@@ -209,18 +259,20 @@ class StoredActivity(NamedTuple):
 
 
 async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86400.0,
-                          fixes_per_device: int = RECENT_FIXES) -> StoredActivity:
+                          fixes_per_device: int = RECENT_FIXES, *,
+                          devices: Sequence[str] | None = None) -> StoredActivity:
     """Per device seen in the last ``since_s`` seconds, its newest ``fixes_per_device`` fixes
     and when it was last heard from — what :class:`~alerts.activity.Activity` holds, rebuilt
-    at start."""
+    at start (``devices``: of those only, e.g. a partition taken over; None: every device)."""
     cur = await conn.execute(
         "SELECT device_id, ts, lon, lat, accuracy_m, battery, received FROM ("
         " SELECT device_id, extract(epoch FROM ts)::float8 AS ts, lon, lat, accuracy_m, "
         " coalesce(battery, 'NaN'::real)::float8 AS battery, "
         " extract(epoch FROM max(received_at) OVER (PARTITION BY device_id))::float8 "
         " AS received, row_number() OVER (PARTITION BY device_id ORDER BY ts DESC) AS newest "
-        " FROM fixes WHERE ts > now() - make_interval(secs => %s)) f WHERE newest <= %s",
-        (since_s, fixes_per_device),
+        " FROM fixes WHERE ts > now() - make_interval(secs => %s) "
+        " AND (%s::text[] IS NULL OR device_id = ANY(%s))) f WHERE newest <= %s",
+        (since_s, devices, devices, fixes_per_device),
     )
     rows = await cur.fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [()] * 7
@@ -233,8 +285,9 @@ async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86
         "FILTER (WHERE battery IS NOT NULL))[1], 'NaN'::real)::float8, "
         "coalesce(extract(epoch FROM max(ts) FILTER (WHERE battery IS NOT NULL))::float8, "
         "'NaN'::float8) "
-        "FROM device_events WHERE ts > now() - make_interval(secs => %s) GROUP BY device_id",
-        (since_s,))
+        "FROM device_events WHERE ts > now() - make_interval(secs => %s) "
+        "AND (%s::text[] IS NULL OR device_id = ANY(%s)) GROUP BY device_id",
+        (since_s, devices, devices))
     rows = await cur.fetchall()
     events = list(zip(*rows, strict=True)) if rows else [()] * 5
     return StoredActivity(list(columns[0]),

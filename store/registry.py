@@ -9,11 +9,14 @@ what, under which rules.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from alerts.plans import PlanError, SupervisionPlan
 from alerts.rules.check_in_missed import CheckIn
@@ -26,6 +29,8 @@ from devices.models import (
     ProtectionOrder,
     Supervisee,
 )
+from devices.topics import partition_of
+from geofence.schedules import Schedule, ScheduleError
 from geofence.zones import Zone, ZoneError
 from store.check_ins import read_check_ins
 from store.leave import read_leave_windows
@@ -33,9 +38,24 @@ from store.leave import read_leave_windows
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Partitions:
+    """The supervisees one engine process holds: those whose partition (:func:`~devices.topics.
+    partition_of`, of ``count``) is in ``owned``; with the devices, links and orders of those
+    people, and only the zones they use. Devices of no supervisee (a victim's phone) are held
+    by every process."""
+
+    count: int
+    owned: frozenset[int]
+
+    def holds(self, supervisee_id: str | None) -> bool:
+        return supervisee_id is None or partition_of(supervisee_id, self.count) in self.owned
+
+
 @dataclass(slots=True)
 class Registry:
-    """Everything the engine needs to know about who is supervised, and where."""
+    """Everything the engine needs to know about who is supervised, and where. ``held``: the
+    partitions it holds (None: everyone)."""
 
     jurisdictions: dict[str, Jurisdiction] = field(default_factory=dict)
     supervisees: dict[str, Supervisee] = field(default_factory=dict)
@@ -49,38 +69,83 @@ class Registry:
     suppressions: Suppressions = field(default_factory=Suppressions)
     positioning: list[PositioningOrder] = field(default_factory=list)
     check_ins: list[CheckIn] = field(default_factory=list)  # recent ones (store.check_ins)
+    held: Partitions | None = None
+    # One Schedule object per distinct schedule: a curfew shared by 100,000 home zones is
+    # parsed once and held once (see :func:`add_zone`).
+    schedules: dict[bytes, Schedule] = field(default_factory=dict)
 
 
-async def load_registry(conn: psycopg.AsyncConnection) -> Registry:
+async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None = None
+                        ) -> Registry:
     """The whole registry. Every table is read in key order: the evaluator numbers devices,
     supervisees and zones as they come, and a row merely rewritten (an update stores a new
     row version elsewhere in the table) must not renumber them at the next reload.
 
     Released supervisees and retired devices are not loaded (nor pairings and protection
     orders naming them): their supervision has ended. :mod:`store.registry_changes` reloads
-    pieces of it with the same queries, narrowed to the rows that changed."""
-    reg = Registry()
+    pieces of it with the same queries, narrowed to the rows that changed.
+
+    ``held``: only the supervisees of those partitions (and what is theirs, and the zones they
+    use). The partition is a CRC-32 of the id, which PostgreSQL cannot compute: the ids are
+    read first (one narrow column), chosen here, and every other read is narrowed to them."""
+    reg = Registry(held=held)
+    same = Canonical()
     for j in await read_jurisdictions(conn):
         reg.jurisdictions[j.id] = j
-    for zone_id, feature in await read_zones(conn):
-        add_zone(reg, zone_id, feature)
+    mine: Where = EVERYTHING
+    if held is None:
+        for zone_id, feature in await read_zones(conn):
+            add_zone(reg, same(zone_id), feature)
+    else:
+        cur = await conn.execute("SELECT id FROM supervisees WHERE released_at IS NULL")
+        ids = [sid for (sid,) in await cur.fetchall() if held.holds(sid)]
+        mine = ("AND {} = ANY(%s)", (ids,))
     for plan_id, settings in await read_plans(conn):
         add_plan(reg, plan_id, settings)
     groups = await read_zone_groups(conn)
-    for row in await read_supervisees(conn):
-        s = supervisee_of_row(row, reg.plans, groups)
+    for row in await read_supervisees(conn, narrowed(mine, "s.id")):
+        s = supervisee_of_row(row, reg.plans, groups, same)
         reg.supervisees[s.id] = s
-    for d in await read_devices(conn):
+    if held is not None:
+        used = sorted({z for s in reg.supervisees.values() for z in s.zone_ids})
+        for zone_id, feature in await read_zones(conn, ("AND id = ANY(%s)", (used,))):
+            add_zone(reg, same(zone_id), feature)
+        # Devices of no one (a victim's phone) too: every process holds those.
+        devices = await read_devices(
+            conn, ("AND (d.supervisee_id IS NULL OR d.supervisee_id = ANY(%s))", mine[1]), same)
+    else:
+        devices = await read_devices(conn, EVERYTHING, same)
+    for d in devices:
         reg.devices[d.id] = d
-    reg.pairings = [p for p in await read_pairings(conn)
+    reg.pairings = [p for p in await read_pairings(conn, narrowed(mine, "supervisee_id"), same)
                     if pairing_holds(p, reg.devices, reg.supervisees)]
-    reg.orders = [o for o in await read_orders(conn)
+    reg.orders = [o for o in await read_orders(conn, narrowed(mine, "supervisee_id"))
                   if order_holds(o, reg.devices, reg.supervisees)]
-    reg.positioning = await read_positioning(conn)
-    reg.check_ins = await read_check_ins(conn)
-    reg.suppressions = Suppressions(await read_suppressions(conn))
-    reg.suppressions = Suppressions(reg.suppressions.windows() + await read_leave_windows(conn))
+    reg.positioning = await read_positioning(conn, narrowed(mine, "o.supervisee_id"))
+    reg.check_ins = await read_check_ins(conn, narrowed(mine, "c.supervisee_id"))
+    reg.suppressions = Suppressions(
+        await read_suppressions(conn, narrowed(mine, "supervisee_id"))
+        + await read_leave_windows(conn, narrowed(mine, "supervisee_id")))
     return reg
+
+
+class Canonical(dict[str, str]):
+    """One string object for each id a whole load reads: a supervisee's id, as their devices
+    and pairings name it, and a zone's, as its people's zone lists name it, are held once, not
+    once per row that names them (a million people name three million ids). Dropped after the
+    load. Ids of few values (jurisdictions, plans, kinds) are interned instead."""
+
+    def __call__(self, s: str) -> str:
+        return self.setdefault(s, s)
+
+
+def _no_canonical(s: str) -> str:
+    return s
+
+
+def narrowed(where: Where, column: str) -> Where:
+    """A condition written with ``{}`` for the key column, on ``column``."""
+    return (where[0].format(column), where[1])
 
 
 # --- the queries, whole or narrowed to some keys (``where``: a condition on the key column,
@@ -100,15 +165,21 @@ async def read_jurisdictions(conn: psycopg.AsyncConnection, where: Where = EVERY
 
 async def read_zones(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
                      ) -> list[tuple[str, dict[str, Any]]]:
-    cur = await conn.execute(f"SELECT id, feature FROM zones WHERE true {where[0]} ORDER BY id",
-                             where[1])
-    return [(r[0], r[1]) for r in await cur.fetchall()]
+    """Stored zones as GeoJSON features (parsed by orjson: a county line has thousands of
+    numbers, and a million home circles are most of a start)."""
+    async with conn.cursor() as cur:
+        set_json_loads(orjson.loads, cur)
+        await cur.execute(f"SELECT id, feature FROM zones WHERE true {where[0]} ORDER BY id",
+                          where[1])
+        return [(r[0], r[1]) for r in await cur.fetchall()]
 
 
 def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | None:
-    """Parse a stored zone into ``reg`` (its list of zones, or its rejected ones)."""
+    """Parse a stored zone into ``reg`` (its list of zones, or its rejected ones). Its schedule
+    is the registry's one object for that schedule (``reg.schedules``): parsed once, held
+    once."""
     try:
-        zone = Zone.from_feature(feature, zone_id)
+        zone = _parsed_zone(reg.schedules, zone_id, feature)
     except ZoneError as exc:
         # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
         log.error("zone %s not loaded: %s", zone_id, exc)
@@ -116,6 +187,32 @@ def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | Non
         return None
     reg.zones.append(zone)
     return zone
+
+
+def _parsed_zone(schedules: dict[bytes, Schedule], zone_id: str, feature: dict[str, Any]
+                 ) -> Zone:
+    props = feature.get("properties")
+    if not isinstance(props, dict):
+        return Zone.from_feature(feature, zone_id)
+    raw = props.get("schedule")
+    props = {k: v for k, v in props.items() if k != "schedule"}
+    # A kind is one of two words, and a name is often the id: held once, not once per zone.
+    if isinstance(props.get("kind"), str):
+        props["kind"] = sys.intern(props["kind"])
+    if props.get("name") == zone_id:
+        props["name"] = zone_id
+    zone = Zone.from_feature({**feature, "properties": props}, zone_id)
+    if raw is None:
+        return zone
+    key = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    schedule = schedules.get(key)
+    if schedule is None:
+        try:
+            schedule = Schedule.from_dict(raw)
+        except ScheduleError as exc:
+            raise ZoneError(f"zone {zone.id}: schedule: {exc}") from None
+        schedules[key] = schedule
+    return replace(zone, schedule=schedule)
 
 
 async def read_plans(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -160,17 +257,19 @@ async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTH
 
 
 def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
-                      groups: dict[str, list[str]]) -> Supervisee:
+                      groups: dict[str, list[str]], same: Callable[[str], str] = _no_canonical
+                      ) -> Supervisee:
     """A supervisee with their zones: their own, then their plan's zone groups'."""
     sid, name, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
     from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
-    zones = tuple(dict.fromkeys([*zone_ids, *from_groups]))
-    return Supervisee(sid, name, jid, zones, plan_id, case_no)
+    zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
+    return Supervisee(same(sid), name, sys.intern(jid), zones,
+                      sys.intern(plan_id) if plan_id is not None else None, case_no)
 
 
-async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
-                       ) -> list[Device]:
+async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
+                       same: Callable[[str], str] = _no_canonical) -> list[Device]:
     """Devices in service of supervisees still supervised (or of victims); ``where`` on
     ``d.*``."""
     cur = await conn.execute(
@@ -178,14 +277,25 @@ async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
         "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
         f"WHERE d.retired_at IS NULL AND s.released_at IS NULL {where[0]} ORDER BY d.id",
         where[1])
-    return [Device(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
+    return [Device(same(r[0]), same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3],
+                   r[4]) for r in await cur.fetchall()]
 
 
-async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
-                        ) -> list[Pairing]:
+async def read_owners(conn: psycopg.AsyncConnection, device_ids: set[str]) -> dict[str, str]:
+    """The supervisee of each of these devices that is in service with someone still
+    supervised (a process holding some partitions asks about the devices of the others)."""
+    cur = await conn.execute(
+        "SELECT d.id, d.supervisee_id FROM devices d JOIN supervisees s ON s.id = d.supervisee_id "
+        "WHERE d.retired_at IS NULL AND s.released_at IS NULL AND d.id = ANY(%s)",
+        (sorted(device_ids),))
+    return {r[0]: r[1] for r in await cur.fetchall()}
+
+
+async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
+                        same: Callable[[str], str] = _no_canonical) -> list[Pairing]:
     cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
                              f"WHERE true {where[0]} ORDER BY bracelet_id", where[1])
-    return [Pairing(*r) for r in await cur.fetchall()]
+    return [Pairing(same(r[0]), same(r[1]), same(r[2])) for r in await cur.fetchall()]
 
 
 def pairing_holds(p: Pairing, devices: dict[str, Device],

@@ -109,6 +109,7 @@ class ChangedRows:
 
     changes: RegistryChanges
     jurisdictions: list[Jurisdiction] = field(default_factory=list)
+    zone_ids: set[str] = field(default_factory=set)  # re-read (absent below: gone)
     zones: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     plans: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)
@@ -134,14 +135,16 @@ async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
     devices and links (a release ends them), a device's owners' links, the supervisees of a
     plan or zone group whose zones changed."""
     rows = ChangedRows(changes)
+    held = registry.held
     if changes.jurisdictions:
         rows.jurisdictions = await read_jurisdictions(
             conn, _any("id", changes.jurisdictions))
-    if changes.zones:
+    if changes.zones and held is None:
+        rows.zone_ids = set(changes.zones)
         rows.zones = await read_zones(conn, _any("id", changes.zones))
     if changes.plans:
         rows.plans = await read_plans(conn, _any("id", changes.plans))
-    supervisees = set(changes.supervisees)
+    supervisees = {s for s in changes.supervisees if held is None or held.holds(s)}
     # A plan's or a group's zones are part of its supervisees' zones.
     plans_of_groups = set()
     if changes.zone_groups:
@@ -157,11 +160,11 @@ async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
     if regrouped:
         cur = await conn.execute("SELECT id FROM supervisees WHERE plan_id = ANY(%s)",
                                  (sorted(regrouped),))
-        supervisees |= {r[0] for r in await cur.fetchall()}
+        supervisees |= {r[0] for r in await cur.fetchall() if held is None or held.holds(r[0])}
     if supervisees or rows.plans:
         rows.groups = await read_zone_groups(conn)
     devices = set(changes.devices)
-    links = set(changes.links) | supervisees
+    links = {s for s in changes.links if held is None or held.holds(s)} | supervisees
     if supervisees:
         rows.supervisee_ids = supervisees
         rows.supervisees = await read_supervisees(conn, _any("s.id", supervisees))
@@ -169,9 +172,15 @@ async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
         cur = await conn.execute("SELECT id FROM devices WHERE supervisee_id = ANY(%s)",
                                  (sorted(supervisees),))
         devices |= {r[0] for r in await cur.fetchall()}
+    if held is not None:
+        await _fetch_zones_held(conn, registry, rows)
     if devices:
-        rows.device_ids = devices
-        rows.devices = await read_devices(conn, _any("d.id", devices))
+        # Another process's (moved to someone of another partition: gone from here).
+        rows.devices = [d for d in await read_devices(conn, _any("d.id", devices))
+                        if held is None or held.holds(d.supervisee_id)]
+        # Those of other processes' people, before and after, are nothing to this one.
+        rows.device_ids = devices if held is None else (
+            {d for d in devices if d in registry.devices} | {d.id for d in rows.devices})
         # A pairing holds only while both its devices do.
         links |= {registry.devices[d].supervisee_id for d in devices
                   if d in registry.devices and registry.devices[d].supervisee_id}
@@ -193,6 +202,52 @@ async def fetch_changed(conn: psycopg.AsyncConnection, registry: Registry,
     return rows
 
 
+async def _fetch_zones_held(conn: psycopg.AsyncConnection, registry: Registry,
+                            rows: ChangedRows) -> None:
+    """The zones to read again when the registry holds some partitions only: those it holds
+    that changed, and those its people re-read now use and it did not hold. (A zone no one
+    here uses any more stays until the next whole load: finding out would mean walking
+    everyone's zones.)"""
+    changed = rows.changes.zones
+    wanted: set[str] = set()
+    if changed or rows.supervisees:
+        have = {z.id for z in registry.zones} | registry.rejected_zones.keys()
+        wanted = changed & have
+        # A row's zones, before its plan's zone groups are added (those come in below).
+        wanted |= {z for row in rows.supervisees for z in row[4]} - have
+        groups = rows.groups
+        for row in rows.supervisees:
+            plan = None
+            for pid, settings in rows.plans:
+                if pid == row[3]:
+                    plan = settings
+            zone_groups = (plan.get("zone_groups") if isinstance(plan, dict) else
+                           (registry.plans[row[3]].zone_groups if row[3] in registry.plans
+                            else ()))
+            for g in zone_groups or ():
+                wanted |= set(groups.get(g, ())) - have
+    rows.zone_ids = wanted
+    if wanted:
+        rows.zones = await read_zones(conn, _any("id", wanted))
+
+
+def evaluated_alike(old: Registry, new: Registry, rows: ChangedRows) -> bool:
+    """Whether ``new`` differs from ``old`` only in what the evaluator does not read: the
+    jurisdictions, and how long a plan's alerts wait before they escalate (read by the
+    pipeline alone). Then the evaluator built from ``old`` serves ``new`` as it is — an edit
+    of a plan that a hundred thousand people are on rebuilds nothing."""
+    if rows.supervisee_ids or rows.device_ids or rows.link_ids or rows.zone_ids:
+        return False  # (a zone, a group or a person of another partition: none re-read)
+    for pid in rows.changes.plans:
+        a, b = old.plans.get(pid), new.plans.get(pid)
+        if (a is None) != (b is None):
+            return False
+        if a is not None and b is not None and replace(a, escalate_after_s=0.0) != replace(
+                b, escalate_after_s=0.0):
+            return False
+    return True
+
+
 def patched(registry: Registry, rows: ChangedRows) -> Registry:
     """A new registry: ``registry`` with the rows read replaced, added or removed. Entries
     keep their places (the evaluator numbers devices and zones in order); new ones come last.
@@ -206,7 +261,7 @@ def patched(registry: Registry, rows: ChangedRows) -> Registry:
         reg.jurisdictions.pop(jid, None)
     for j in rows.jurisdictions:
         reg.jurisdictions[j.id] = j
-    if changes.zones:
+    if rows.zone_ids:
         _patch_zones(reg, registry, rows)
     for pid in changes.plans:
         reg.plans.pop(pid, None)
@@ -231,10 +286,10 @@ def patched(registry: Registry, rows: ChangedRows) -> Registry:
 
 
 def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
-    changed = rows.changes.zones
+    changed = rows.zone_ids
     for zid in changed:
         reg.rejected_zones.pop(zid, None)
-    parsed = Registry()
+    parsed = Registry(schedules=reg.schedules)
     for zid, feature in rows.zones:
         add_zone(parsed, zid, feature)
     reg.rejected_zones.update(parsed.rejected_zones)
@@ -254,6 +309,9 @@ def _patch_links(reg: Registry, old: Registry, rows: ChangedRows) -> None:
     reg.positioning = [o for o in old.positioning if o.supervisee_id not in links] + \
         rows.positioning
     reg.check_ins = [c for c in old.check_ins if c.supervisee_id not in links] + rows.check_ins
+    # A whole load by partition reads the windows of the people it holds only (not of those
+    # released since, as a whole load of everyone does).
+    fresh = (rows.suppressions if reg.held is None else
+             [w for w in rows.suppressions if w.supervisee_id in reg.supervisees])
     reg.suppressions = Suppressions(
-        [w for w in old.suppressions.windows() if w.supervisee_id not in links]
-        + rows.suppressions)
+        [w for w in old.suppressions.windows() if w.supervisee_id not in links] + fresh)

@@ -216,7 +216,8 @@ async def test_near_as_counted_by_the_database_is_the_answer_of_every_fix(db_url
     either side of the circle, ties at the closest distance, and a device silent for hours."""
     from history.cells import disk_cover
     from history.near import nearby
-    from store.history import coverage_gaps, near_candidates, near_summary
+    from store.coverage import coverage_gaps
+    from store.history import near_candidates, near_summary
 
     await world(db_url)
     now = time.time()
@@ -305,9 +306,12 @@ def test_history_benchmark_runs_small():
                 "track_30d_geojson_p95_ms", "insert_overhead_pct", "stop_precision",
                 "stop_recall", "stop_start_err_median_s", "stop_end_err_median_s",
                 "naive_stop_precision", "naive_stop_recall", "with_person_1d_p95_ms",
-                "colocation_all_1d_s"):
+                "colocation_all_1d_s", "day_pass_1d_s", "track_30d_every_fix_p95_ms"):
         assert key in result, key
-    assert result["fixes"] > 150_000 and "stored" in out.stderr
+    assert result["fixes"] >= 200_000 and "stored" in out.stderr
+    for window in ("24h", "7d", "30d"):  # the gaps from kept days are those of every fix
+        assert result[f"near_{window}_gaps_differing"] == 0
+        assert result[f"near_{window}_mismatches"] == 0
     assert result["with_person_1d_checked"] == 10 and result["with_person_1d_mismatches"] == 0
     assert result["stop_precision"] >= 0.9 and result["stop_recall"] >= 0.9
 

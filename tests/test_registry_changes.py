@@ -22,7 +22,7 @@ from devices.formats import Limits
 from ingest.pipeline import Pipeline
 from ingest.stats import IngestStats
 from store.database import migrate
-from store.registry import Registry, import_registry, load_registry
+from store.registry import Partitions, Registry, import_registry, load_registry
 from store.registry_changes import fetch_changed, patched, read_changes, watermark
 from tests.test_reload_state import registry as base_registry
 from tests.test_rules import east
@@ -165,9 +165,10 @@ async def test_the_pipeline_applies_a_change_by_the_piece(pool, monkeypatch):
     loads = []
     whole = ingest.pipeline.load_registry
 
-    async def counted(conn: psycopg.AsyncConnection) -> Registry:
+    async def counted(conn: psycopg.AsyncConnection, held: Partitions | None = None
+                      ) -> Registry:
         loads.append(1)
-        return await whole(conn)
+        return await whole(conn, held)
 
     monkeypatch.setattr(ingest.pipeline, "load_registry", counted)
     assert not await p.refresh_registry()  # nothing changed: nothing rebuilt

@@ -36,7 +36,9 @@ a registry reload; the episodes live in the tracker.
 
 Partitions: an engine process holds only the supervisees of its partitions (see
 :mod:`devices.topics`), so with several consumers, people in different partitions are not
-compared in real time.
+compared in real time. The nightly co-location pass compares everyone over each day and raises
+what no alert of this rule covered, for review (:func:`review_sides`,
+:mod:`store.missed_gatherings`).
 
 >>> gathering_verdicts(np.array([10.0, 200.0, 45.0]), np.array([15.0, 15.0, 15.0]),
 ...                    np.array([15.0, 15.0, 15.0]), np.array([0.0, 0.0, 0.0]), 50.0).tolist()
@@ -58,7 +60,9 @@ from alerts.verdict import Verdict
 from geofence.distance import distance_m
 
 if TYPE_CHECKING:
+    from alerts.plans import SupervisionPlan
     from alerts.roster import Fix4, Roster
+    from geofence import Zone
 
 KIND = "gathering"
 SEVERITY = "medium"
@@ -427,3 +431,64 @@ class GatheringRule(BatchRule):
         if v == Verdict.VIOLATING and self._partners is not None:
             self._partners.setdefault(k, set()).add(q)
             self._partners.setdefault(q, set()).add(k)
+
+
+# --- the nightly review (store/missed_gatherings.py) ------------------------------------------
+
+Home = tuple[str, float, float, float]  # a home zone: (zone id, centre lon, lat, radius m)
+
+
+def home_of_zone(zone: Zone) -> Home:
+    """A home zone (a curfew's) as the rule compares homes: its centre and the radius that
+    holds it (a circle's own; a polygon's, to the farthest corner of its envelope)."""
+    if zone.shape == "circle":
+        return zone.id, zone.geometry.x, zone.geometry.y, zone.radius_m
+    c = zone.geometry.centroid
+    xs, ys = np.asarray(zone.geometry.envelope.exterior.coords).T
+    return zone.id, c.x, c.y, float(np.max(distance_m(c.x, c.y, xs, ys)))
+
+
+def not_compared(home_a: Home | None, home_b: Home | None, reach_m: float,
+                 codefendants_only: bool, case_a: str | None, case_b: str | None) -> bool:
+    """Whether two people are never compared (see the module): family under one roof — the
+    same home zone, or home zones whose edges are within ``reach_m`` — or, when
+    ``codefendants_only`` (either's plan), no case number shared.
+
+    >>> home = ("h-1", 10.0, 50.0, 30.0)
+    >>> not_compared(home, home, 50.0, False, None, None)
+    True
+    >>> not_compared(home, ("h-2", 10.01, 50.0, 30.0), 50.0, False, None, None)  # ~700 m
+    False
+    >>> not_compared(None, None, 50.0, True, "2026-A", "2026-A")
+    False
+    """
+    if home_a is not None and home_b is not None and (
+            home_a[0] == home_b[0] or float(distance_m(home_a[1], home_a[2], home_b[1],
+                                                       home_b[2])) - home_a[3] - home_b[3]
+            <= reach_m):
+        return True
+    return codefendants_only and (case_a is None or case_a != case_b)
+
+
+def review_sides(a: str, b: str, plan_a: SupervisionPlan, plan_b: SupervisionPlan,
+                 case_a: str | None, case_b: str | None, home_a: Home | None,
+                 home_b: Home | None, duration_s: float, closest_m: float) -> list[str]:
+    """Which of ``a`` and ``b`` a meeting the nightly pass found (``duration_s`` long, at
+    ``closest_m`` at the closest) raises a ``gathering`` alert for, as the rule would have:
+    each whose plan applies the rule and whose ``gathering_min_s`` the meeting lasted and
+    whose ``gathering_m`` it came within, unless the two are never compared.
+
+    >>> from alerts.plans import SupervisionPlan as P
+    >>> review_sides("a", "b", P(), P(gathering_min_s=3600), None, None, None, None, 1500, 20)
+    ['a']
+    >>> review_sides("a", "b", P(gathering_codefendants_only=True), P(), "c1", "c2", None,
+    ...              None, 1500, 20)
+    []
+    """
+    reach = max(plan_a.gathering_m, plan_b.gathering_m)
+    if not_compared(home_a, home_b, reach, plan_a.gathering_codefendants_only
+                    or plan_b.gathering_codefendants_only, case_a, case_b):
+        return []
+    return [who for who, plan in ((a, plan_a), (b, plan_b))
+            if plan.applies(KIND) and duration_s >= plan.gathering_min_s
+            and closest_m <= plan.gathering_m]

@@ -31,9 +31,9 @@ from history.stops import StopSettings, timeline
 from history.within import inside
 from store import audit
 from store.colocations import TogetherSettings, stored_meetings, together_with
+from store.coverage import coverage_gaps
 from store.history import (
     DeviceFixes,
-    coverage_gaps,
     device_fixes,
     near_summary,
     people,
@@ -89,7 +89,8 @@ async def search_near(
                                        radius_m, start, end, scope, visit_gap_s=gap_s,
                                        max_fixes=max_fixes)
         ids = [n.supervisee_id for n in found]
-        gaps = await coverage_gaps(conn, ids, start, end, gap_s)
+        gaps = await coverage_gaps(conn, ids, start, end, gap_s,
+                                   now=request.app.state.cordon.clock())
         who = await people(conn, ids)
         await audit.record(conn, caller.username, "search.near", f"{lon:.6f},{lat:.6f}",
                            {"reason": reason, "lon": lon, "lat": lat, "radius_m": radius_m,
@@ -313,7 +314,8 @@ async def search_within(request: Request, caller: Caller, body: WithinQuery) -> 
                                            body.end, scope)
             found = inside(cand, area, body.gap_s, body.max_fixes)
         ids = [w.supervisee_id for w in found]
-        gaps = await coverage_gaps(conn, ids, body.start, body.end, body.gap_s)
+        gaps = await coverage_gaps(conn, ids, body.start, body.end, body.gap_s,
+                                   now=request.app.state.cordon.clock())
         who = await people(conn, ids)
         await audit.record(conn, caller.username, "search.within",
                            f"{minx:.5f},{miny:.5f},{maxx:.5f},{maxy:.5f}",

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from alerts.explain import ZONE_KINDS, explain
+from alerts.explain import HISTORY_DAYS, ZONE_KINDS, explain, gathering_history
 from alerts.plans import PlanError, SupervisionPlan
 from api.auth import Caller, check_window, not_found
 from api.routes.supervisees import visible_supervisee
@@ -25,6 +25,8 @@ from api.schemas import DeviceEvents, Explanation
 from store import audit
 from store.alerts import get_alert
 from store.caseload import zone as zone_of
+from store.colocations import pair_meetings
+from store.missed_gatherings import nightly_mark
 from store.replay import (
     devices_of,
     events_of,
@@ -104,10 +106,19 @@ async def explain_alert(request: Request, caller: Caller, alert_id: int,
         watched = [*devices, *(d for d in (victim_device,) if d and d not in devices)]
         fixes = await fixes_of(conn, watched, start, end, MAX_FIXES)
         events = await events_of(conn, devices, start, end, MAX_EVENTS)
+        gathering = None
+        if kind == "gathering":  # the pair's kept meetings: "met 4 times in 30 days"
+            mark = await nightly_mark(conn, alert_id)
+            companion = mark["companion_id"] if mark else found["subject"]
+            now = datetime.now(UTC)
+            gathering = gathering_history(
+                await pair_meetings(conn, sid, companion, now - timedelta(days=HISTORY_DAYS),
+                                    now), companion, now.timestamp(), nightly=mark)
         await audit.record(conn, caller.username, "alert.explained", str(alert_id),
                            {"jurisdiction_id": found["jurisdiction_id"], "supervisee_id": sid,
                             "start": start.isoformat(), "end": end.isoformat(),
-                            "fixes": len(fixes)})
+                            "fixes": len(fixes), **({"kept_meetings": gathering[
+                                "meetings_count"]} if gathering else {})})
     explained = explain(found, fixes, thresholds=thresholds,
                         accuracy_factor=state.accuracy_factor,
                         zone=zone if zone and zone.get("geometry") else None,
@@ -115,4 +126,4 @@ async def explain_alert(request: Request, caller: Caller, alert_id: int,
     return {"alert": found, "start": start.timestamp(), "end": end.timestamp(),
             "plan_id": plan_id, "thresholds": thresholds, "zone": zone,
             "victim_device_id": victim_device, "phone_device_id": phone_device,
-            "fixes": explained["fixes"], "events": events}
+            "fixes": explained["fixes"], "events": events, "gathering": gathering}

@@ -1,6 +1,7 @@
 """``GET /api/v1/supervisees/{id}/track``: where a person was over a time range, as GeoJSON,
-CSV or GPX. Long ranges are thinned (Douglas–Peucker) to at most ``max_points`` fixes; the
-response says the tolerance used. Every read is recorded in the audit trail."""
+CSV or GPX. Long ranges are thinned to at most ``max_points`` fixes — in time by default, day by
+day from the kept days (:mod:`store.kept_tracks`), or by shape (Douglas–Peucker); the response
+says the tolerance used. Every read is recorded in the audit trail."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from api.auth import Caller, check_window
 from api.routes.supervisees import visible_supervisee
 from api.schemas import TrackCollection
 from store import audit
+from store.kept_tracks import thinned_in_time
 from store.tracks import Track, supervisee_tracks, thinned
 
 router = APIRouter(tags=["tracks"])
@@ -88,8 +90,14 @@ async def track(
     check_window(start, end, MAX_RANGE)
     person = await visible_supervisee(request, caller, supervisee_id)
     async with request.app.state.cordon.pool.connection() as conn:
-        tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
-        shown, tolerance = thinned(tracks, max_points, in_time=thinning == "time")
+        if thinning == "time":  # day by day, from the kept days (store/kept_tracks.py)
+            got = await thinned_in_time(conn, supervisee_id, start, end, max_points,
+                                        now=request.app.state.cordon.clock())
+            shown, tolerance, fixes = got.tracks, got.tolerance_m, got.fixes
+        else:
+            tracks = await supervisee_tracks(conn, supervisee_id, start, end, FETCH_LIMIT)
+            shown, tolerance = thinned(tracks, max_points)
+            fixes = sum(len(t) for t in tracks)
         await audit.record(conn, caller.username, "track.read", supervisee_id,
                            {"jurisdiction_id": person["jurisdiction_id"],
                             "start": start.isoformat(), "end": end.isoformat(), "format": format,
@@ -98,17 +106,17 @@ async def track(
         return Response(_csv(shown), media_type="text/csv")
     if format == "gpx":
         return Response(_gpx(supervisee_id, shown), media_type="application/gpx+xml")
-    return GeoJSONResponse(_geojson(supervisee_id, shown, tolerance, tracks, thinning))
+    return GeoJSONResponse(_geojson(supervisee_id, shown, tolerance, fixes, thinning))
 
 
-def _geojson(supervisee_id: str, shown: list[Track], tolerance: float,
-             full: list[Track], thinning: str = "time") -> dict[str, Any]:
+def _geojson(supervisee_id: str, shown: list[Track], tolerance: float, fixes: int,
+             thinning: str = "time") -> dict[str, Any]:
     """The track as GeoJSON, in the shape of :class:`api.schemas.TrackCollection`."""
     return {
         "type": "FeatureCollection",
         "properties": {"supervisee_id": supervisee_id, "simplified_tolerance_m": tolerance,
                        "thinning": thinning,
-                       "fixes": sum(len(t) for t in full),
+                       "fixes": fixes,
                        "fixes_shown": sum(len(t) for t in shown)},
         "features": [{
             "type": "Feature", "id": t.device_id,

@@ -336,9 +336,33 @@ function showExplanation() {
   const list = el("ol", "deciding");
   for (const f of deciding) list.append(el("li", null, fixLine(f)));
   parts.push(list);
-  parts.push(el("p", "small", t(a.kind === "victim_proximity" || a.kind === "separation"
-    ? "replay.ruleDistance" : "replay.ruleZone", { factor: ex.thresholds.accuracy_factor })));
+  const between = ["victim_proximity", "separation", "gathering"].includes(a.kind);
+  parts.push(el("p", "small", t(between ? "replay.ruleDistance" : "replay.ruleZone",
+    { factor: ex.thresholds.accuracy_factor })));
+  if (ex.gathering) parts.push(...gatheringHistory(ex.gathering));
   box.replaceChildren(...parts);
+}
+
+function gatheringHistory(g) {
+  // 聚集: the pair's meetings the nightly co-location passes kept, newest first (text only).
+  const out = [el("h4", null, t("replay.gatheringTitle", { days: fmt.number(g.days) }))];
+  out.push(el("p", "small", t(g.found_by === "nightly_pass" ? "replay.gatheringByPass"
+    : "replay.gatheringByEngine")));
+  if (!g.meetings_count) {
+    out.push(el("p", "small", t("replay.gatheringNone", { days: fmt.number(g.days) })));
+    return out;
+  }
+  out.push(el("p", null, t("replay.gatheringSummary", {
+    count: fmt.number(g.meetings_count), minutes: fmt.number(Math.round(g.minutes)),
+    last: fmt.dateTime(g.last_start) })));
+  const list = el("ol", "gathering-meetings");
+  for (const m of [...g.meetings].sort((x, y) => y.start - x.start).slice(0, 10)) {
+    list.append(el("li", null, t("replay.gatheringMeeting", {
+      start: fmt.dateTime(m.start), minutes: fmt.number(Math.round(m.minutes)),
+      closest: metres(m.closest_m) })));
+  }
+  out.push(list);
+  return out;
 }
 
 // --- playing -------------------------------------------------------------------------------

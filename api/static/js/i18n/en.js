@@ -176,6 +176,12 @@ export default {
   "replay.verdict.uncertain": "uncertain",
   "replay.ruleZone": "A fix counts only when it lies farther from the zone's boundary than its accuracy × {factor}; uncertain fixes change nothing.",
   "replay.ruleDistance": "A distance counts only beyond both accuracies × {factor} and the way covered between the two fixes; uncertain ones change nothing.",
+  "replay.gatheringTitle": "This pair's meetings (nightly pass, last {days} days)",
+  "replay.gatheringSummary": "Met {count} times, {minutes} min in all; last {last}.",
+  "replay.gatheringNone": "No meeting of this pair kept in the last {days} days.",
+  "replay.gatheringMeeting": "{start}: {minutes} min, {closest} apart at closest",
+  "replay.gatheringByEngine": "Raised by the engine in real time.",
+  "replay.gatheringByPass": "Raised by the nightly co-location pass: a meeting no real-time alert covered.",
 
   "tab.zones": "Zones",
   "zones.title": "Zones",

@@ -175,6 +175,12 @@ export default {
   "replay.verdict.uncertain": "不确定",
   "replay.ruleZone": "只有当定位点与区域边界的距离大于其精度 × {factor} 时才计入判定；不确定的定位点不改变状态。",
   "replay.ruleDistance": "只有当距离超出双方精度 × {factor} 及两次定位之间可移动的距离时才计入判定；不确定的不改变状态。",
+  "replay.gatheringTitle": "二人聚集记录（夜间比对，近 {days} 天）",
+  "replay.gatheringSummary": "共聚集 {count} 次，合计 {minutes} 分钟；最近一次 {last}。",
+  "replay.gatheringNone": "近 {days} 天没有二人的聚集记录。",
+  "replay.gatheringMeeting": "{start}：{minutes} 分钟，最近相距 {closest}",
+  "replay.gatheringByEngine": "由引擎实时发出。",
+  "replay.gatheringByPass": "由夜间同行比对发出：实时告警未覆盖的一次聚集。",
 
   "tab.zones": "区域",
   "zones.title": "区域",
