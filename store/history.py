@@ -121,10 +121,10 @@ async def span_fixes(conn: psycopg.AsyncConnection,
              "hi": [s[2] for s in spans]})
         got = {no: arrays for no, *arrays in await cur.fetchall()}
     out = []
+    empty = [np.zeros(0, dtype=t) for t in (np.int64, float, float, float, float, float)]
     for no, (device_id, _, _) in enumerate(spans, start=1):
-        if no not in got:
-            out.append(DeviceFixes([device_id], *(np.zeros(0, dtype=t) for t in (
-                np.int64, float, float, float, float, float))))
+        if no not in got:  # (the empty arrays shared: a nightly pass meets many silent days)
+            out.append(DeviceFixes([device_id], *empty))
             continue
         ts, lon, lat, acc, battery = (binary_array(b, t) for b, t in zip(
             got[no], (">i8", ">f8", ">f8", ">f4", ">f4"), strict=True))

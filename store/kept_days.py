@@ -3,12 +3,12 @@ tracks that read it later (migration 0023).
 
 One read of each device's fixes of the day gives both summaries: its coverage runs
 (:mod:`store.coverage`, the gaps a search reports) and its track thinned in time
-(:mod:`store.kept_tracks`, the levels a long track is read from). A day is kept even when a
-device sent nothing (a search then need not look), and one already kept with no late fix since
-is left alone. Searches and tracks keep what they find missing themselves; the pass makes sure
-they rarely have to. The engine runs it each day once the day has been over
-``day_pass_delay_h``; a late fix after that (a buffered upload) is counted as it is stored and
-the day is summed up again by whoever reads it next.
+(:mod:`store.kept_tracks`, the levels a long track is read from). A device silent all day is
+not written (a read that needs its day keeps it then: an empty row), and a day already kept
+with no late fix since is left alone. Searches and tracks keep what they find missing
+themselves; the pass makes sure they rarely have to. The engine runs it each day once the day
+has been over ``day_pass_delay_h``; a late fix after that (a buffered upload) is counted as it
+is stored and the day is summed up again by whoever reads it next.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ async def keep_day(conn: psycopg.AsyncConnection, day: date, batch: int = 200) -
     transaction (committed as it goes), and record the pass."""
     t0 = time.perf_counter()
     lo = datetime.combine(day, datetime.min.time(), UTC)
+    cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM fixes WHERE ts >= %s AND ts < %s)",
+                             (lo, lo + DAY))
+    if not (await cur.fetchone())[0]:  # a day before anyone was heard: nothing to read
+        return await _record(conn, DayPass(day, 0, 0, time.perf_counter() - t0))
     # A device is read unless both its summaries are kept under the day's late count, which is
     # read before the fixes are (see migration 0023).
     cur = await conn.execute(
@@ -52,21 +56,26 @@ async def keep_day(conn: psycopg.AsyncConnection, day: date, batch: int = 200) -
     for k in range(0, len(todo), batch):
         part = todo[k:k + batch]
         got = await span_fixes(conn, [(dev, lo, lo + DAY) for dev, _ in part])
+        # A device silent all day is not written: a read that needs it keeps it then.
+        heard = [(dev, late, g) for (dev, late), g in zip(part, got, strict=True) if len(g)]
         await coverage.keep(conn, [(dev, day, late, len(g),
                                     runs_of(g.ts, STEP_S).ravel().tolist())
-                                   for (dev, late), g in zip(part, got, strict=True)])
+                                   for dev, late, g in heard])
         await kept_tracks.keep(conn, [kept_tracks.piece(dev, day, g, late)
-                                      for (dev, late), g in zip(part, got, strict=True)])
+                                      for dev, late, g in heard])
         await conn.commit()
     cur = await conn.execute("SELECT count(*), coalesce(sum(fixes), 0) FROM kept_tracks"
                              " WHERE day = %s AND fixes > 0", (day,))
     devices, fixes = await cur.fetchone()
-    done = DayPass(day, int(devices), int(fixes), time.perf_counter() - t0)
+    return await _record(conn, DayPass(day, int(devices), int(fixes), time.perf_counter() - t0))
+
+
+async def _record(conn: psycopg.AsyncConnection, done: DayPass) -> DayPass:
     await conn.execute(
         "INSERT INTO day_passes (day, devices, fixes, seconds) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (day) DO UPDATE SET devices = EXCLUDED.devices, fixes = EXCLUDED.fixes,"
         " seconds = EXCLUDED.seconds, finished_at = now()",
-        (day, done.devices, done.fixes, done.seconds))
+        (done.day, done.devices, done.fixes, done.seconds))
     await conn.commit()
     return done
 
