@@ -102,6 +102,22 @@ class Activity:
                 getattr(out, name)[new_ix] = getattr(self, name)[old_ix]
         return out
 
+    def patched(self, device_ids: Sequence[str], cleared: np.ndarray) -> Activity:
+        """The same facts under a numbering patched from this one's (see
+        :meth:`alerts.roster.Roster.patched`: nothing renumbered, numbers added last), with
+        the ``cleared`` numbers (a new device, or none) never heard from. In place when no
+        number was added: a few rows written, not every array copied."""
+        out = self
+        if len(device_ids) > len(self.device_ids):
+            out = Activity(device_ids)
+            old = len(self.device_ids)
+            for name in _FIELDS + _RECENT:
+                getattr(out, name)[:old] = getattr(self, name)
+        out.device_ids = list(device_ids) if out is self else out.device_ids
+        for name in _FIELDS + _RECENT:
+            getattr(out, name)[cleared] = np.nan
+        return out
+
     def record_fixes(self, device_no: np.ndarray, ts: np.ndarray, lon: np.ndarray,
                      lat: np.ndarray, acc: np.ndarray, battery: np.ndarray,
                      received: np.ndarray) -> None:

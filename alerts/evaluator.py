@@ -16,6 +16,7 @@ After a batch has been stored, :meth:`Evaluator.record` remembers what each devi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -24,7 +25,7 @@ import numpy as np
 from alerts.activity import Activity
 from alerts.episodes import AlertChange, Staging
 from alerts.plans import SupervisionPlan
-from alerts.roster import Roster
+from alerts.roster import LinkChange, Roster, RosterChange
 from alerts.rules.base import Batch, Decided, Rule
 from alerts.rules.battery import LowBatteryEpisodes
 from alerts.rules.check_in_missed import CheckIn, CheckInMissedRule
@@ -82,6 +83,32 @@ def build_rules(roster: Roster, pairings: Iterable[Pairing], orders: Iterable[Pr
     ]
 
 
+def patched_rules(rules: Sequence[Rule], roster: Roster, change: RosterChange,
+                  links: LinkChange) -> list[Rule]:
+    """The rules of :func:`build_rules`, each patched after a registry change (see
+    :meth:`Evaluator.patched`), in the same order."""
+    (zones, pass_through, battery, separation, victim, tamper, device_off, lost_contact, no_fix,
+     curfew, order_ending, leave_overdue, check_in_missed, gathering, phone_left_behind) = rules
+    lost = lost_contact.patched(roster, change)
+    return [
+        zones.patched(roster, change),
+        pass_through.patched(roster, change),
+        battery.patched(roster, change),
+        separation.patched(roster, change, links),
+        victim.patched(roster, change, links),
+        tamper.patched(roster, change),
+        device_off.patched(roster, change),
+        lost,
+        no_fix.patched(roster, change),
+        curfew.patched(roster, change, lost),
+        order_ending.patched(roster, change, links),
+        leave_overdue.patched(roster, change),
+        check_in_missed.patched(roster, change, links),
+        gathering.patched(roster, change),
+        phone_left_behind.patched(roster, change),
+    ]
+
+
 class Evaluator:
     def __init__(
         self,
@@ -111,6 +138,27 @@ class Evaluator:
         self.zoneset, self.assignments = r.zoneset, r.assignments
         self.plan_of, self.suppressions = r.plan_of, r.suppressions
         self.battery, self.rules = build_rules(r, pairings, orders, positioning, check_ins)
+
+    def patched(self, devices: Mapping[str, Device], supervisees: Mapping[str, Supervisee],
+                plans: Mapping[str, SupervisionPlan], suppressions: Suppressions,
+                zoneset: ZoneSet, people: set[str], device_ids: set[str], regrouped: set[str],
+                links: LinkChange) -> tuple[Evaluator, RosterChange]:
+        """This evaluator after a registry change to some ``people`` and ``device_ids`` (and
+        ``regrouped``: people whose assignments are made again, see
+        :meth:`~alerts.roster.Roster.patched`), each rule patching what it derives for them
+        alone — a zone redrawn or a bracelet swapped costs what depends on it, not a rebuild
+        of everyone. Pure: this one goes on deciding batches meanwhile. Its
+        :class:`~alerts.activity.Activity` is still this one's: see
+        :meth:`~alerts.activity.Activity.patched`."""
+        new = copy.copy(self)
+        r, change = self.roster.patched(devices, supervisees, plans, suppressions, zoneset,
+                                        people, device_ids, regrouped)
+        new.roster = r
+        new.zoneset, new.assignments = r.zoneset, r.assignments
+        new.plan_of, new.suppressions = r.plan_of, r.suppressions
+        new.rules = patched_rules(self.rules, r, change, links)
+        new.battery = next(rule for rule in new.rules if isinstance(rule, LowBatteryEpisodes))
+        return new, change
 
     @property
     def activity(self) -> Activity:

@@ -10,7 +10,9 @@ by the evaluator and shared by its rules.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,11 +20,12 @@ from alerts.activity import Activity
 from alerts.episodes import EpisodeKey, Staging
 from alerts.plans import DEFAULT_PLAN, SupervisionPlan
 from alerts.rules import device_off, lost_contact, no_fix
+from alerts.rules.check_in_missed import CheckIn
 from alerts.rules.curfew import UNVERIFIED_KIND
 from alerts.rules.zones import ZONE_RULES, zone_rule_name
 from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
-from devices.models import Device, Supervisee
+from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
 from geofence.assignments import Assignment, AssignmentSet
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
@@ -31,25 +34,74 @@ Fix4 = tuple[float, float, float, float]  # ts, lon, lat, accuracy
 
 
 class Runs:
-    """``runs[k]``: the run of ``values`` from ``bounds[k]`` to ``bounds[k + 1]`` (one array and
-    its bounds, rather than a list of a million small views)."""
+    """``runs[k]``: the run of ``values`` from ``starts[k]`` to ``ends[k]`` (one array and its
+    bounds, rather than a list of a million small views). Made from sorted runs
+    (:meth:`of_sorted`); :meth:`with_runs` gives some of them new values, appended."""
 
-    def __init__(self, values: np.ndarray, bounds: np.ndarray):
+    def __init__(self, values: np.ndarray, starts: np.ndarray, ends: np.ndarray):
         self._values = values
-        self._bounds = bounds
+        self._starts = starts
+        self._ends = ends
+
+    @classmethod
+    def of_sorted(cls, values: np.ndarray, bounds: np.ndarray) -> Runs:
+        """Run k from ``bounds[k]`` to ``bounds[k + 1]``."""
+        return cls(values, bounds[:-1], bounds[1:])
 
     def __len__(self) -> int:
-        return len(self._bounds) - 1
+        return len(self._starts)
 
     def __getitem__(self, k: int) -> np.ndarray:
-        return self._values[self._bounds[k]:self._bounds[k + 1]]
+        return self._values[self._starts[k]:self._ends[k]]
 
     def concat(self, ks: np.ndarray) -> np.ndarray:
         """The runs of ``ks``, one after the other (one array, no Python loop)."""
-        starts, ends = self._bounds[ks], self._bounds[np.asarray(ks) + 1]
+        starts, ends = self._starts[ks], self._ends[ks]
         lengths = ends - starts
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
         return self._values[np.arange(int(lengths.sum())) + offsets]
+
+    def with_runs(self, runs: dict[int, list[int]], count: int) -> Runs:
+        """A copy for ``count`` keys in which key k of ``runs`` has those values (its old
+        values stay in the array, unread); keys beyond the old count start empty."""
+        starts = np.zeros(count, dtype=np.int64)
+        ends = np.zeros(count, dtype=np.int64)
+        starts[:len(self)], ends[:len(self)] = self._starts, self._ends
+        at = len(self._values)
+        extra: list[int] = []
+        for k, values in runs.items():
+            starts[k], ends[k] = at + len(extra), at + len(extra) + len(values)
+            extra += values
+        return Runs(np.concatenate([self._values, np.asarray(extra, dtype=np.int64)]),
+                    starts, ends)
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChange:
+    """What :meth:`Roster.patched` changed, by number: devices (changed, new, gone — then a
+    hole — or whose owner changed), supervisees (changed, new, released, or whose devices
+    changed), the assignments now dead, and where the new ones start."""
+
+    devices: np.ndarray
+    supervisees: np.ndarray
+    dead: np.ndarray
+    first_new: int
+    cleared: np.ndarray  # device numbers now of a new device, or of none: never heard from
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """What the rules of links need after a registry change: the people and devices whose
+    links (pairings, orders, positioning orders) were read again, the pairings and
+    positioning orders read, and all protection orders and recent check-in requests (a few:
+    the rules of those are made again whole)."""
+
+    people: frozenset[str]
+    devices: frozenset[str]
+    pairings: Sequence[Pairing]
+    positioning: Sequence[PositioningOrder]
+    orders: Sequence[ProtectionOrder]
+    check_ins: Sequence[CheckIn]
 
 
 class Roster:
@@ -83,7 +135,7 @@ class Roster:
         by_sup = np.argsort(self.sup_of_device, kind="stable")
         bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
         # The device numbers of supervisee k: devices_of_sup[k].
-        self.devices_of_sup = Runs(by_sup, bounds)
+        self.devices_of_sup = Runs.of_sorted(by_sup, bounds)
         self.plans_of_device = [self.plan_of_device(d) for d in self.device_ids]
         self.interval = np.fromiter(
             (devices[d].report_interval_s or p.report_interval_s
@@ -102,27 +154,157 @@ class Roster:
         self.subject_of_device = self.assignments.subject_numbers(
             [devices[d].supervisee_id or "" for d in self.device_ids])
         self.zone_rules = list(ZONE_RULES.values())
-        rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
-        self.rule_of_assignment = np.asarray(
-            [rule_no[zone_rule_name(zoneset.zones[z])] for z in self.assignments.zone],
-            dtype=np.int64)
-        asg = self.assignments.assignments
-        self.key_of_assignment = [
-            EpisodeKey(a.subject, a.zone_id, self.zone_rules[r].alert_kind)
-            for a, r in zip(asg, self.rule_of_assignment, strict=True)
-        ]
-        self.plan_of_assignment = [self.plan_of[a.subject] for a in asg]
-        self.enabled = np.fromiter(
-            (p.applies(k.kind)
-             for p, k in zip(self.plan_of_assignment, self.key_of_assignment, strict=True)),
-            dtype=bool, count=len(asg))
-        # Confirmation per assignment; 0 and NaN: the tracker's (the engine's settings).
-        self.confirm = np.fromiter((p.confirm_fixes or 0 for p in self.plan_of_assignment),
-                                   dtype=np.int64, count=len(asg))
-        self.confirm_gap = np.fromiter(
-            (np.nan if p.confirm_gap_s is None else p.confirm_gap_s
-             for p in self.plan_of_assignment), dtype=np.float64, count=len(asg))
+        (self.rule_of_assignment, self.key_of_assignment, self.plan_of_assignment,
+         self.enabled, self.confirm, self.confirm_gap) = self._assignment_columns(
+            self.assignments.assignments)
+        # Devices numbered once but gone since (see :meth:`patched`): free for new ones.
+        self.free_devices: list[int] = []
         self._heard_watch: set[str] | None = None
+
+    def _assignment_columns(self, asg: Sequence[Assignment]) -> tuple:
+        """Per assignment: its zone rule's number, episode key, plan, whether the plan enables
+        it, its confirmation (0 and NaN: the tracker's, the engine's settings)."""
+        zones = self.zoneset.zones
+        rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
+        rule = np.asarray([rule_no[zone_rule_name(zones[self.zoneset.index[a.zone_id]])]
+                           for a in asg], dtype=np.int64)
+        keys = [EpisodeKey(a.subject, a.zone_id, self.zone_rules[r].alert_kind)
+                for a, r in zip(asg, rule.tolist(), strict=True)]
+        plans = [self.plan_of[a.subject] for a in asg]
+        enabled = np.fromiter((p.applies(k.kind) for p, k in zip(plans, keys, strict=True)),
+                              dtype=bool, count=len(asg))
+        confirm = np.fromiter((p.confirm_fixes or 0 for p in plans), dtype=np.int64,
+                              count=len(asg))
+        gap = np.fromiter((np.nan if p.confirm_gap_s is None else p.confirm_gap_s
+                           for p in plans), dtype=np.float64, count=len(asg))
+        return rule, keys, plans, enabled, confirm, gap
+
+    def patched(self, devices: Mapping[str, Device], supervisees: Mapping[str, Supervisee],
+                plans: Mapping[str, SupervisionPlan], suppressions: Suppressions,
+                zoneset: ZoneSet, people: set[str], device_ids: set[str],
+                regrouped: set[str] = frozenset()) -> tuple[Roster, RosterChange]:
+        """This roster after a change to some ``people`` (their row, plan or zones; enrolled
+        or released) and ``device_ids`` (changed, added, retired), with ``zoneset`` (this
+        one's zones, some redrawn in place) — and what changed, for the rules to patch
+        themselves (see :meth:`alerts.evaluator.Evaluator.patched`). ``regrouped``: more
+        people whose assignments are made again (those of a zone whose rule changed).
+
+        Nothing is renumbered: a new person or device comes last (a device takes the number
+        of one gone, if any), one gone leaves a hole — a number nobody's, never heard from —
+        so the :class:`~alerts.activity.Activity` and every array kept by number stay valid.
+        The cost follows the change, plus a few copies of arrays and dicts."""
+        new = copy.copy(self)
+        new.devices, new.supervisees, new.suppressions = devices, supervisees, suppressions
+        # (What no one changed is shared with this roster, not copied.)
+        new.plan_of = plan_of = dict(self.plan_of) if people else self.plan_of
+        if any((sid in supervisees) != (sid in self.sup_no) for sid in people):
+            new.supervisee_ids, new.sup_no = list(self.supervisee_ids), dict(self.sup_no)
+        sup_ids, sup_no = new.supervisee_ids, new.sup_no
+        touched_sups: list[int] = []
+        for sid in sorted(people):
+            if sid in supervisees:
+                plan_of[sid] = plans.get(supervisees[sid].plan_id or "", DEFAULT_PLAN)
+                if sid not in sup_no:
+                    sup_no[sid] = len(sup_ids)
+                    sup_ids.append(sid)
+                touched_sups.append(sup_no[sid])
+            elif sid in sup_no:  # released: a hole
+                plan_of.pop(sid, None)
+                touched_sups.append(sup_no.pop(sid))
+        # Devices: those named, and those of the people named, before and after.
+        named = set(device_ids)
+        for k in touched_sups:
+            if k < len(self.devices_of_sup):
+                named.update(self.device_ids[n] for n in self.devices_of_sup[k].tolist())
+        if any((d in devices) != (d in self.device_no) for d in named):
+            new.device_ids, new.device_no = list(self.device_ids), dict(self.device_no)
+            new.free_devices = list(self.free_devices)
+        dev_ids, dev_no, free = new.device_ids, new.device_no, new.free_devices
+        touched_devs: list[int] = []
+        cleared: list[int] = []  # numbers now of a new device, or of none
+        gone = sorted(d for d in named if d not in devices and d in dev_no)
+        for d in gone:
+            n = dev_no.pop(d)
+            dev_ids[n] = ""  # nobody's (an id is never "")
+            free.append(n)
+            touched_devs.append(n)
+            cleared.append(n)
+        for d in sorted(named):
+            if d in devices and d not in dev_no:
+                n = free.pop() if free else len(dev_ids)
+                if n == len(dev_ids):
+                    dev_ids.append(d)
+                else:
+                    dev_ids[n] = d
+                dev_no[d] = n
+                touched_devs.append(n)
+                cleared.append(n)
+            elif d in dev_no:
+                touched_devs.append(dev_no[d])
+        n_dev, n_sup = len(dev_ids), len(sup_ids)
+        touched_devs = sorted(set(touched_devs))
+        sup_of = np.full(n_dev, -1, dtype=np.int64)
+        sup_of[:len(self.sup_of_device)] = self.sup_of_device
+        new.plans_of_device = plans_of_device = list(self.plans_of_device) + [DEFAULT_PLAN] * (
+            n_dev - len(self.plans_of_device))
+        interval = np.full(n_dev, DEFAULT_PLAN.report_interval_s)
+        interval[:len(self.interval)] = self.interval
+        for n in touched_devs:
+            d = dev_ids[n]
+            if d in dev_no:
+                device = devices[d]
+                sup_of[n] = sup_no.get(device.supervisee_id or "", -1)
+                plans_of_device[n] = plan = new.plan_of_device(d)
+                interval[n] = device.report_interval_s or plan.report_interval_s
+            else:  # a hole
+                sup_of[n], plans_of_device[n] = -1, DEFAULT_PLAN
+                interval[n] = DEFAULT_PLAN.report_interval_s
+        # Everyone whose devices changed, or who is new: their run of devices again.
+        owners = set(touched_sups) | set(sup_of[touched_devs].tolist()) | set(
+            self.sup_of_device[[n for n in touched_devs if n < len(self.sup_of_device)]
+                               ].tolist())
+        owners.discard(-1)
+        runs = {k: [] for k in owners}
+        for n in np.flatnonzero(np.isin(sup_of, list(owners))).tolist():
+            runs[int(sup_of[n])].append(n)
+        new.sup_of_device, new.interval = sup_of, interval
+        new.devices_of_sup = self.devices_of_sup.with_runs(runs, n_sup)
+        # Assignments: everyone named has theirs made again.
+        again = (people | regrouped)
+        fresh = [Assignment(sid, z, zoneset.zones[zoneset.index[z]].schedule)
+                 for sid in sorted(again) if sid in supervisees
+                 for z in supervisees[sid].zone_ids if z in zoneset.index]
+        new.zoneset = zoneset
+        new.assignments, dead = self.assignments.patched(zoneset, again, fresh)
+        cols = new._assignment_columns(fresh)
+        new.rule_of_assignment = np.concatenate([self.rule_of_assignment, cols[0]])
+        new.key_of_assignment = self.key_of_assignment + cols[1]
+        new.plan_of_assignment = self.plan_of_assignment + cols[2]
+        new.enabled = np.concatenate([self.enabled, cols[3]])
+        new.enabled[dead] = False
+        new.confirm = np.concatenate([self.confirm, cols[4]])
+        new.confirm_gap = np.concatenate([self.confirm_gap, cols[5]])
+        # Each device's subject number: the touched devices, and those of new subjects.
+        subject = np.full(n_dev, -1, dtype=np.int64)
+        subject[:len(self.subject_of_device)] = self.subject_of_device
+        renamed = set(touched_devs)
+        for sid in again:
+            k = sup_no.get(sid)
+            if k is not None:
+                renamed.update(new.devices_of_sup[k].tolist())
+        renamed_list = sorted(renamed)
+        subject[renamed_list] = new.assignments.subject_numbers(
+            [(devices[dev_ids[n]].supervisee_id or "") if dev_ids[n] in dev_no else ""
+             for n in renamed_list])
+        new.subject_of_device = subject
+        new.last_tick = self.last_tick
+        new._heard_watch = None
+        return new, RosterChange(
+            devices=np.asarray(touched_devs, dtype=np.int64),
+            supervisees=np.asarray(sorted(set(touched_sups) | owners | {
+                sup_no[s] for s in regrouped if s in sup_no}), dtype=np.int64),
+            dead=dead, first_new=len(self.key_of_assignment),
+            cleared=np.asarray(sorted(set(cleared)), dtype=np.int64))
 
     def plan_of_device(self, device_id: str) -> SupervisionPlan:
         sid = self.devices[device_id].supervisee_id

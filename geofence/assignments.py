@@ -23,7 +23,7 @@ force at the fix's time).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +88,62 @@ class AssignmentSet:
         out = copy.copy(self)
         out.zoneset = zones
         return out
+
+    def patched(self, zones: ZoneSet, subjects: Iterable[str],
+                assignments: Sequence[Assignment]) -> tuple[AssignmentSet, np.ndarray]:
+        """A copy over ``zones`` (this set's zones, some redrawn in place) in which each of
+        ``subjects`` has exactly the ``assignments`` naming it (none: it has none now), and the
+        dead assignments: those the subjects had. Nothing is renumbered: the new assignments
+        come after the old, new subjects after the old, and a dead assignment stays in the
+        list where no subject's run names it — so arrays kept per assignment stay valid, and
+        a change to one person costs a few copies of arrays, not a compile of everyone.
+
+        >>> from shapely.geometry import box
+        >>> zones = ZoneSet([Zone("a", "a", "exclusion", "polygon", box(0, 0, 1, 1)),
+        ...                  Zone("b", "b", "exclusion", "polygon", box(2, 0, 3, 1))])
+        >>> one = AssignmentSet(zones, [Assignment("p1", "a"), Assignment("p2", "a")])
+        >>> two, dead = one.patched(zones, ["p1"], [Assignment("p1", "b")])
+        >>> dead.tolist(), two.of_subject("p1").tolist(), two.of_subject("p2").tolist()
+        ([0], [2], [1])
+        """
+        missing = sorted({a.zone_id for a in assignments} - set(zones.index))
+        if missing:
+            raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
+        out = copy.copy(self)
+        out.zoneset = zones
+        base = len(self.assignments)
+        out.assignments = self.assignments + list(assignments)
+        out.zone = np.concatenate([self.zone, np.fromiter(
+            (zones.index[a.zone_id] for a in assignments), dtype=np.int64,
+            count=len(assignments))])
+        out.subjects, out._subject_no = list(self.subjects), dict(self._subject_no)
+        runs: dict[str, list[int]] = {s: [] for s in subjects}
+        for i, a in enumerate(assignments):
+            runs.setdefault(a.subject, []).append(base + i)
+        dead = [self.of_subject(s) for s in runs if s in self._subject_no]
+        for s in runs:
+            if s not in out._subject_no:
+                out._subject_no[s] = len(out.subjects)
+                out.subjects.append(s)
+        n = len(out.subjects)
+        out._first = np.concatenate([self._first, np.zeros(n - len(self._first), np.int64)])
+        out._count = np.concatenate([self._count, np.zeros(n - len(self._count), np.int64)])
+        at, extra = len(self._by_subject), []
+        for s, members in runs.items():
+            k = out._subject_no[s]
+            out._first[k], out._count[k] = at + len(extra), len(members)
+            extra += members
+        out._by_subject = np.concatenate([self._by_subject, np.asarray(extra, dtype=np.int64)])
+        scheduled: dict[Schedule, list[int]] = {}
+        for i, a in enumerate(assignments):
+            if a.schedule is not None:
+                scheduled.setdefault(a.schedule, []).append(base + i)
+        out._scheduled = dict(self._scheduled)
+        for schedule, members in scheduled.items():
+            out._scheduled[schedule] = np.concatenate([
+                out._scheduled.get(schedule, np.zeros(0, dtype=np.int64)),
+                np.asarray(members, dtype=np.int64)])
+        return out, (np.concatenate(dead) if dead else np.zeros(0, dtype=np.int64))
 
     def of_subject(self, subject: str) -> np.ndarray:
         """Indexes of the assignments binding ``subject``."""

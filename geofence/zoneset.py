@@ -32,9 +32,12 @@ class ZoneSet:
     Zones are numbered in the order given; :attr:`index` maps a zone id to its number.
     """
 
-    def __init__(self, zones: Sequence[Zone]):
+    def __init__(self, zones: Sequence[Zone], index: dict[str, int] | None = None):
+        """``index``: each zone's number, when the caller holds it already (the registry's:
+        one dict of millions of ids, not two)."""
         self.zones: list[Zone] = list(zones)
-        self.index: dict[str, int] = {z.id: i for i, z in enumerate(self.zones)}
+        self.index: dict[str, int] = index if index is not None else {
+            z.id: i for i, z in enumerate(self.zones)}
         n = len(self.zones)
         self.shape = np.zeros(n, dtype=np.int8)
         self.bbox = np.zeros((n, 4), dtype=np.float64)  # covers the zone (circles too)
@@ -98,18 +101,40 @@ class ZoneSet:
         self._part_zone = np.asarray(part_zone, dtype=np.int64)
         self._indexed = False
 
-    def with_circles(self, redrawn: dict[int, Zone]) -> ZoneSet | None:
+    def with_circles(self, redrawn: dict[int, Zone], added: Sequence[Zone] = (),
+                     index: dict[str, int] | None = None) -> ZoneSet | None:
         """A copy with the circles numbered in ``redrawn`` drawn anew (centre, radius,
-        schedule), sharing everything else: a circle has no rings and no grid, only its row of
-        the zone arrays. None when one of them, before or after, is not a circle, or names
-        another zone: then compile the set anew."""
+        schedule), and the circles ``added`` numbered last, sharing everything else: a circle
+        has no rings and no grid, only its row of the zone arrays. None when one of them,
+        before or after, is not a circle, or names another zone (or an id already here):
+        then compile the set anew. ``index``: the numbers of all of them, when the caller
+        holds it already."""
         for i, z in redrawn.items():
             if self.zones[i].shape != "circle" or z.shape != "circle" or self.zones[i].id != z.id:
                 return None
+        if any(z.shape != "circle" or z.id in self.index for z in added) or len(
+                {z.id for z in added}) != len(added):
+            return None
         out = copy.copy(self)
         out.zones = list(self.zones)
         out.bbox, out.center, out.radius_m = self.bbox.copy(), self.center.copy(), \
             self.radius_m.copy()
+        if added:
+            n, k = len(self.zones), len(added)
+            out.index = index if index is not None else {
+                **self.index, **{zone.id: n + i for i, zone in enumerate(added)}}
+            out.zones += list(added)
+            grow = np.zeros(k, dtype=np.int64)
+            out.shape = np.concatenate([self.shape, np.full(k, kernel.SHAPE_CIRCLE, np.int8)])
+            out.bbox = np.concatenate([out.bbox, np.zeros((k, 4))])
+            out.center = np.concatenate([out.center, np.zeros((k, 2))])
+            out.radius_m = np.concatenate([out.radius_m, np.zeros(k)])
+            # No rings, no parts: empty runs where the arrays end.
+            out.ring_lo = np.concatenate([self.ring_lo, grow + len(self.ring_start)])
+            out.ring_hi = np.concatenate([self.ring_hi, grow + len(self.ring_start)])
+            out.part_lo = np.concatenate([self.part_lo, grow + len(self.part_ring_lo)])
+            out.part_hi = np.concatenate([self.part_hi, grow + len(self.part_ring_lo)])
+            redrawn = {**redrawn, **{n + i: z for i, z in enumerate(added)}}
         for i, zone in redrawn.items():
             out.zones[i] = zone
             out.radius_m[i] = zone.radius_m

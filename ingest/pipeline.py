@@ -25,11 +25,13 @@ from alerts.bus import LiveBus
 from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Decided, Evaluator
 from alerts.plans import DEFAULT_PLAN
+from alerts.roster import LinkChange
 from devices.batches import DecodedBatch, decode_batch, unknown_device
 from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from geofence.assignments import AssignmentSet
+from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 from ingest.clock import Clock
 from ingest.orders import OrderGate
@@ -47,9 +49,11 @@ from store.fixes import (
 from store.quarantine import insert_rejections
 from store.registry import Partitions, Registry, load_registry, read_owners, registry_version
 from store.registry_changes import (
+    ChangedRows,
     evaluated_alike,
     fetch_changed,
     patched,
+    plans_evaluated_otherwise,
     prune_changes,
     read_changes,
     watermark,
@@ -94,7 +98,10 @@ class Built:
     device_partition: dict[str, int | None] | None  # None: as it was
     devices_gone: set[str]
     supervisees_gone: set[str]
-    escalation: list[tuple[float, list[str] | None]]  # see Pipeline._escalation_groups
+    escalation: Escalation  # see Pipeline._escalation_groups
+    # Patched from the old evaluator (see Evaluator.patched): its activity is taken over by
+    # number, these device numbers cleared (``numbering`` is then unused).
+    cleared: np.ndarray | None = None
 
 
 class Pipeline:
@@ -139,10 +146,13 @@ class Pipeline:
         self.registry = Registry()
         self.registry_version = -1
         self.evaluator = Evaluator({}, {}, [])
-        self._escalation: list[tuple[float, list[str] | None]] = [
-            (DEFAULT_PLAN.escalate_after_s, None)]
+        self._escalation: Escalation = ([(DEFAULT_PLAN.escalate_after_s, (), True)], None)
         self._registry_loaded_at = 0.0
         self._watermark: int | None = None  # of the change log (store/registry_changes.py)
+        # How the registry was last brought up to date: "whole" (loaded whole), "patched"
+        # (the evaluator patched for what changed), "rebuilt" (the evaluator built again),
+        # "kept" (nothing it reads changed), "unchanged".
+        self.last_reload = "unchanged"
         self._reload_lock = asyncio.Lock()
         self._pruned_at = 0.0
         self._looked_at = 0.0  # when the registry was last found up to date
@@ -181,6 +191,7 @@ class Pipeline:
                 version = await registry_version(conn)
                 mark = self._watermark
                 same_people = alike = False
+                rows = None
                 whole = (mark is None or time.monotonic() - self._looked_at > CHANGE_LOG_TRUST_S
                          or held != self.registry.held)  # partitions taken or given up
                 if whole:
@@ -205,15 +216,19 @@ class Pipeline:
                 old = self.evaluator
                 with _collector_paused():
                     built = await asyncio.to_thread(self._build, registry, old, self.registry,
-                                                    same_people, alike)
+                                                    same_people, alike, rows)
                     retired = [old, self.registry]
                     self._install(built, old)
+                    self.last_reload = ("whole" if whole else "kept" if alike else
+                                        "patched" if built.cleared is not None else "rebuilt")
                     # What only the old registry and evaluator held (hundreds of thousands of
                     # objects at 100,000 people) is freed in a worker thread, which lets the
                     # event loop in between, rather than in one step of it. (A batch decided
                     # by the old evaluator and not yet folded frees it later, on the loop.)
                     del built, old
                     await asyncio.to_thread(retired.clear)
+            else:
+                self.last_reload = "unchanged"
             self.registry_version = version
             self._watermark = mark
             self._registry_loaded_at = self._looked_at = time.monotonic()
@@ -225,7 +240,8 @@ class Pipeline:
         return Partitions(self.partitions, frozenset(self.owned))
 
     def _build(self, registry: Registry, old: Evaluator, old_registry: Registry,
-               same_people: bool = False, alike: bool = False) -> Built:
+               same_people: bool = False, alike: bool = False,
+               rows: ChangedRows | None = None) -> Built:
         """Everything a new registry needs, computed off the event loop from values nothing
         mutates (the activity is not read here: batches go on recording it). The compiled
         zones are taken over when no zone changed (the patched registry then holds the very
@@ -236,7 +252,13 @@ class Pipeline:
         if alike:
             none = np.zeros(0, dtype=np.int64)
             return Built(registry, old, (none, none), None, None, set(), set(), escalation)
+        if rows is not None:
+            patch = self._patched(registry, old, old_registry, rows, escalation)
+            if patch is not None:
+                return patch
         zoneset, assignments = compiled_again(registry, old, old_registry, same_people)
+        if zoneset is None and len(registry.zone_index) == len(registry.zones):
+            zoneset = ZoneSet(registry.zones, registry.zone_index)  # (one index, shared)
         evaluator = Evaluator(
             registry.devices, registry.supervisees, registry.zones, plans=registry.plans,
             pairings=registry.pairings, orders=registry.orders,
@@ -255,6 +277,58 @@ class Pipeline:
             old_registry.devices.keys() - registry.devices.keys(),
             old_registry.supervisees.keys() - registry.supervisees.keys(), escalation)
 
+    def _patched(self, registry: Registry, old: Evaluator, old_registry: Registry,
+                 rows: ChangedRows, escalation: Escalation
+                 ) -> Built | None:
+        """The old evaluator patched for the rows that changed (see
+        :meth:`~alerts.evaluator.Evaluator.patched`), or None when the change is too wide
+        for that to pay — a zone other than a circle redrawn, a zone dropped, a plan that a
+        quarter of the people are on — and everything is built again."""
+        compiled = patched_zones(old.roster.zoneset, old_registry.zones, registry.zones,
+                                 rows.zone_ids, registry.zone_index)
+        if compiled is None:
+            return None
+        zoneset, redrawn = compiled
+        people = set(rows.supervisee_ids)
+        plans = plans_evaluated_otherwise(old_registry, registry, rows.changes.plans)
+        if plans:
+            people |= {s.id for s in registry.supervisees.values() if s.plan_id in plans}
+        if len(people) > max(1_000, len(registry.supervisees) // 4):
+            return None
+        # Who is assigned a zone redrawn: their assignments are made again (its kind or
+        # schedule may have changed; a home redrawn moves the home the gathering rule knows).
+        asg = old.roster.assignments
+        regrouped = {asg.assignments[i].subject for i in np.flatnonzero(
+            np.isin(asg.zone, redrawn)).tolist()} if redrawn else set()
+        check_ins = [c for c in registry.check_ins if self.owned is None
+                     or partition_of(c.supervisee_id, self.partitions) in self.owned]
+        links = LinkChange(frozenset(rows.link_ids), frozenset(rows.device_ids), rows.pairings,
+                           rows.positioning, registry.orders, check_ins)
+        evaluator, change = old.patched(
+            registry.devices, registry.supervisees, registry.plans, registry.suppressions,
+            zoneset, people, set(rows.device_ids), regrouped, links)
+        evaluator.accuracy_factor = self.accuracy_factor
+        partition: dict[str, int | None] | None = None
+        if self.partitions > 1:
+            partition = dict(self._device_partition)
+            for d in rows.device_ids:
+                device = registry.devices.get(d)
+                if device is None:
+                    partition.pop(d, None)
+                else:
+                    partition[d] = (partition_of(device.supervisee_id, self.partitions)
+                                    if device.supervisee_id else None)
+        none = np.zeros(0, dtype=np.int64)
+        return Built(
+            registry, evaluator, (none, none),
+            OrderGate.from_registry(registry.devices, registry.positioning)
+            if self.orders_required else None, partition,
+            {d for d in rows.device_ids
+             if d in old_registry.devices and d not in registry.devices},
+            {s for s in rows.supervisee_ids
+             if s in old_registry.supervisees and s not in registry.supervisees},
+            escalation, change.cleared)
+
     def _install(self, built: Built, old: Evaluator) -> None:
         """Swap the new registry in, in one step of the event loop: a batch decided by the old
         evaluator is folded by it and recorded by device id (see :meth:`commit`)."""
@@ -262,9 +336,12 @@ class Pipeline:
         if evaluator is not self.evaluator:
             device_ids = evaluator.roster.device_ids
             activity = self.evaluator.activity
-            evaluator.activity = (activity.moved(device_ids, built.numbering)
-                                  if self.evaluator is old and activity is old.activity
-                                  else activity.renumbered(device_ids))
+            if self.evaluator is not old or activity is not old.activity:
+                evaluator.activity = activity.renumbered(device_ids)
+            elif built.cleared is not None:
+                evaluator.activity = activity.patched(device_ids, built.cleared)
+            else:
+                evaluator.activity = activity.moved(device_ids, built.numbering)
             evaluator.last_tick = self.evaluator.last_tick
             self.evaluator = evaluator
         if built.gate is not None:
@@ -464,21 +541,22 @@ class Pipeline:
             async with self.pool.connection() as conn, conn.transaction():
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change, now))
-                for after_s, supervisees in self._escalation_groups():
-                    escalated += await escalate_overdue(conn, now, after_s, supervisees)
+                groups, people = self._escalation
+                for after_s, plans, others in groups:
+                    escalated += await escalate_overdue(conn, now, after_s, plans, others, people)
             self.tracker.commit(staging)
             self.tracker.prune(now)
         self.stats.alerts_opened += sum(c.action == "opened" for c in changes)
         self.stats.alerts_cleared += sum(c.action == "cleared" for c in changes)
         for change in changes:
-            self.bus.publish(alert_event(change, self.registry))
+            self.bus.publish(alert_event(change, self.registry, self.evaluator.zoneset))
         for alert in escalated:
             self.bus.publish({"type": "alert", "action": "escalated", "alert": alert})
 
-    def _escalation_groups(self) -> list[tuple[float, list[str] | None]]:
-        """(escalate_after_s, its supervisees — None: everyone) per distinct setting, worked
-        out with each registry (see :func:`escalation_groups`)."""
-        return self._escalation
+    def _escalation_groups(self) -> list[EscalationGroup]:
+        """(escalate_after_s, plans, others) per distinct setting, worked out with each
+        registry (see :func:`escalation_groups`)."""
+        return self._escalation[0]
 
     async def quarantine(self, messages: Sequence[RawMessage], reason: str) -> None:
         """Put whole messages in the quarantine (when a batch cannot be processed at all)."""
@@ -586,7 +664,7 @@ class Pipeline:
         """``decider``: the evaluator that decided the batch, which knows each of its devices
         (the current one may not: a reload may have removed one since)."""
         for change in changes:
-            self.bus.publish(alert_event(change, self.registry))
+            self.bus.publish(alert_event(change, self.registry, decider.zoneset))
         if not len(fixes):
             return
         # The newest fix of each device in the batch.
@@ -658,21 +736,60 @@ def compiled_again(registry: Registry, old: Evaluator, old_registry: Registry,
     return zoneset, assignments
 
 
-def escalation_groups(registry: Registry) -> list[tuple[float, list[str] | None]]:
-    """(escalate_after_s, its supervisees — None: everyone) per distinct setting of the
-    supervisees' plans (a plan that does not parse: the default plan's)."""
-    groups: dict[float, list[str]] = {}
-    plans = registry.plans
-    for s in registry.supervisees.values():
-        plan = plans.get(s.plan_id or "", DEFAULT_PLAN)
-        groups.setdefault(plan.escalate_after_s, []).append(s.id)
-    if len(groups) <= 1:
-        return [(next(iter(groups), DEFAULT_PLAN.escalate_after_s), None)]
-    return list(groups.items())
+def patched_zones(zoneset: ZoneSet, before: list[Zone], after: list[Zone],
+                  changed: set[str], index: dict[str, int]) -> tuple[ZoneSet, list[int]] | None:
+    """The compiled zones of ``after``, the zones of a registry patched from one with
+    ``before`` (compiled as ``zoneset``), where the zones ``changed`` were read again
+    (:func:`store.registry_changes.patched` keeps places and adds last), and the numbers
+    of those redrawn: ``zoneset`` itself when none changed, a copy with circles redrawn or
+    added (:meth:`~geofence.zoneset.ZoneSet.with_circles`); None when a zone was dropped
+    or one not a circle changed: then compile anew."""
+    n = len(before)
+    if len(zoneset.zones) != n or len(after) < n:
+        return None
+    redrawn: dict[int, Zone] = {}
+    for zid in changed:
+        i = zoneset.index.get(zid)
+        if i is None:
+            continue
+        if after[i].id != zid:
+            return None  # dropped: the zones after it moved up
+        if after[i] is not before[i]:
+            redrawn[i] = after[i]
+    if not redrawn and len(after) == n:
+        return zoneset, []
+    new = zoneset.with_circles(redrawn, after[n:], index)
+    return (new, sorted(redrawn)) if new is not None else None
 
 
-def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:
-    zone_names = {z.id: z.name for z in registry.zones}
+# (escalate_after_s, plans, others): the alerts of people on those plans escalate after that
+# long — or, with ``others``, of everyone on none of them (see store.alerts.escalate_overdue).
+EscalationGroup = tuple[float, tuple[str, ...], bool]
+# The groups, and the people whose alerts this process escalates (None: everyone's).
+Escalation = tuple[list[EscalationGroup], list[str] | None]
+
+
+def escalation_groups(registry: Registry) -> Escalation:
+    """When the alerts of whom escalate: a group per distinct setting of the plans, the
+    default plan's taking everyone on another plan (or on none, or on one that does not
+    parse). Worked out from the plans alone, so a registry change costs it nothing; the people
+    are named only when the registry holds some partitions (their alerts are this process's
+    to escalate)."""
+    default = DEFAULT_PLAN.escalate_after_s
+    by_after: dict[float, list[str]] = {}
+    for pid, plan in sorted(registry.plans.items()):
+        if plan.escalate_after_s != default:
+            by_after.setdefault(plan.escalate_after_s, []).append(pid)
+    special = tuple(sorted(pid for pids in by_after.values() for pid in pids))
+    groups: list[EscalationGroup] = [(default, special, True)] + [
+        (after_s, tuple(pids), False) for after_s, pids in sorted(by_after.items())]
+    return groups, (list(registry.supervisees) if registry.held is not None else None)
+
+
+def alert_event(change: AlertChange, registry: Registry, zones: ZoneSet) -> dict[str, Any]:
+    """An alert change as the live feeds send it; ``zones``: the evaluator's, which names the
+    zone an episode is about (looked up by id: a province has millions of zones)."""
+    n = zones.index.get(change.key.subject)
     person = registry.supervisees.get(change.key.supervisee_id)
     return {
         "type": "alert",
@@ -687,7 +804,7 @@ def alert_event(change: AlertChange, registry: Registry) -> dict[str, Any]:
             "jurisdiction_id": person.jurisdiction_id if person else None,
             "device_id": change.device_id,
             "subject": change.key.subject,
-            "subject_name": zone_names.get(change.key.subject, change.key.subject),
+            "subject_name": zones.zones[n].name if n is not None else change.key.subject,
             "at": change.at,
             "lon": change.lon,
             "lat": change.lat,

@@ -193,23 +193,30 @@ ESCALATED_SEVERITY = {"low": "medium", "medium": "high", "high": "critical",
 
 async def escalate_overdue(
     conn: psycopg.AsyncConnection, now: float, after_s: float,
+    plans: Sequence[str] = (), others: bool = True,
     supervisees: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Escalate every alert still open (nobody acknowledged it) ``after_s`` seconds after it
-    was raised — of these supervisees, or of all: its severity goes up a level, once, and the
-    step is recorded. Returns the escalated alerts. Driven by the database, so an engine that
-    restarts escalates what fell due while it was down."""
+    was raised — of people on ``plans`` (with ``others``: of people on none of them, on no
+    plan included), and of these ``supervisees`` only (None: all): its severity goes up a
+    level, once, and the step is recorded. Returns the escalated alerts. Driven by the
+    database, so an engine that restarts escalates what fell due while it was down."""
     when = datetime.fromtimestamp(now, UTC)
     due = datetime.fromtimestamp(now - after_s, UTC)
     case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in ESCALATED_SEVERITY.items())
-    where = "" if supervisees is None else "AND supervisee_id = ANY(%s) "
-    params: tuple[Any, ...] = (when, due) if supervisees is None else (
-        when, due, list(supervisees))
+    where, params = "", [when, due]
+    if plans or not others:
+        where += ("AND EXISTS (SELECT 1 FROM supervisees s WHERE s.id = alerts.supervisee_id "
+                  f"AND {'NOT ' if others else ''}coalesce(s.plan_id, '') = ANY(%s)) ")
+        params.append(list(plans))
+    if supervisees is not None:
+        where += "AND supervisee_id = ANY(%s) "
+        params.append(list(supervisees))
     cur = await conn.execute(
         f"UPDATE alerts SET escalated_at = %s, severity = CASE severity {case} ELSE severity END,"
         " updated_at = now() WHERE status = 'open' AND escalated_at IS NULL AND raised_at <= %s "
         f"{where}RETURNING id",
-        params,
+        tuple(params),
     )
     ids = [r[0] for r in await cur.fetchall()]
     if not ids:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
@@ -36,6 +36,7 @@ from store.check_ins import read_check_ins
 from store.leave import read_leave_windows
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +62,42 @@ class Registry:
     supervisees: dict[str, Supervisee] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
     zones: list[Zone] = field(default_factory=list)
+    zone_index: dict[str, int] = field(default_factory=dict)  # a zone's place in ``zones``
     rejected_zones: dict[str, str] = field(default_factory=dict)
     plans: dict[str, SupervisionPlan] = field(default_factory=dict)
     rejected_plans: dict[str, str] = field(default_factory=dict)
-    pairings: list[Pairing] = field(default_factory=list)
-    orders: list[ProtectionOrder] = field(default_factory=list)
+    # Pairings, positioning orders and recent check-in requests (store.check_ins), by
+    # supervisee: a change to one person's links replaces their entry, not a list of everyone's.
+    pairings_of: dict[str, list[Pairing]] = field(default_factory=dict)
+    orders: list[ProtectionOrder] = field(default_factory=list)  # (one per victim: a few)
     suppressions: Suppressions = field(default_factory=Suppressions)
-    positioning: list[PositioningOrder] = field(default_factory=list)
-    check_ins: list[CheckIn] = field(default_factory=list)  # recent ones (store.check_ins)
+    positioning_of: dict[str, list[PositioningOrder]] = field(default_factory=dict)
+    check_ins_of: dict[str, list[CheckIn]] = field(default_factory=dict)
     held: Partitions | None = None
     # One Schedule object per distinct schedule: a curfew shared by 100,000 home zones is
     # parsed once and held once (see :func:`add_zone`).
     schedules: dict[bytes, Schedule] = field(default_factory=dict)
+
+
+    @property
+    def pairings(self) -> list[Pairing]:
+        return [p for ps in self.pairings_of.values() for p in ps]
+
+    @property
+    def positioning(self) -> list[PositioningOrder]:
+        return [o for os in self.positioning_of.values() for o in os]
+
+    @property
+    def check_ins(self) -> list[CheckIn]:
+        return [c for cs in self.check_ins_of.values() for c in cs]
+
+
+def by_supervisee(items: Iterable[T]) -> dict[str, list[T]]:
+    """Links grouped by their ``supervisee_id``, in the order given."""
+    out: dict[str, list[T]] = {}
+    for x in items:
+        out.setdefault(x.supervisee_id, []).append(x)  # type: ignore[attr-defined]
+    return out
 
 
 async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None = None
@@ -117,12 +142,14 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
         devices = await read_devices(conn, EVERYTHING, same)
     for d in devices:
         reg.devices[d.id] = d
-    reg.pairings = [p for p in await read_pairings(conn, narrowed(mine, "supervisee_id"), same)
-                    if pairing_holds(p, reg.devices, reg.supervisees)]
+    reg.pairings_of = by_supervisee(
+        p for p in await read_pairings(conn, narrowed(mine, "supervisee_id"), same)
+        if pairing_holds(p, reg.devices, reg.supervisees))
     reg.orders = [o for o in await read_orders(conn, narrowed(mine, "supervisee_id"))
                   if order_holds(o, reg.devices, reg.supervisees)]
-    reg.positioning = await read_positioning(conn, narrowed(mine, "o.supervisee_id"))
-    reg.check_ins = await read_check_ins(conn, narrowed(mine, "c.supervisee_id"))
+    reg.positioning_of = by_supervisee(
+        await read_positioning(conn, narrowed(mine, "o.supervisee_id")))
+    reg.check_ins_of = by_supervisee(await read_check_ins(conn, narrowed(mine, "c.supervisee_id")))
     reg.suppressions = Suppressions(
         await read_suppressions(conn, narrowed(mine, "supervisee_id"))
         + await read_leave_windows(conn, narrowed(mine, "supervisee_id")))
@@ -185,6 +212,7 @@ def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | Non
         log.error("zone %s not loaded: %s", zone_id, exc)
         reg.rejected_zones[zone_id] = str(exc)
         return None
+    reg.zone_index[zone.id] = len(reg.zones)
     reg.zones.append(zone)
     return zone
 

@@ -14,8 +14,9 @@ from it may still be deciding a batch), so it can run in a worker thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -50,6 +51,7 @@ from store.registry import (
     supervisee_of_row,
 )
 
+T = TypeVar("T")
 KEEP_CHANGES = "1 hour"  # how long the log keeps a row (an engine further behind reloads whole)
 
 
@@ -238,14 +240,19 @@ def evaluated_alike(old: Registry, new: Registry, rows: ChangedRows) -> bool:
     of a plan that a hundred thousand people are on rebuilds nothing."""
     if rows.supervisee_ids or rows.device_ids or rows.link_ids or rows.zone_ids:
         return False  # (a zone, a group or a person of another partition: none re-read)
-    for pid in rows.changes.plans:
+    return not plans_evaluated_otherwise(old, new, rows.changes.plans)
+
+
+def plans_evaluated_otherwise(old: Registry, new: Registry, plan_ids: set[str]) -> set[str]:
+    """Those of ``plan_ids`` whose settings the rules read differ between ``old`` and ``new``
+    (made, dropped, or edited other than in how long its alerts wait to escalate)."""
+    out = set()
+    for pid in plan_ids:
         a, b = old.plans.get(pid), new.plans.get(pid)
-        if (a is None) != (b is None):
-            return False
-        if a is not None and b is not None and replace(a, escalate_after_s=0.0) != replace(
-                b, escalate_after_s=0.0):
-            return False
-    return True
+        if (a is None) != (b is None) or (a is not None and b is not None and replace(
+                a, escalate_after_s=0.0) != replace(b, escalate_after_s=0.0)):
+            out.add(pid)
+    return out
 
 
 def patched(registry: Registry, rows: ChangedRows) -> Registry:
@@ -294,21 +301,60 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
         add_zone(parsed, zid, feature)
     reg.rejected_zones.update(parsed.rejected_zones)
     fresh = {z.id: z for z in parsed.zones}
-    zones = [fresh.pop(z.id, z) for z in old.zones if z.id not in changed or z.id in fresh]
-    reg.zones = zones + list(fresh.values())
+    index = old.zone_index
+    if any(zid in index and zid not in fresh for zid in changed):
+        # One dropped (or now rejected): the zones after it move up.
+        zones = [fresh.pop(z.id, z) for z in old.zones if z.id not in changed or z.id in fresh]
+        zones += fresh.values()
+        index = {z.id: i for i, z in enumerate(zones)}
+    else:  # redrawn in place, new ones last: no walk over everyone's zones
+        zones = list(old.zones)
+        for zid in [zid for zid in fresh if zid in index]:
+            zones[index[zid]] = fresh.pop(zid)
+        if fresh:
+            index = dict(index)
+            for z in fresh.values():
+                index[z.id] = len(zones)
+                zones.append(z)
+    reg.zones, reg.zone_index = zones, index
+
+
+def _links_patched(old: dict[str, list[T]], people: set[str], read: list[T],
+                   touches: Callable[[T], bool] | None = None,
+                   holds: Callable[[T], bool] | None = None) -> dict[str, list[T]]:
+    """Links by supervisee (``old``) with those of ``people`` replaced by the ones ``read``
+    that hold; a link read for someone else (it ``touches`` a device that changed) replaces
+    what of theirs touches it."""
+    out = dict(old)
+    for sid in people:
+        out.pop(sid, None)
+    fresh: dict[str, list[T]] = {}
+    for x in read:
+        sid = x.supervisee_id  # type: ignore[attr-defined]
+        if sid not in fresh:
+            fresh[sid] = [] if sid in people or touches is None else [
+                y for y in out.get(sid, []) if not touches(y)]
+        if holds is None or holds(x):
+            fresh[sid].append(x)
+    for sid, xs in fresh.items():
+        if xs:
+            out[sid] = xs
+        else:
+            out.pop(sid, None)
+    return out
 
 
 def _patch_links(reg: Registry, old: Registry, rows: ChangedRows) -> None:
     links, devices = rows.link_ids, rows.device_ids
-    reg.pairings = [p for p in old.pairings if p.supervisee_id not in links
-                    and p.bracelet_id not in devices and p.phone_id not in devices] + [
-        p for p in rows.pairings if pairing_holds(p, reg.devices, reg.supervisees)]
+    reg.pairings_of = _links_patched(
+        old.pairings_of, links, rows.pairings,
+        lambda p: p.bracelet_id in devices or p.phone_id in devices,
+        lambda p: pairing_holds(p, reg.devices, reg.supervisees))
     reg.orders = [o for o in old.orders
                   if o.supervisee_id not in links and o.device_id not in devices] + [
         o for o in rows.orders if order_holds(o, reg.devices, reg.supervisees)]
-    reg.positioning = [o for o in old.positioning if o.supervisee_id not in links] + \
-        rows.positioning
-    reg.check_ins = [c for c in old.check_ins if c.supervisee_id not in links] + rows.check_ins
+    reg.positioning_of = _links_patched(old.positioning_of, links, rows.positioning)
+    reg.check_ins_of = _links_patched(old.check_ins_of, links, rows.check_ins)
     # A whole load by partition reads the windows of the people it holds only (not of those
     # released since, as a whole load of everyone does).
     fresh = (rows.suppressions if reg.held is None else

@@ -5,6 +5,7 @@ the evaluator the pipeline builds by the piece decides as one built from a whole
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import AsyncIterator
@@ -16,8 +17,11 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from alerts.activity import Activity
 from alerts.bus import LiveBus
+from alerts.episodes import AlertChange, EpisodeTracker
 from alerts.evaluator import Evaluator
+from devices.events import DeviceEvent
 from devices.fixes import FixBatch
 from devices.formats import Limits
 from devices.topics import partition_of
@@ -292,12 +296,94 @@ async def test_the_pipeline_by_the_piece_decides_as_a_whole_rebuild(pool, owned,
             assert verdicts(p.evaluator, devices) == verdicts(fresh, devices), (k, kind)
 
 
+def behaviour(evaluator: Evaluator) -> list[tuple]:
+    """What an evaluator opens and clears from nothing (a copy of it, its activity and
+    episodes fresh) over a day: three confirming fixes of every device at a spot of its own —
+    at a home, by an exclusion circle, in the park, beside another person, out of the county —
+    and an hour later at another; tamper, link and power events, low batteries; then the
+    clock's ticks into the curfew and past every silence. Every rule has its say."""
+    ev = copy.deepcopy(evaluator)
+    ev.activity = Activity(ev.roster.device_ids)
+    ev.last_tick = None
+    ev.forget_live()
+    tracker = EpisodeTracker(2)
+    devices = sorted(ev.roster.device_no)
+    spots = [home(i) for i in range(PEOPLE)] + [
+        (home(3)[0] + 0.0005, home(3)[1]), (CENTRE[0] + 0.5, CENTRE[1])]
+    spots += [(x + 0.003, y) for x, y in spots[:6]] + [(x + 0.0002, y) for x, y in spots[:6]]
+    out: list[tuple] = []
+
+    def note(changes: list[AlertChange]) -> None:
+        out.extend((c.action, tuple(c.key), c.device_id, c.at) for c in changes)
+
+    def spot(d: str, step: int) -> tuple[float, float]:
+        sid = ev.roster.devices[d].supervisee_id
+        i = int(sid[1:]) if sid else 0
+        if step == 0 and sid:  # by their own exclusion circle
+            return home(i)[0] + 0.003, home(i)[1]
+        if step == 2 and i % 3 < 2:  # in the curfew: at home, or out of the county
+            return home(i) if i % 3 == 0 else (CENTRE[0] + 0.5, CENTRE[1])
+        return spots[(sum(map(ord, d)) + step) % len(spots)]
+
+    for step, at in enumerate((NOON, NOON + 3600, MIDNIGHT - 3600)):
+        # (Each device a second of its own: of two fixes at one instant, the device numbered
+        # first is folded first, and numberings differ.)
+        rows = [(d, at + 60 * k + j % 50, *spot(d, step),
+                 10.0 if d.startswith("ph") and step else np.nan)
+                for j, d in enumerate(devices) for k in range(3)]
+        batch = FixBatch(
+            np.asarray([r[0] for r in rows], dtype=object), np.asarray([r[1] for r in rows]),
+            np.asarray([r[2] for r in rows]), np.asarray([r[3] for r in rows]),
+            np.full(len(rows), 10.0), np.asarray([r[4] for r in rows]),
+            np.asarray([r[1] for r in rows]), np.full(len(rows), "native", dtype=object))
+        events = [DeviceEvent(d, at + 200, event, np.nan, None, at + 200)
+                  for i, d in enumerate(devices) if step == 1
+                  for event in [["strap_tamper", "lost_link", "power_off", "case_open"][i % 4]]]
+        staging = tracker.stage()
+        decided = ev.decide(batch, events)
+        note(ev.fold(decided, staging))
+        tracker.commit(staging)
+        ev.record(decided)
+    for now in (NOON + 3 * 3600, MIDNIGHT - 1800, MIDNIGHT + 600, MIDNIGHT + 6 * 3600):
+        staging = tracker.stage()
+        note(ev.tick(now, staging))
+        tracker.commit(staging)
+    return sorted(out)
+
+
+@pytest.mark.parametrize("owned", [None, HELD.owned], ids=["everyone", "partitions"])
+async def test_the_evaluator_patched_by_the_piece_behaves_as_one_built_whole(pool, owned):
+    p = Pipeline(pool, LiveBus(), IngestStats(), Limits(), partitions=PARTITIONS, owned=owned)
+    await p.start()
+    held = p.held()
+    edits = Edits(seed=11 if owned is None else 12)
+    how: dict[str, int] = {}
+    async with pool.connection() as c:
+        await c.set_autocommit(True)
+        for k in range(40):
+            kind = await edits.make(c)
+            await p.refresh_registry()
+            how[p.last_reload] = how.get(p.last_reload, 0) + 1
+            whole = await load_registry(c, held)
+            fresh = Evaluator(whole.devices, whole.supervisees, whole.zones, plans=whole.plans,
+                              pairings=whole.pairings, orders=whole.orders,
+                              positioning=whole.positioning, check_ins=whole.check_ins,
+                              suppressions=whole.suppressions)
+            assert sorted(p.evaluator.roster.device_no) == sorted(whole.devices)
+            seen = behaviour(p.evaluator)
+            assert seen == behaviour(fresh), (k, kind)
+            assert {a[1][2] for a in seen} >= {"exclusion_entry", "inclusion_exit", "curfew",
+                                               "strap_tamper", "lost_contact", "separation"}
+    assert how.get("patched", 0) >= 20, how  # most edits patch; the rest rebuild or keep
+
+
 async def test_what_the_evaluator_does_not_read_rebuilds_nothing(pool):
     p = Pipeline(pool, LiveBus(), IngestStats(), Limits(), partitions=PARTITIONS,
                  owned=HELD.owned)
     await p.start()
     before = p.evaluator
-    assert p._escalation_groups() == [(900.0, None)]
+    # ("relaxed": a plan the migrations make, which escalates after half an hour.)
+    assert p._escalation_groups() == [(900.0, ("relaxed",), True), (1800.0, ("relaxed",), False)]
     foreign = next(f"s{i}" for i in range(PEOPLE)
                    if partition_of(f"s{i}", PARTITIONS) not in HELD.owned)
     async with pool.connection() as c:
@@ -313,13 +399,13 @@ async def test_what_the_evaluator_does_not_read_rebuilds_nothing(pool):
     assert p.evaluator is before
     assert p.registry.plans["strict"].escalate_after_s == 120.0
     assert "ph-new" not in p.registry.devices and p.registry.jurisdictions["tx"].name == "Tejas"
-    groups = dict(p._escalation_groups())
-    assert sorted(groups[120.0]) == sorted(s for s, v in p.registry.supervisees.items()
-                                           if v.plan_id == "strict")
-    assert set(groups[900.0]) | set(groups[120.0]) == set(p.registry.supervisees)
+    # Those on the strict plan escalate after 120 s; everyone else after the default.
+    assert p._escalation_groups() == [(900.0, ("relaxed", "strict"), True),
+                                      (120.0, ("strict",), False), (1800.0, ("relaxed",), False)]
     async with pool.connection() as c:  # a setting the rules read: rebuilt
         await c.execute("UPDATE supervision_plans SET settings = jsonb_set(settings, "
                         "'{lost_contact_grace_s}', '60') WHERE id = 'strict'")
     assert await p.refresh_registry()
     assert p.evaluator is not before
-    assert p.evaluator.plan_of[groups[120.0][0]].lost_contact_grace_s == 60.0
+    strict = next(s for s, v in p.registry.supervisees.items() if v.plan_id == "strict")
+    assert p.evaluator.plan_of[strict].lost_contact_grace_s == 60.0

@@ -70,6 +70,15 @@ class Batch:
         return heard, fixed
 
 
+def resized(values: np.ndarray, n: int, fill: object) -> np.ndarray:
+    """A copy of ``values`` (by number) for ``n`` numbers, those beyond filled with ``fill``
+    (a rule patching itself after a registry change, see :meth:`alerts.roster.Roster.patched`:
+    numbers are never reused for another person, only added)."""
+    out = np.full(n, fill, dtype=values.dtype)
+    out[:min(n, len(values))] = values[:n]
+    return out
+
+
 class Changes(list[AlertChange]):
     """The changes one rule made, in order; folds that change nothing add nothing."""
 

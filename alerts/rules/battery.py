@@ -27,7 +27,7 @@ from alerts.rules.base import Batch, BatchRule, Changes
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,10 @@ class LowBatteryEpisodes(BatchRule):
         self.levels = levels or LowBatteryRule()
         self.kinds = self.levels.alert_kinds
         self._watch: set[str] | None = None  # devices that may have an episode under way
+
+    def patched(self, roster: Roster, change: RosterChange) -> LowBatteryEpisodes:
+        """After a registry change: the same levels; the devices watched are looked up again."""
+        return LowBatteryEpisodes(roster, self.levels)
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         out = Changes()

@@ -33,7 +33,7 @@ from alerts.rules.base import Batch, Changes
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import LinkChange, Roster, RosterChange
 
 KIND = "check_in_missed"
 SEVERITY = "medium"
@@ -81,6 +81,12 @@ class CheckInMissedRule:
         self.due = sorted((c for cs in self.by_device.values() for c in cs),
                           key=lambda c: (c.decided_at(), c.id))
         self._next = 0  # self.due[:_next] are decided (a rebuilt rule looks at them again)
+
+    def patched(self, roster: Roster, change: RosterChange, links: LinkChange
+                ) -> CheckInMissedRule:
+        """After a registry change: made again from the recent check-in requests, as a whole
+        rebuild makes it."""
+        return CheckInMissedRule(roster, links.check_ins)
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """Remember the answers among the batch's fresh fixes."""

@@ -15,6 +15,7 @@ handled by :class:`CurfewStarts` on the clock, when a curfew begins:
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from geofence import OUTSIDE
 from geofence.schedules import Schedule
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
     from alerts.rules.lost_contact import LostContactRule
 
 
@@ -53,10 +54,35 @@ class CurfewStarts(BatchRule):
     def __init__(self, roster: Roster, lost_contact: LostContactRule):
         self.roster = roster
         self._lost_contact = lost_contact
-        self._curfews: dict[Schedule, list[int]] = {}  # the curfew assignments of a schedule
-        for i, a in enumerate(roster.assignments.assignments):
-            if a.schedule is not None and roster.key_of_assignment[i].kind == "curfew":
-                self._curfews.setdefault(a.schedule, []).append(i)
+        # The curfew assignments of each schedule.
+        self._curfews: dict[Schedule, np.ndarray] = self._with_curfews({}, roster, 0)
+
+    @staticmethod
+    def _with_curfews(curfews: dict[Schedule, np.ndarray], roster: Roster, start: int
+                      ) -> dict[Schedule, np.ndarray]:
+        """``curfews`` and the curfew assignments numbered from ``start``."""
+        found: dict[Schedule, list[int]] = {}
+        asg, keys = roster.assignments.assignments, roster.key_of_assignment
+        for i in range(start, len(asg)):
+            schedule = asg[i].schedule
+            if schedule is not None and keys[i].kind == "curfew":
+                found.setdefault(schedule, []).append(i)
+        out = dict(curfews)
+        for schedule, members in found.items():
+            out[schedule] = np.concatenate([out.get(schedule, np.zeros(0, dtype=np.int64)),
+                                            np.asarray(members, dtype=np.int64)])
+        return out
+
+    def patched(self, roster: Roster, change: RosterChange, lost_contact: LostContactRule
+                ) -> CurfewStarts:
+        """After a registry change: the dead assignments out, the new ones in."""
+        new = copy.copy(self)
+        new.roster, new._lost_contact = roster, lost_contact
+        kept = {s: m[~np.isin(m, change.dead)] for s, m in self._curfews.items()} if len(
+            change.dead) else self._curfews
+        new._curfews = {s: m for s, m in self._with_curfews(kept, roster, change.first_new
+                                                           ).items() if len(m)}
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """A fresh fix clears an unverified curfew."""
@@ -83,7 +109,7 @@ class CurfewStarts(BatchRule):
         for schedule, members in self._curfews.items():
             begun = [a for a, _b in schedule.intervals(since, now) if a > since]
             ended = not schedule.is_active(now)
-            for a in members:
+            for a in members.tolist():
                 key = r.key_of_assignment[a]
                 sid = key.supervisee_id
                 plan = r.plan_of[sid]

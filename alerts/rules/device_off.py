@@ -23,18 +23,19 @@ the officer has one alert that says why, not two.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
-from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.rules.silence import heard_again, raise_per_device
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "device_off"
 SEVERITY = "high"
@@ -73,6 +74,22 @@ class DeviceOffRule(BatchRule):
             np.fromiter((roster.devices[d].kind == "bracelet" for d in roster.device_ids),
                         dtype=bool, count=n),
             np.fromiter((p.lost_contact_grace_s for p in plans), dtype=np.float64, count=n))
+
+    def patched(self, roster: Roster, change: RosterChange) -> DeviceOffRule:
+        """After a registry change: the settings of the devices it touched, again."""
+        new = copy.copy(self)
+        new.roster = roster
+        n, rows = len(roster.device_ids), change.devices
+        new._battery_pct = resized(self._battery_pct, n, np.nan)
+        new._off_after = resized(self._off_after, n, np.inf)
+        plans = [roster.plans_of_device[i] for i in rows.tolist()]
+        live = [roster.devices.get(roster.device_ids[i]) for i in rows.tolist()]
+        new._battery_pct[rows] = [p.device_off_battery_pct for p in plans]
+        new._off_after[rows] = off_after_s(
+            roster.interval[rows],
+            np.asarray([d is not None and d.kind == "bracelet" for d in live], dtype=bool),
+            np.asarray([p.lost_contact_grace_s for p in plans], dtype=np.float64))
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """``power_off`` and ``power_on``; then any message but ``power_off`` clears."""

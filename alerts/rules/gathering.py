@@ -47,6 +47,7 @@ what no alert of this rule covered, for review (:func:`review_sides`,
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -55,13 +56,13 @@ import numpy as np
 
 from alerts.activity import RECENT_FIXES
 from alerts.episodes import AlertChange, EpisodeKey, Staging
-from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.verdict import Verdict
 from geofence.distance import distance_m
 
 if TYPE_CHECKING:
     from alerts.plans import SupervisionPlan
-    from alerts.roster import Fix4, Roster
+    from alerts.roster import Fix4, Roster, RosterChange
     from geofence import Zone
 
 KIND = "gathering"
@@ -130,6 +131,21 @@ class PositionGrid:
         self.sorted_keys = self.base[self.sorted_members]
         self.moved: dict[int, int] = {}  # person → cell key, where it differs from base
         self.overlay: dict[int, set[int]] = {}  # cell key → people moved there
+
+    def grow(self, n: int) -> None:
+        """Room for people numbered below ``n`` (new people are numbered last)."""
+        if n <= len(self.ts):
+            return
+        for name, fill in (("ts", np.nan), ("lon", np.nan), ("lat", np.nan), ("acc", np.nan),
+                           ("device", -1), ("base", -1)):
+            setattr(self, name, resized(getattr(self, name), n, fill))
+
+    def remove(self, k: np.ndarray) -> None:
+        """People no longer placed (:meth:`has` is False) until :meth:`place` places them
+        again. Where the grid still files them, a look-up may find them: callers ask
+        :meth:`has`."""
+        self.ts[k], self.lon[k], self.lat[k], self.acc[k], self.device[k] = (
+            np.nan, np.nan, np.nan, np.nan, -1)
 
     def has(self, k: int) -> bool:
         return not math.isnan(self.ts[k])
@@ -229,8 +245,66 @@ class GatheringRule(BatchRule):
         self.grid = PositionGrid(len(r.supervisee_ids))
         self.checked = np.full(len(r.supervisee_ids), -np.inf)  # fix time last judged
         self._partners: dict[int, set[int]] | None = None
+        self._unsettled: tuple[int, np.ndarray] | None = None  # see patched
         if self.applies.any():
             self._place_everyone()
+
+    def patched(self, roster: Roster, change: RosterChange) -> GatheringRule:
+        """After a registry change: the settings, home and case of the people it touched, and
+        which devices are bracelets, again. The grid of positions is this rule's, shared (the
+        numbering only grows): at its first fold it grows for new people and forgets where
+        the touched people were — their next fix places them again."""
+        new = copy.copy(self)
+        r = new.roster = roster
+        n = len(r.supervisee_ids)
+        new.cases, new.homes = dict(self.cases), dict(self.homes)
+        new.applies = resized(self.applies, n, False)
+        new.reach_of = resized(self.reach_of, n, 0.0)
+        for k in change.supervisees.tolist():
+            sid = r.supervisee_ids[k]
+            new.cases.pop(sid, None)
+            new.homes.pop(k, None)
+            s = r.supervisees.get(sid) if r.sup_no.get(sid) == k else None
+            new.applies[k], new.reach_of[k] = False, 0.0
+            if s is None:
+                continue
+            plan = r.plan_of[sid]
+            new.applies[k], new.reach_of[k] = plan.applies(KIND), plan.gathering_m
+            if plan.applies(KIND):  # (a bound: a plan's reach made shorter only looks further)
+                new.reach_m = max(new.reach_m, plan.gathering_m)
+            if s.case_no:
+                new.cases[sid] = s.case_no
+            home = self._home_of(r, sid)
+            if home is not None:
+                new.homes[k] = home
+        new.is_bracelet = resized(self.is_bracelet, len(r.device_ids), False)
+        for d in change.devices.tolist():
+            device = r.devices.get(r.device_ids[d])
+            new.is_bracelet[d] = device is not None and device.kind == "bracelet"
+        new._unsettled = (n, change.supervisees)
+        new._partners = None
+        return new
+
+    def _settle(self) -> None:
+        """What :meth:`patched` left for the first fold (the grid is shared with the rule it
+        was patched from, which may fold a batch until this one is swapped in)."""
+        if self._unsettled is None:
+            return
+        n, touched = self._unsettled
+        self.grid.grow(n)
+        self.grid.remove(touched)
+        if len(self.checked) < n:
+            self.checked = resized(self.checked, n, -np.inf)
+        self.checked[touched] = -np.inf
+        self._unsettled = None
+
+    @staticmethod
+    def _home_of(r: Roster, sid: str) -> Home | None:
+        """The person's home zone (their first curfew's), as :meth:`_homes` finds it."""
+        for a in r.assignments.of_subject(sid).tolist():
+            if r.key_of_assignment[a].kind == "curfew":
+                return home_of_zone(r.zoneset.zones[int(r.assignments.zone[a])])
+        return None
 
     def _place_everyone(self) -> None:
         """Everyone's current position from the activity, in a few array passes (a registry
@@ -273,13 +347,7 @@ class GatheringRule(BatchRule):
             k = r.sup_no.get(key.supervisee_id)
             if k is None or k in out:
                 continue
-            zone = r.zoneset.zones[int(r.assignments.zone[a])]
-            if zone.shape == "circle":
-                out[k] = (zone.id, zone.geometry.x, zone.geometry.y, zone.radius_m)
-            else:
-                c = zone.geometry.centroid
-                xs, ys = np.asarray(zone.geometry.envelope.exterior.coords).T
-                out[k] = (zone.id, c.x, c.y, float(np.max(distance_m(c.x, c.y, xs, ys))))
+            out[k] = home_of_zone(r.zoneset.zones[int(r.assignments.zone[a])])
         return out
 
     # --- positions and the grid ---------------------------------------------------------------
@@ -351,6 +419,7 @@ class GatheringRule(BatchRule):
         r = self.roster
         if d.numbering is not r.device_ids:
             return out
+        self._settle()
         sel = np.flatnonzero(batch.fresh)
         sup = r.sup_of_device[d.device_no[sel]]
         ok = sup >= 0

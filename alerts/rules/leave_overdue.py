@@ -41,7 +41,7 @@ from alerts.verdict import Verdict
 from geofence import INSIDE, OUTSIDE
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "leave_overdue"
 SEVERITY = "high"
@@ -75,6 +75,11 @@ class LeaveOverdueRule:
         self._unbinds = [e[0] for e in self._by_unbind]
         self._watched = np.asarray(sorted(roster.sup_no[s] for s in self.leaves),
                                    dtype=np.int64)
+
+    def patched(self, roster: Roster, change: RosterChange) -> LeaveOverdueRule:
+        """After a registry change: made again from the leave windows (a few, not one per
+        person)."""
+        return LeaveOverdueRule(roster)
 
     # --- geometry ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ clock runs first) is not out of contact: that alert already says why.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,12 @@ import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules import device_off
-from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.rules.silence import heard_again
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "lost_contact"
 SEVERITY = "high"
@@ -61,6 +62,19 @@ class LostContactRule(BatchRule):
         # (the curfew rule asks, when a curfew begins).
         self.silent = np.zeros(len(roster.supervisee_ids), dtype=bool)
 
+    def patched(self, roster: Roster, change: RosterChange) -> LostContactRule:
+        """After a registry change: the grace of the people it touched, again; who was
+        silent at the last tick carries over."""
+        new = copy.copy(self)
+        new.roster = roster
+        n, ks = len(roster.supervisee_ids), change.supervisees
+        new._grace = resized(self._grace, n, 0.0)  # (a number of no one: never heard from)
+        new._grace[ks] = [roster.plan_of[s].lost_contact_grace_s if s in roster.sup_no
+                          else 0.0 for s in (roster.supervisee_ids[k] for k in ks.tolist())]
+        new.silent = resized(self.silent, n, False)
+        new.silent[ks] = False
+        return new
+
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """Any message clears."""
         out = Changes()
@@ -88,9 +102,11 @@ class LostContactRule(BatchRule):
             if not r.plan_of[sid].applies(KIND):
                 continue
             watch.add(sid)
-            at = float(np.nanmax(act.heard_ts[heard]))  # the device's clock, as fixes are
+            # The device heard from last names it (the device's clock, as fixes are).
+            last = int(heard[np.nanargmax(act.heard_ts[heard])])
+            at = float(act.heard_ts[last])
             out.fold(staging, EpisodeKey(sid, sid, KIND),
                      r.suppressed(sid, KIND, at, Verdict.VIOLATING), at, math.nan, math.nan,
-                     r.device_ids[int(heard[-1])], SEVERITY, 1)
+                     r.device_ids[last], SEVERITY, 1)
         self.silent = silent
         return out

@@ -13,18 +13,19 @@ silent altogether is lost contact, not this.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
-from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.rules.silence import heard_again, raise_per_device
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "no_fix"
 SEVERITY = "medium"
@@ -46,6 +47,15 @@ class NoFixRule(BatchRule):
         self.roster = roster
         self._after_s = np.fromiter((p.no_fix_after_s for p in roster.plans_of_device),
                                     dtype=np.float64, count=len(roster.plans_of_device))
+
+    def patched(self, roster: Roster, change: RosterChange) -> NoFixRule:
+        """After a registry change: the setting of the devices it touched, again."""
+        new = copy.copy(self)
+        new.roster = roster
+        new._after_s = resized(self._after_s, len(roster.device_ids), np.inf)
+        new._after_s[change.devices] = [roster.plans_of_device[i].no_fix_after_s
+                                        for i in change.devices.tolist()]
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """A fresh fix clears."""

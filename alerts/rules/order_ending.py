@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from alerts.verdict import Verdict
 from devices.models import PositioningOrder
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import LinkChange, Roster, RosterChange
 
 KIND = "order_ending"
 SEVERITY = "medium"
@@ -60,6 +61,29 @@ class OrderEndingRule:
         for w in self.windows.values():
             w.sort()
         self._checked_at = -math.inf
+
+    def patched(self, roster: Roster, change: RosterChange, links: LinkChange
+                ) -> OrderEndingRule:
+        """After a registry change: the windows of the people whose links were read again
+        replaced by those read; those of people released dropped."""
+        new = copy.copy(self)
+        new.roster = roster
+        if not links.people and not len(change.supervisees):
+            return new
+        new.windows = windows = dict(self.windows)
+        for sid in links.people:
+            windows.pop(sid, None)
+        for k in change.supervisees.tolist():
+            sid = roster.supervisee_ids[k]
+            if sid not in roster.supervisees:
+                windows.pop(sid, None)
+        fresh: dict[str, list[tuple[float, float, int]]] = {}
+        for o in links.positioning:
+            if o.supervisee_id in roster.supervisees:
+                fresh.setdefault(o.supervisee_id, []).append((o.starts_at, o.ends_at, o.id))
+        for sid, w in fresh.items():
+            windows[sid] = sorted(w)
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         return []

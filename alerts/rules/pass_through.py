@@ -23,6 +23,7 @@ opened and cleared at once (the crossing is over when it is known).
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,7 +36,7 @@ from geofence.distance import distance_m
 from geofence.zoneset import ZoneSet
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "pass_through"
 SEVERITY = "high"
@@ -89,6 +90,20 @@ class PassThroughRule(BatchRule):
             (zones[z].kind == "exclusion" and p.applies(KIND)
              for z, p in zip(roster.assignments.zone, roster.plan_of_assignment, strict=True)),
             dtype=bool, count=len(roster.plan_of_assignment))
+
+    def patched(self, roster: Roster, change: RosterChange) -> PassThroughRule:
+        """After a registry change: the new assignments' flags added, the dead ones off."""
+        new = copy.copy(self)
+        new.roster = roster
+        zones, start = roster.zoneset.zones, change.first_new
+        fresh = np.fromiter(
+            (zones[z].kind == "exclusion" and p.applies(KIND)
+             for z, p in zip(roster.assignments.zone[start:].tolist(),
+                             roster.plan_of_assignment[start:], strict=True)),
+            dtype=bool, count=len(roster.plan_of_assignment) - start)
+        new._applies = np.concatenate([self._applies, fresh])
+        new._applies[change.dead] = False
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         out = Changes()

@@ -43,6 +43,7 @@ anchors.
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -53,13 +54,13 @@ import numpy as np
 
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.plans import SupervisionPlan
-from alerts.rules.base import Batch, BatchRule, Changes
+from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.verdict import Verdict
 from geofence.distance import distance_m
 from geofence.schedules import resolve_local
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 KIND = "phone_left_behind"
 SEVERITY = "medium"
@@ -129,6 +130,35 @@ class PhoneLeftBehindRule(BatchRule):
             self.tz[n] = person_timezone(r, sid, plan)
             self.shortest_s = min(self.shortest_s, plan.phone_still_hours * 3600.0)
         self._watch: set[int] | None = None
+
+    def patched(self, roster: Roster, change: RosterChange) -> PhoneLeftBehindRule:
+        """After a registry change: the devices it touched, and every device of the people it
+        touched (a phone is watched only while its person has no bracelet), looked at again."""
+        new = copy.copy(self)
+        r = new.roster = roster
+        new.watched = resized(self.watched, len(r.device_ids), False)
+        new.tz = dict(self.tz)
+        new._watch = None
+        devices = set(change.devices.tolist())
+        for k in change.supervisees.tolist():
+            devices.update(r.devices_of_sup[k].tolist())
+        for n in sorted(devices):
+            new.watched[n] = False
+            new.tz.pop(n, None)
+            device = r.devices.get(r.device_ids[n])
+            k = r.sup_no.get(device.supervisee_id or "", -1) if device is not None else -1
+            if device is None or device.kind != "phone" or k < 0:
+                continue
+            if any(r.devices[r.device_ids[m]].kind == "bracelet"
+                   for m in r.devices_of_sup[k].tolist()):
+                continue
+            sid = r.supervisee_ids[k]
+            plan = r.plan_of[sid]
+            if plan.applies(KIND):
+                new.watched[n] = True
+                new.tz[n] = person_timezone(r, sid, plan)
+                new.shortest_s = min(new.shortest_s, plan.phone_still_hours * 3600.0)
+        return new
 
     def watch(self, staging: Staging) -> set[int]:
         """Device numbers with an episode (open, or once open: a superset)."""

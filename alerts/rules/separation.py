@@ -20,6 +20,7 @@ is episode state (:meth:`~alerts.episodes.Staging.link_lost`): it outlives a reg
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from devices.models import Pairing
 from geofence.distance import distance_m as distance
 
 if TYPE_CHECKING:
-    from alerts.roster import Fix4, Roster
+    from alerts.roster import Fix4, LinkChange, Roster, RosterChange
 
 KIND = "separation"
 SEVERITY = "high"
@@ -63,6 +64,33 @@ class SeparationRule(BatchRule):
             if p.bracelet_id in roster.devices and p.phone_id in roster.devices:
                 self._pairing_of[p.bracelet_id] = p
                 self._pairing_of[p.phone_id] = p
+
+    def patched(self, roster: Roster, change: RosterChange, links: LinkChange
+                ) -> SeparationRule:
+        """After a registry change: the pairings of the people and devices whose links were
+        read again (``links``) replaced by those read."""
+        new = copy.copy(self)
+        new.roster = roster
+        if not links.people and not links.devices:
+            return new
+        new._pairing_of = pairing_of = dict(self._pairing_of)
+        old = self.roster
+        keys = set(links.devices)
+        for sid in links.people:
+            k = old.sup_no.get(sid)
+            if k is not None:
+                keys.update(old.device_ids[n] for n in old.devices_of_sup[k].tolist())
+        for d in keys:
+            p = pairing_of.get(d)
+            if p is not None and (p.supervisee_id in links.people or p.bracelet_id in links.devices
+                                  or p.phone_id in links.devices):
+                pairing_of.pop(p.bracelet_id, None)
+                pairing_of.pop(p.phone_id, None)
+        for p in links.pairings:
+            if p.bracelet_id in roster.devices and p.phone_id in roster.devices:
+                pairing_of[p.bracelet_id] = p
+                pairing_of[p.phone_id] = p
+        return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         out = Changes()

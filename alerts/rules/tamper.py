@@ -18,7 +18,7 @@ from alerts.rules.base import Batch, BatchRule, Changes
 from alerts.verdict import Verdict
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 SEVERITY = "critical"
 TAMPER_EVENTS: dict[str, tuple[str, Verdict]] = {
@@ -34,6 +34,9 @@ class TamperRule(BatchRule):
 
     def __init__(self, roster: Roster):
         self.roster = roster
+
+    def patched(self, roster: Roster, change: RosterChange) -> TamperRule:
+        return TamperRule(roster)
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         out = Changes()

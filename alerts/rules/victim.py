@@ -43,7 +43,7 @@ from devices.models import ProtectionOrder
 from geofence.distance import distance_m
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import LinkChange, Roster, RosterChange
 
 KIND = "victim_proximity"
 SEVERITY = "critical"
@@ -91,6 +91,12 @@ class VictimProximityRule(BatchRule):
             if o.device_id in roster.devices and o.supervisee_id in roster.supervisees:
                 self._orders_of.setdefault(o.supervisee_id, []).append(o)
                 self._orders_of.setdefault(o.device_id, []).append(o)
+
+    def patched(self, roster: Roster, change: RosterChange, links: LinkChange
+                ) -> VictimProximityRule:
+        """After a registry change: made again from every order (one per protected victim:
+        a few, not one per person)."""
+        return VictimProximityRule(roster, links.orders)
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         """Distance to each protected victim, at every fresh fix of either side, in time

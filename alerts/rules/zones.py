@@ -22,7 +22,7 @@ from alerts.verdict import Verdict
 from geofence.zones import Zone
 
 if TYPE_CHECKING:
-    from alerts.roster import Roster
+    from alerts.roster import Roster, RosterChange
 
 
 class ZoneRule(Protocol):
@@ -56,6 +56,11 @@ class ZoneEpisodes(BatchRule):
         # Which assignments may have an episode or a streak under way (a superset): a compliant
         # verdict on any other changes nothing and is skipped without a look at the state.
         self._live: np.ndarray | None = None
+
+    def patched(self, roster: Roster, change: RosterChange) -> ZoneEpisodes:
+        """After a registry change (see :meth:`alerts.roster.Roster.patched`): what it derives
+        comes from the episodes, looked at again."""
+        return ZoneEpisodes(roster)
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
         out = Changes()
