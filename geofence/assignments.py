@@ -126,8 +126,10 @@ class AssignmentSet:
                 out._subject_no[s] = len(out.subjects)
                 out.subjects.append(s)
         n = len(out.subjects)
-        out._first = np.concatenate([self._first, np.zeros(n - len(self._first), np.int64)])
-        out._count = np.concatenate([self._count, np.zeros(n - len(self._count), np.int64)])
+        # (With no subjects at all, ``_first`` and ``_count`` hold a lone 0: see evaluate.)
+        out._first, out._count = np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.int64)
+        k = len(self.subjects)
+        out._first[:k], out._count[:k] = self._first[:k], self._count[:k]
         at, extra = len(self._by_subject), []
         for s, members in runs.items():
             k = out._subject_no[s]

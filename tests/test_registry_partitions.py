@@ -8,10 +8,12 @@ from __future__ import annotations
 import copy
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
@@ -24,11 +26,12 @@ from alerts.evaluator import Evaluator
 from devices.events import DeviceEvent
 from devices.fixes import FixBatch
 from devices.formats import Limits
-from devices.topics import partition_of
-from ingest.pipeline import Pipeline
+from devices.models import Device
+from devices.topics import native_topic, partition_of
+from ingest.pipeline import Pipeline, RawMessage
 from ingest.stats import IngestStats
 from store.database import migrate
-from store.registry import Partitions, Registry, import_registry, load_registry
+from store.registry import Partitions, Registry, import_registry, load_registry, upsert_device
 from store.registry_changes import fetch_changed, patched, read_changes, watermark
 
 PARTITIONS = 4
@@ -375,6 +378,31 @@ async def test_the_evaluator_patched_by_the_piece_behaves_as_one_built_whole(poo
             assert {a[1][2] for a in seen} >= {"exclusion_entry", "inclusion_exit", "curfew",
                                                "strap_tamper", "lost_contact", "separation"}
     assert how.get("patched", 0) >= 20, how  # most edits patch; the rest rebuild or keep
+
+
+async def test_a_registry_without_zones_is_patched_too(db_url):
+    """No one has a zone (nothing to decide): a bracelet enrolled is still patched in, and its
+    fixes are stored."""
+    await migrate(db_url)
+    async with AsyncConnectionPool(db_url, min_size=1, max_size=2, open=False) as pool:
+        await pool.open(wait=True)
+        async with pool.connection() as c:
+            await import_registry(c, {
+                "jurisdictions": [{"id": "tx", "name": "Texas", "kind": "state"}],
+                "supervisees": [{"id": "a", "name": "A", "jurisdiction_id": "tx"}],
+                "devices": [{"id": "ph-a", "kind": "phone", "supervisee_id": "a"}]})
+        p = Pipeline(pool, LiveBus(), IngestStats(), Limits())
+        await p.start()
+        t0 = time.time() - 60
+        message = RawMessage(native_topic("ph-a"), orjson.dumps(
+            {"ts": t0, "lon": 1.0, "lat": 2.0, "acc": 5.0}), t0)
+        await p.process([message])
+        async with pool.connection() as c:
+            await upsert_device(c, Device("br-a", "a", "bracelet"))
+        assert await p.refresh_registry()
+        assert p.last_reload == "patched" and p.evaluator.knows("br-a")
+        await p.process([message._replace(topic=native_topic("br-a"))])
+        assert p.stats.fixes_stored == 2
 
 
 async def test_what_the_evaluator_does_not_read_rebuilds_nothing(pool):

@@ -70,6 +70,7 @@ class OrderEndingRule:
         new.roster = roster
         if not links.people and not len(change.supervisees):
             return new
+        new._checked_at = -math.inf  # windows changed: look at the next tick
         new.windows = windows = dict(self.windows)
         for sid in links.people:
             windows.pop(sid, None)
