@@ -11,7 +11,7 @@ by the evaluator and shared by its rules.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +104,30 @@ class LinkChange:
     check_ins: Sequence[CheckIn]
 
 
+class AssignmentKeys(Sequence[EpisodeKey]):
+    """The episode key of each assignment, made when asked (three million keys held as
+    objects cost ~240 bytes a person): from the assignment's subject and zone and its zone
+    rule's alert kind."""
+
+    def __init__(self, assignments: Sequence[Assignment], rule: np.ndarray,
+                 kinds: Sequence[str]):
+        self._assignments = assignments
+        self._rule = rule
+        self._kinds = kinds
+
+    def __len__(self) -> int:
+        return len(self._rule)
+
+    def __getitem__(self, a: int) -> EpisodeKey:  # type: ignore[override]
+        x = self._assignments[a]
+        return EpisodeKey(x.subject, x.zone_id, self._kinds[self._rule[a]])
+
+    def __iter__(self) -> Iterator[EpisodeKey]:
+        kinds = self._kinds
+        for x, r in zip(self._assignments, self._rule.tolist(), strict=True):
+            yield EpisodeKey(x.subject, x.zone_id, kinds[r])
+
+
 class Roster:
     def __init__(
         self,
@@ -154,30 +178,34 @@ class Roster:
         self.subject_of_device = self.assignments.subject_numbers(
             [devices[d].supervisee_id or "" for d in self.device_ids])
         self.zone_rules = list(ZONE_RULES.values())
-        (self.rule_of_assignment, self.key_of_assignment, self.plan_of_assignment,
-         self.enabled, self.confirm, self.confirm_gap) = self._assignment_columns(
-            self.assignments.assignments)
+        self._alert_kinds = [rule.alert_kind for rule in self.zone_rules]
+        (self.rule_of_assignment, self.plan_of_assignment, self.enabled, self.confirm,
+         self.confirm_gap) = self._assignment_columns(self.assignments.assignments)
+        self.key_of_assignment = AssignmentKeys(
+            self.assignments.assignments, self.rule_of_assignment, self._alert_kinds)
         # Devices numbered once but gone since (see :meth:`patched`): free for new ones.
         self.free_devices: list[int] = []
+        # How many of the assignments are dead (left in place by :meth:`patched`).
+        self.dead_assignments = 0
         self._heard_watch: set[str] | None = None
 
     def _assignment_columns(self, asg: Sequence[Assignment]) -> tuple:
-        """Per assignment: its zone rule's number, episode key, plan, whether the plan enables
-        it, its confirmation (0 and NaN: the tracker's, the engine's settings)."""
+        """Per assignment: its zone rule's number, plan, whether the plan enables it, its
+        confirmation (0 and NaN: the tracker's, the engine's settings)."""
         zones = self.zoneset.zones
         rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
         rule = np.asarray([rule_no[zone_rule_name(zones[self.zoneset.index[a.zone_id]])]
                            for a in asg], dtype=np.int64)
-        keys = [EpisodeKey(a.subject, a.zone_id, self.zone_rules[r].alert_kind)
-                for a, r in zip(asg, rule.tolist(), strict=True)]
+        kinds = self._alert_kinds
         plans = [self.plan_of[a.subject] for a in asg]
-        enabled = np.fromiter((p.applies(k.kind) for p, k in zip(plans, keys, strict=True)),
+        enabled = np.fromiter((p.applies(kinds[r]) for p, r in zip(plans, rule.tolist(),
+                                                                  strict=True)),
                               dtype=bool, count=len(asg))
         confirm = np.fromiter((p.confirm_fixes or 0 for p in plans), dtype=np.int64,
                               count=len(asg))
         gap = np.fromiter((np.nan if p.confirm_gap_s is None else p.confirm_gap_s
                            for p in plans), dtype=np.float64, count=len(asg))
-        return rule, keys, plans, enabled, confirm, gap
+        return rule, plans, enabled, confirm, gap
 
     def patched(self, devices: Mapping[str, Device], supervisees: Mapping[str, Supervisee],
                 plans: Mapping[str, SupervisionPlan], suppressions: Suppressions,
@@ -278,12 +306,14 @@ class Roster:
         new.assignments, dead = self.assignments.patched(zoneset, again, fresh)
         cols = new._assignment_columns(fresh)
         new.rule_of_assignment = np.concatenate([self.rule_of_assignment, cols[0]])
-        new.key_of_assignment = self.key_of_assignment + cols[1]
-        new.plan_of_assignment = self.plan_of_assignment + cols[2]
-        new.enabled = np.concatenate([self.enabled, cols[3]])
+        new.key_of_assignment = AssignmentKeys(
+            new.assignments.assignments, new.rule_of_assignment, self._alert_kinds)
+        new.plan_of_assignment = self.plan_of_assignment + cols[1]
+        new.enabled = np.concatenate([self.enabled, cols[2]])
         new.enabled[dead] = False
-        new.confirm = np.concatenate([self.confirm, cols[4]])
-        new.confirm_gap = np.concatenate([self.confirm_gap, cols[5]])
+        new.dead_assignments = self.dead_assignments + len(dead)
+        new.confirm = np.concatenate([self.confirm, cols[3]])
+        new.confirm_gap = np.concatenate([self.confirm_gap, cols[4]])
         # Each device's subject number: the touched devices, and those of new subjects.
         subject = np.full(n_dev, -1, dtype=np.int64)
         subject[:len(self.subject_of_device)] = self.subject_of_device

@@ -284,7 +284,10 @@ class Pipeline:
         :meth:`~alerts.evaluator.Evaluator.patched`), or None when the change is too wide
         for that to pay — a zone other than a circle redrawn, a zone dropped, a plan that a
         quarter of the people are on — and everything is built again."""
-        compiled = patched_zones(old.roster.zoneset, old_registry.zones, registry.zones,
+        roster = old.roster
+        if roster.dead_assignments > len(roster.key_of_assignment) // 4:
+            return None  # patched often enough that a fifth of what it holds is dead
+        compiled = patched_zones(roster.zoneset, old_registry.zones, registry.zones,
                                  rows.zone_ids, registry.zone_index)
         if compiled is None:
             return None
@@ -731,8 +734,9 @@ def compiled_again(registry: Registry, old: Evaluator, old_registry: Registry,
             return None, None
         zoneset = new
         same_schedules = all(before[i].schedule == z.schedule for i, z in redrawn.items())
+    # (Not those of a roster patched since it was built: they hold dead assignments.)
     assignments = (old.roster.assignments.on(zoneset) if same_people and same_schedules
-                   else None)
+                   and not old.roster.dead_assignments else None)
     return zoneset, assignments
 
 

@@ -68,11 +68,11 @@ class Registry:
     rejected_plans: dict[str, str] = field(default_factory=dict)
     # Pairings, positioning orders and recent check-in requests (store.check_ins), by
     # supervisee: a change to one person's links replaces their entry, not a list of everyone's.
-    pairings_of: dict[str, list[Pairing]] = field(default_factory=dict)
+    pairings_of: dict[str, tuple[Pairing, ...]] = field(default_factory=dict)
     orders: list[ProtectionOrder] = field(default_factory=list)  # (one per victim: a few)
     suppressions: Suppressions = field(default_factory=Suppressions)
-    positioning_of: dict[str, list[PositioningOrder]] = field(default_factory=dict)
-    check_ins_of: dict[str, list[CheckIn]] = field(default_factory=dict)
+    positioning_of: dict[str, tuple[PositioningOrder, ...]] = field(default_factory=dict)
+    check_ins_of: dict[str, tuple[CheckIn, ...]] = field(default_factory=dict)
     held: Partitions | None = None
     # One Schedule object per distinct schedule: a curfew shared by 100,000 home zones is
     # parsed once and held once (see :func:`add_zone`).
@@ -92,12 +92,13 @@ class Registry:
         return [c for cs in self.check_ins_of.values() for c in cs]
 
 
-def by_supervisee(items: Iterable[T]) -> dict[str, list[T]]:
-    """Links grouped by their ``supervisee_id``, in the order given."""
+def by_supervisee(items: Iterable[T]) -> dict[str, tuple[T, ...]]:
+    """Links grouped by their ``supervisee_id``, in the order given (tuples: a million
+    people's, most of one link each)."""
     out: dict[str, list[T]] = {}
     for x in items:
         out.setdefault(x.supervisee_id, []).append(x)  # type: ignore[attr-defined]
-    return out
+    return {sid: tuple(xs) for sid, xs in out.items()}
 
 
 async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None = None

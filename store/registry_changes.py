@@ -319,9 +319,9 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
     reg.zones, reg.zone_index = zones, index
 
 
-def _links_patched(old: dict[str, list[T]], people: set[str], read: list[T],
+def _links_patched(old: dict[str, tuple[T, ...]], people: set[str], read: list[T],
                    touches: Callable[[T], bool] | None = None,
-                   holds: Callable[[T], bool] | None = None) -> dict[str, list[T]]:
+                   holds: Callable[[T], bool] | None = None) -> dict[str, tuple[T, ...]]:
     """Links by supervisee (``old``) with those of ``people`` replaced by the ones ``read``
     that hold; a link read for someone else (it ``touches`` a device that changed) replaces
     what of theirs touches it."""
@@ -338,7 +338,7 @@ def _links_patched(old: dict[str, list[T]], people: set[str], read: list[T],
             fresh[sid].append(x)
     for sid, xs in fresh.items():
         if xs:
-            out[sid] = xs
+            out[sid] = tuple(xs)
         else:
             out.pop(sid, None)
     return out

@@ -43,6 +43,9 @@ ZONE_RULES: dict[str, ZoneRule] = {
 }
 
 
+ZONE_KINDS = frozenset(rule.alert_kind for rule in ZONE_RULES.values())
+
+
 def zone_rule_name(zone: Zone) -> str:
     """Which of :data:`ZONE_RULES` a zone's assignments follow."""
     return "curfew" if zone.is_curfew else zone.kind
@@ -96,6 +99,13 @@ class ZoneEpisodes(BatchRule):
 
     def _live_assignments(self, staging: Staging) -> np.ndarray:
         if self._live is None:
-            keys = self.roster.key_of_assignment
-            self._live = np.fromiter(map(staging.has_state, keys), dtype=bool, count=len(keys))
+            # From the keys with a state (the tracker's index by kind), not a look at each of
+            # millions of assignments: a registry change forgets this at every swap.
+            r = self.roster
+            live = np.zeros(len(r.key_of_assignment), dtype=bool)
+            for key in staging.keys_of_kinds(ZONE_KINDS):
+                for a in r.assignments.of_subject(key.supervisee_id).tolist():
+                    if r.key_of_assignment[a] == key:
+                        live[a] = True
+            self._live = live
         return self._live
