@@ -105,22 +105,29 @@ class LinkChange:
 
 
 class AssignmentKeys(Sequence[EpisodeKey]):
-    """The episode key of each assignment, made when asked (three million keys held as
-    objects cost ~240 bytes a person): from the assignment's subject and zone and its zone
-    rule's alert kind."""
+    """The episode key of each assignment, made when first asked and kept in ``made`` (three
+    million keys held for everyone cost ~240 bytes a person; those of the assignments folded
+    are asked for at every fix: a hot loop reads ``made`` first). From the assignment's
+    subject and zone and its zone rule's alert kind. ``made`` may be shared with the keys of
+    the roster this one was patched from: numbers are never reused."""
 
     def __init__(self, assignments: Sequence[Assignment], rule: np.ndarray,
-                 kinds: Sequence[str]):
+                 kinds: Sequence[str], made: dict[int, EpisodeKey] | None = None):
         self._assignments = assignments
         self._rule = rule
         self._kinds = kinds
+        self.made: dict[int, EpisodeKey] = made if made is not None else {}
 
     def __len__(self) -> int:
         return len(self._rule)
 
     def __getitem__(self, a: int) -> EpisodeKey:  # type: ignore[override]
-        x = self._assignments[a]
-        return EpisodeKey(x.subject, x.zone_id, self._kinds[self._rule[a]])
+        key = self.made.get(a)
+        if key is None:
+            x = self._assignments[a]
+            key = self.made[int(a)] = EpisodeKey(x.subject, x.zone_id,
+                                                 self._kinds[self._rule[a]])
+        return key
 
     def __iter__(self) -> Iterator[EpisodeKey]:
         kinds = self._kinds
@@ -307,7 +314,8 @@ class Roster:
         cols = new._assignment_columns(fresh)
         new.rule_of_assignment = np.concatenate([self.rule_of_assignment, cols[0]])
         new.key_of_assignment = AssignmentKeys(
-            new.assignments.assignments, new.rule_of_assignment, self._alert_kinds)
+            new.assignments.assignments, new.rule_of_assignment, self._alert_kinds,
+            self.key_of_assignment.made)
         new.plan_of_assignment = self.plan_of_assignment + cols[1]
         new.enabled = np.concatenate([self.enabled, cols[2]])
         new.enabled[dead] = False

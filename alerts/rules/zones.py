@@ -82,11 +82,13 @@ class ZoneEpisodes(BatchRule):
         live[assignment[verdicts == Verdict.VIOLATING]] = True
         foldable = (verdicts != Verdict.UNKNOWN) & live[assignment] & batch.fresh[decided.pair_fix]
         devices = fix_batch.device_id
+        keys = r.key_of_assignment
+        made = keys.made  # (the keys asked for before: one dict look-up a fix)
         for k in np.flatnonzero(foldable).tolist():
             row = int(rows[decided.pair_fix[k]])
             a = int(assignment[k])
             out.fold(
-                staging, r.key_of_assignment[a], Verdict(int(verdicts[k])),
+                staging, made.get(a) or keys[a], Verdict(int(verdicts[k])),
                 float(fix_batch.ts[row]), float(fix_batch.lon[row]), float(fix_batch.lat[row]),
                 devices[row], r.zone_rules[decided.pair_rule[k]].severity,
                 int(r.confirm[a]) or None,
