@@ -29,7 +29,7 @@ fine.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
 from typing import Any, Literal
 
 import shapely
@@ -47,17 +47,90 @@ class ZoneError(ValueError):
     """A zone that cannot be evaluated correctly; the message names the zone."""
 
 
-@dataclass(frozen=True, slots=True)
+Geometry = Polygon | MultiPolygon | Point | LineString
+
+
 class Zone:
+    """A zone, immutable. A circle holds its centre as two numbers and makes its
+    :attr:`geometry` (a shapely ``Point``) when asked: a million home circles would otherwise
+    hold a million GEOS points that nothing on the path of a fix reads (the kernel reads
+    :class:`~geofence.zoneset.ZoneSet`'s arrays), and making them was most of a start."""
+
+    __slots__ = ("id", "name", "kind", "shape", "_geometry", "radius_m", "jurisdiction_id",
+                 "width_m", "schedule")
     id: str
     name: str
     kind: ZoneKind
     shape: Literal["polygon", "circle", "corridor"]
-    geometry: Polygon | MultiPolygon | Point | LineString
-    radius_m: float = 0.0
-    jurisdiction_id: str | None = None
-    width_m: float = 0.0
-    schedule: Schedule | None = None  # None: always in force
+    radius_m: float
+    jurisdiction_id: str | None
+    width_m: float
+    schedule: Schedule | None  # None: always in force
+
+    def __init__(self, id: str, name: str, kind: ZoneKind,
+                 shape: Literal["polygon", "circle", "corridor"],
+                 geometry: Geometry | tuple[float, float], radius_m: float = 0.0,
+                 jurisdiction_id: str | None = None, width_m: float = 0.0,
+                 schedule: Schedule | None = None):
+        """``geometry``: a circle's may be its centre, ``(lon, lat)``."""
+        if shape == "circle" and not isinstance(geometry, tuple):
+            geometry = (float(geometry.x), float(geometry.y))  # type: ignore[union-attr]
+        put = object.__setattr__
+        for attr, value in (("id", id), ("name", name), ("kind", kind), ("shape", shape),
+                            ("_geometry", geometry), ("radius_m", radius_m),
+                            ("jurisdiction_id", jurisdiction_id), ("width_m", width_m),
+                            ("schedule", schedule)):
+            put(self, attr, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Zone is immutable (use replace): {name}")
+
+    def __reduce__(self) -> tuple:
+        return (Zone, (self.id, self.name, self.kind, self.shape, self._geometry, self.radius_m,
+                       self.jurisdiction_id, self.width_m, self.schedule))
+
+    def __copy__(self) -> Zone:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict) -> Zone:
+        return self
+
+    @property
+    def geometry(self) -> Geometry:
+        g = self._geometry
+        return Point(g) if isinstance(g, tuple) else g
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """A circle's centre (lon, lat)."""
+        g = self._geometry
+        return g if isinstance(g, tuple) else (g.centroid.x, g.centroid.y)
+
+    def replace(self, **changes: Any) -> Zone:
+        """A copy with some attributes changed (as :func:`dataclasses.replace`)."""
+        values = {attr: getattr(self, attr) for attr in _INIT}
+        values["geometry"] = self._geometry
+        values.update(changes)
+        return Zone(**values)
+
+    def _key(self) -> tuple:
+        g = self._geometry
+        return (self.id, self.name, self.kind, self.shape,
+                g if isinstance(g, tuple) else g.wkb, self.radius_m, self.jurisdiction_id,
+                self.width_m, self.schedule)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Zone):
+            return NotImplemented
+        return self is other or self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Zone(id={self.id!r}, name={self.name!r}, kind={self.kind!r}, "
+                f"shape={self.shape!r}, radius_m={self.radius_m!r}, width_m={self.width_m!r}, "
+                f"schedule={self.schedule!r})")
 
     @property
     def is_curfew(self) -> bool:
@@ -75,10 +148,14 @@ class Zone:
         kind = props.get("kind", "exclusion")
         if kind not in ZONE_KINDS:
             raise ZoneError(f"zone {zid}: kind {kind!r} is not one of {', '.join(ZONE_KINDS)}")
-        try:
-            geom = shape(_closed(zid, feature["geometry"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ZoneError(f"zone {zid}: geometry is not valid GeoJSON ({exc})") from None
+        circle = _circle_centre(zid, feature.get("geometry"))
+        if circle is not None:  # the common case, read without GEOS
+            geom: Any = circle
+        else:
+            try:
+                geom = shape(_closed(zid, feature["geometry"]))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ZoneError(f"zone {zid}: geometry is not valid GeoJSON ({exc})") from None
         jurisdiction_id = props.get("jurisdiction_id")
         schedule = None
         if props.get("schedule") is not None:
@@ -87,11 +164,12 @@ class Zone:
             except ScheduleError as exc:
                 raise ZoneError(f"zone {zid}: schedule: {exc}") from None
 
-        if isinstance(geom, Point):
+        if isinstance(geom, tuple | Point):
             radius = props.get("radius_m")
             if not isinstance(radius, int | float) or not radius > 0:
                 raise ZoneError(f"zone {zid}: a circle needs a positive properties.radius_m")
-            _check_lonlat(zid, geom)
+            if isinstance(geom, Point):
+                _check_lonlat(zid, geom)
             return cls(zid, name, kind, "circle", geom, float(radius), jurisdiction_id,
                        schedule=schedule)
 
@@ -130,6 +208,30 @@ class Zone:
             "properties": props,
             "geometry": mapping(self.geometry),
         }
+
+
+_INIT = ("id", "name", "kind", "shape", "radius_m", "jurisdiction_id", "width_m", "schedule")
+
+
+_NUMBERS = (float, int)
+
+
+def _circle_centre(zid: str, geometry: Any) -> tuple[float, float] | None:
+    """A GeoJSON Point's lon and lat, checked (None: not a plain Point, for shapely to read)."""
+    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
+        return None
+    xy = geometry.get("coordinates")
+    if type(xy) is not list or len(xy) != 2:
+        return None  # (shapely reads the rest, or says what is wrong)
+    lon, lat = xy
+    if type(lon) not in _NUMBERS or type(lat) not in _NUMBERS:
+        return None
+    lon, lat = float(lon), float(lat)
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ZoneError(f"zone {zid}: coordinates outside lon [-180, 180] / lat [-90, 90]")
+    return lon, lat
 
 
 def _repaired(zid: str, geom: Polygon | MultiPolygon) -> Polygon | MultiPolygon:

@@ -68,8 +68,8 @@ class ZoneSet:
             if zone.shape == "circle":
                 self.shape[i] = kernel.SHAPE_CIRCLE
                 self.radius_m[i] = zone.radius_m
-                self.center[i] = (zone.geometry.x, zone.geometry.y)
-                self.bbox[i] = _grown(zone.geometry.bounds, zone.radius_m)
+                x, y = self.center[i] = zone.center
+                self.bbox[i] = _grown((x, y, x, y), zone.radius_m)
             elif zone.shape == "corridor":
                 self.shape[i] = kernel.SHAPE_CORRIDOR
                 self.radius_m[i] = zone.width_m / 2
@@ -138,8 +138,8 @@ class ZoneSet:
         for i, zone in redrawn.items():
             out.zones[i] = zone
             out.radius_m[i] = zone.radius_m
-            out.center[i] = (zone.geometry.x, zone.geometry.y)
-            out.bbox[i] = _grown(zone.geometry.bounds, zone.radius_m)
+            x, y = out.center[i] = zone.center
+            out.bbox[i] = _grown((x, y, x, y), zone.radius_m)
         out._indexed = False
         return out
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -120,7 +120,7 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
         reg.jurisdictions[j.id] = j
     mine: Where = EVERYTHING
     if held is None:
-        for zone_id, feature in await read_zones(conn):
+        async for zone_id, feature in zone_rows(conn):
             add_zone(reg, same(zone_id), feature)
     else:
         cur = await conn.execute("SELECT id FROM supervisees WHERE released_at IS NULL")
@@ -129,12 +129,12 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
     for plan_id, settings in await read_plans(conn):
         add_plan(reg, plan_id, settings)
     groups = await read_zone_groups(conn)
-    for row in await read_supervisees(conn, narrowed(mine, "s.id")):
+    async for row in supervisee_rows(conn, narrowed(mine, "s.id")):
         s = supervisee_of_row(row, reg.plans, groups, same)
         reg.supervisees[s.id] = s
     if held is not None:
         used = sorted({z for s in reg.supervisees.values() for z in s.zone_ids})
-        for zone_id, feature in await read_zones(conn, ("AND id = ANY(%s)", (used,))):
+        async for zone_id, feature in zone_rows(conn, ("AND id = ANY(%s)", (used,))):
             add_zone(reg, same(zone_id), feature)
         # Devices of no one (a victim's phone) too: every process holds those.
         devices = await read_devices(
@@ -183,6 +183,20 @@ Where = tuple[str, tuple[Any, ...]]
 EVERYTHING: Where = ("", ())
 
 
+CHUNK_ROWS = 5_000
+
+
+async def in_chunks(cur: psycopg.AsyncCursor[Any]) -> AsyncIterator[Any]:
+    """The rows of the query ``cur`` ran, made into Python objects a few thousand at a time
+    (libpq holds the whole result in C memory until the cursor is done). A million rows made
+    at once would be a million tuples, strings and parsed documents alive together, and what
+    the registry keeps of them (an id, a zone) would pin the memory of the rest: about 1.5 KB
+    a person of heap that is free but cannot be given back."""
+    while rows := await cur.fetchmany(CHUNK_ROWS):
+        for row in rows:
+            yield row
+
+
 async def read_jurisdictions(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
                              ) -> list[Jurisdiction]:
     cur = await conn.execute(
@@ -193,13 +207,19 @@ async def read_jurisdictions(conn: psycopg.AsyncConnection, where: Where = EVERY
 
 async def read_zones(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
                      ) -> list[tuple[str, dict[str, Any]]]:
+    return [row async for row in zone_rows(conn, where)]
+
+
+async def zone_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """Stored zones as GeoJSON features (parsed by orjson: a county line has thousands of
-    numbers, and a million home circles are most of a start)."""
+    numbers, and a million home circles are most of a start), a chunk at a time."""
     async with conn.cursor() as cur:
         set_json_loads(orjson.loads, cur)
         await cur.execute(f"SELECT id, feature FROM zones WHERE true {where[0]} ORDER BY id",
                           where[1])
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+        async for r in in_chunks(cur):
+            yield r[0], r[1]
 
 
 def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | None:
@@ -241,7 +261,7 @@ def _parsed_zone(schedules: dict[bytes, Schedule], zone_id: str, feature: dict[s
         except ScheduleError as exc:
             raise ZoneError(f"zone {zone.id}: schedule: {exc}") from None
         schedules[key] = schedule
-    return replace(zone, schedule=schedule)
+    return zone.replace(schedule=schedule)
 
 
 async def read_plans(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -274,7 +294,13 @@ SuperviseeRow = tuple[str, str, str, str | None, list[str], str | None]
 
 async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
                            ) -> list[SuperviseeRow]:
-    """Supervisees still supervised (``where`` on ``s.id``), with their own zones."""
+    return [row async for row in supervisee_rows(conn, where)]
+
+
+async def supervisee_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                          ) -> AsyncIterator[SuperviseeRow]:
+    """Supervisees still supervised (``where`` on ``s.id``), with their own zones, a chunk
+    at a time."""
     cur = await conn.execute(
         "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
@@ -282,7 +308,8 @@ async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTH
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
         f"WHERE s.released_at IS NULL {where[0]} "
         "GROUP BY s.id ORDER BY s.id", where[1])
-    return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+    async for r in in_chunks(cur):
+        yield tuple(r)  # type: ignore[misc]
 
 
 def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
@@ -307,7 +334,7 @@ async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
         f"WHERE d.retired_at IS NULL AND s.released_at IS NULL {where[0]} ORDER BY d.id",
         where[1])
     return [Device(same(r[0]), same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3],
-                   r[4]) for r in await cur.fetchall()]
+                   r[4]) async for r in in_chunks(cur)]
 
 
 async def read_owners(conn: psycopg.AsyncConnection, device_ids: set[str]) -> dict[str, str]:
@@ -324,7 +351,7 @@ async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
                         same: Callable[[str], str] = _no_canonical) -> list[Pairing]:
     cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
                              f"WHERE true {where[0]} ORDER BY bracelet_id", where[1])
-    return [Pairing(same(r[0]), same(r[1]), same(r[2])) for r in await cur.fetchall()]
+    return [Pairing(same(r[0]), same(r[1]), same(r[2])) async for r in in_chunks(cur)]
 
 
 def pairing_holds(p: Pairing, devices: dict[str, Device],

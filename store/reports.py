@@ -37,7 +37,7 @@ def home_place(feature: dict[str, Any] | None) -> Place | None:
     except ZoneError:
         return None
     if zone.shape == "circle":
-        return Place(zone.geometry.x, zone.geometry.y, zone.radius_m)
+        return Place(*zone.center, zone.radius_m)
     c = zone.geometry.centroid
     hull = np.asarray(zone.geometry.convex_hull.exterior.coords)
     far = float(np.max(haversine_m(c.x, c.y, hull[:, 0], hull[:, 1])))

@@ -511,7 +511,7 @@ def home_of_zone(zone: Zone) -> Home:
     """A home zone (a curfew's) as the rule compares homes: its centre and the radius that
     holds it (a circle's own; a polygon's, to the farthest corner of its envelope)."""
     if zone.shape == "circle":
-        return zone.id, zone.geometry.x, zone.geometry.y, zone.radius_m
+        return zone.id, *zone.center, zone.radius_m
     c = zone.geometry.centroid
     xs, ys = np.asarray(zone.geometry.envelope.exterior.coords).T
     return zone.id, c.x, c.y, float(np.max(distance_m(c.x, c.y, xs, ys)))
