@@ -76,11 +76,15 @@ class Zone:
         if shape == "circle" and not isinstance(geometry, tuple):
             geometry = (float(geometry.x), float(geometry.y))  # type: ignore[union-attr]
         put = object.__setattr__
-        for attr, value in (("id", id), ("name", name), ("kind", kind), ("shape", shape),
-                            ("_geometry", geometry), ("radius_m", radius_m),
-                            ("jurisdiction_id", jurisdiction_id), ("width_m", width_m),
-                            ("schedule", schedule)):
-            put(self, attr, value)
+        put(self, "id", id)
+        put(self, "name", name)
+        put(self, "kind", kind)
+        put(self, "shape", shape)
+        put(self, "_geometry", geometry)
+        put(self, "radius_m", radius_m)
+        put(self, "jurisdiction_id", jurisdiction_id)
+        put(self, "width_m", width_m)
+        put(self, "schedule", schedule)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Zone is immutable (use replace): {name}")

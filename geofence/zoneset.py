@@ -43,16 +43,18 @@ class ZoneSet:
         self.bbox = np.zeros((n, 4), dtype=np.float64)  # covers the zone (circles too)
         self.center = np.zeros((n, 2), dtype=np.float64)
         self.radius_m = np.zeros(n, dtype=np.float64)  # circle radius, corridor half width
-        self.ring_lo = np.zeros(n, dtype=np.int64)
-        self.ring_hi = np.zeros(n, dtype=np.int64)
-        self.part_lo = np.zeros(n, dtype=np.int64)  # polygon parts of zone i: part_lo..part_hi
-        self.part_hi = np.zeros(n, dtype=np.int64)
         ring_start: list[int] = []
         ring_end: list[int] = []
         coords: list[np.ndarray] = []
         part_rings: list[tuple[int, int]] = []
         part_zone: list[int] = []
         part_bbox: list[tuple[float, float, float, float]] = []
+        # Zone i's rings and polygon parts: ring_lo[i]..ring_hi[i], part_lo[i]..part_hi[i].
+        ring_lo: list[int] = []
+        ring_hi: list[int] = []
+        part_lo: list[int] = []
+        part_hi: list[int] = []
+        circles: list[int] = []  # (most zones: their rows are written at once, below)
         nverts = 0
 
         def add_ring(xy: np.ndarray) -> None:
@@ -63,13 +65,10 @@ class ZoneSet:
             coords.append(xy)
 
         for i, zone in enumerate(self.zones):
-            self.ring_lo[i] = len(ring_start)
-            self.part_lo[i] = len(part_rings)
+            ring_lo.append(len(ring_start))
+            part_lo.append(len(part_rings))
             if zone.shape == "circle":
-                self.shape[i] = kernel.SHAPE_CIRCLE
-                self.radius_m[i] = zone.radius_m
-                x, y = self.center[i] = zone.center
-                self.bbox[i] = _grown((x, y, x, y), zone.radius_m)
+                circles.append(i)
             elif zone.shape == "corridor":
                 self.shape[i] = kernel.SHAPE_CORRIDOR
                 self.radius_m[i] = zone.width_m / 2
@@ -86,8 +85,18 @@ class ZoneSet:
                     part_rings.append((first, len(ring_start)))
                     part_zone.append(i)
                     part_bbox.append(poly.bounds)
-            self.ring_hi[i] = len(ring_start)
-            self.part_hi[i] = len(part_rings)
+            ring_hi.append(len(ring_start))
+            part_hi.append(len(part_rings))
+        self.ring_lo = np.asarray(ring_lo, dtype=np.int64)
+        self.ring_hi = np.asarray(ring_hi, dtype=np.int64)
+        self.part_lo = np.asarray(part_lo, dtype=np.int64)
+        self.part_hi = np.asarray(part_hi, dtype=np.int64)
+        if circles:
+            rows = np.asarray(circles, dtype=np.int64)
+            self.shape[rows] = kernel.SHAPE_CIRCLE
+            self.radius_m[rows] = [self.zones[i].radius_m for i in circles]
+            self.center[rows] = [self.zones[i].center for i in circles]
+            self.bbox[rows] = _grown_circles(self.center[rows], self.radius_m[rows])
 
         self.ring_start = np.asarray(ring_start, dtype=np.int64)
         self.ring_end = np.asarray(ring_end, dtype=np.int64)
@@ -138,8 +147,8 @@ class ZoneSet:
         for i, zone in redrawn.items():
             out.zones[i] = zone
             out.radius_m[i] = zone.radius_m
-            x, y = out.center[i] = zone.center
-            out.bbox[i] = _grown((x, y, x, y), zone.radius_m)
+            out.center[i] = zone.center
+            out.bbox[i] = _grown_circles(out.center[i:i + 1], np.asarray([zone.radius_m]))[0]
         out._indexed = False
         return out
 
@@ -299,6 +308,17 @@ def _xy(geom: LineString) -> np.ndarray:
 
 def _polygons(geom: Polygon | MultiPolygon) -> Iterator[Polygon]:
     yield from (geom.geoms if isinstance(geom, MultiPolygon) else [geom])
+
+
+def _grown_circles(center: np.ndarray, metres: np.ndarray) -> np.ndarray:
+    """:func:`_grown` of each circle's centre by its radius, at once."""
+    x, y = center[:, 0], center[:, 1]
+    pad = 1.01 * metres
+    dlat = pad / 110_574.0
+    lat_far = np.minimum(89.9, np.abs(y) + dlat)
+    dlon = pad / (111_320.0 * np.cos(np.radians(lat_far)))
+    return np.stack([np.maximum(-180.0, x - dlon), np.maximum(-90.0, y - dlat),
+                     np.minimum(180.0, x + dlon), np.minimum(90.0, y + dlat)], axis=1)
 
 
 def _grown(bounds: tuple[float, float, float, float], metres: float) -> tuple:

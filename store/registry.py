@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 import psycopg
@@ -76,7 +76,7 @@ class Registry:
     held: Partitions | None = None
     # One Schedule object per distinct schedule: a curfew shared by 100,000 home zones is
     # parsed once and held once (see :func:`add_zone`).
-    schedules: dict[bytes, Schedule] = field(default_factory=dict)
+    schedules: dict[bytes | str, Schedule] = field(default_factory=dict)
 
 
     @property
@@ -210,19 +210,42 @@ async def read_zones(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
     return [row async for row in zone_rows(conn, where)]
 
 
+class StoredCircle(NamedTuple):
+    """A circle zone as the columns :func:`zone_rows` reads of its feature (``schedule``: its
+    JSON text)."""
+
+    name: str | None
+    kind: str | None
+    lon: float
+    lat: float
+    radius_m: float
+    jurisdiction_id: str | None
+    schedule: str | None
+
+
+# A plain circle (see migration 0024) is read as the columns the database keeps of it: a
+# million home circles are most of a registry, and parsing each one's GeoJSON was a fifth of a
+# start. Any other zone comes as its feature, for Zone.from_feature to read (or reject, saying
+# why).
+_ZONE_ROWS = (
+    "SELECT id, CASE WHEN circle_lon IS NULL THEN feature END, circle_name, circle_kind, "
+    "circle_lon, circle_lat, circle_radius_m, circle_jurisdiction_id, circle_schedule "
+    "FROM zones WHERE true {} ORDER BY id")
+
+
 async def zone_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
-                    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Stored zones as GeoJSON features (parsed by orjson: a county line has thousands of
-    numbers, and a million home circles are most of a start), a chunk at a time."""
+                    ) -> AsyncIterator[tuple[str, dict[str, Any] | StoredCircle]]:
+    """Stored zones, a chunk at a time: a plain circle as a :class:`StoredCircle`, any other
+    zone as its GeoJSON feature (parsed by orjson: a county line has thousands of numbers)."""
     async with conn.cursor() as cur:
         set_json_loads(orjson.loads, cur)
-        await cur.execute(f"SELECT id, feature FROM zones WHERE true {where[0]} ORDER BY id",
-                          where[1])
+        await cur.execute(_ZONE_ROWS.format(where[0]), where[1])
         async for r in in_chunks(cur):
-            yield r[0], r[1]
+            yield r[0], (r[1] if r[1] is not None else StoredCircle(*r[2:]))
 
 
-def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | None:
+def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any] | StoredCircle
+             ) -> Zone | None:
     """Parse a stored zone into ``reg`` (its list of zones, or its rejected ones). Its schedule
     is the registry's one object for that schedule (``reg.schedules``): parsed once, held
     once."""
@@ -238,8 +261,10 @@ def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any]) -> Zone | Non
     return zone
 
 
-def _parsed_zone(schedules: dict[bytes, Schedule], zone_id: str, feature: dict[str, Any]
-                 ) -> Zone:
+def _parsed_zone(schedules: dict[bytes | str, Schedule], zone_id: str,
+                 feature: dict[str, Any] | StoredCircle) -> Zone:
+    if isinstance(feature, StoredCircle):
+        return _circle(schedules, zone_id, feature)
     props = feature.get("properties")
     if not isinstance(props, dict):
         return Zone.from_feature(feature, zone_id)
@@ -262,6 +287,25 @@ def _parsed_zone(schedules: dict[bytes, Schedule], zone_id: str, feature: dict[s
             raise ZoneError(f"zone {zone.id}: schedule: {exc}") from None
         schedules[key] = schedule
     return zone.replace(schedule=schedule)
+
+
+def _circle(schedules: dict[bytes | str, Schedule], zone_id: str, c: StoredCircle) -> Zone:
+    """A plain circle read as columns (see migration 0024): the zone
+    :meth:`Zone.from_feature` would make of its feature."""
+    schedule = None
+    if c.schedule is not None:
+        schedule = schedules.get(c.schedule)
+        if schedule is None:
+            try:
+                schedule = Schedule.from_dict(orjson.loads(c.schedule))
+            except ScheduleError as exc:
+                raise ZoneError(f"zone {zone_id}: schedule: {exc}") from None
+            schedules[c.schedule] = schedule
+    name = zone_id if not c.name or c.name == zone_id else c.name
+    return Zone(zone_id, name, sys.intern(c.kind or "exclusion"), "circle", (c.lon, c.lat),
+                c.radius_m,
+                sys.intern(c.jurisdiction_id) if c.jurisdiction_id is not None else None,
+                0.0, schedule)
 
 
 async def read_plans(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -318,8 +362,11 @@ def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
     """A supervisee with their zones: their own, then their plan's zone groups'."""
     sid, name, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
-    from_groups = [z for g in (plan.zone_groups if plan else ()) for z in groups.get(g, ())]
-    zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
+    if plan is None or not plan.zone_groups:  # (their own are distinct: a key)
+        zones = tuple(map(same, zone_ids))
+    else:
+        from_groups = [z for g in plan.zone_groups for z in groups.get(g, ())]
+        zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
     return Supervisee(same(sid), name, sys.intern(jid), zones,
                       sys.intern(plan_id) if plan_id is not None else None, case_no)
 

@@ -218,3 +218,51 @@ async def test_a_circle_redrawn_in_place_decides_as_one_compiled_anew(pool):
                  for zs in (patched_set, fresh_set))
     assert got[0].tolist() == want[0].tolist()
     assert [patched_set.zones[z].id for z in got[1]] == [fresh_set.zones[z].id for z in want[1]]
+
+
+async def test_a_plain_circle_read_as_columns_is_the_zone_its_feature_makes(conn):
+    """store.registry.zone_rows reads a plain circle as columns, not as GeoJSON: the zone it
+    makes is the one Zone.from_feature makes of the feature, and a circle that is not plain
+    (a name that is a number, a 3-D point, a radius of 0, a kind unknown, coordinates out of
+    range) is read from its feature, and rejected or repaired as before."""
+    from geofence.zones import Zone, ZoneError
+    from store.registry import StoredCircle, add_zone, zone_rows
+
+    curfew = {"timezone": "Asia/Shanghai", "windows": [
+        {"days": ["mon", "tue"], "start": "22:00", "end": "06:00"}]}
+    props = [
+        {"kind": "inclusion", "radius_m": 150, "schedule": curfew, "name": "家"},
+        {"radius_m": 80.5},  # kind and name left out
+        {"kind": "exclusion", "radius_m": 1e-3, "name": "", "jurisdiction_id": "tx"},
+        {"kind": "exclusion", "radius_m": 50, "name": "c-4", "schedule": None},
+        {"kind": "exclusion", "radius_m": 50, "name": 12},  # not plain: read as a feature
+        {"kind": "exclusion", "radius_m": 0},  # rejected
+        {"kind": "nearby", "radius_m": 50},  # rejected
+    ]
+    coords = [[116.3913, 39.9075], [-97.74, 30.27], [180, -90], [0.1, 0.2], [1, 2], [1, 2],
+              [1, 2], [1, 2, 3], [200, 10]]
+    props += [{"radius_m": 50}, {"radius_m": 50}]  # a 3-D point; a longitude out of range
+    features = {f"c-{i}": {"type": "Feature", "properties": p,
+                           "geometry": {"type": "Point", "coordinates": xy}}
+                for i, (p, xy) in enumerate(zip(props, coords, strict=True))}
+    for zid, feature in features.items():
+        await conn.execute("INSERT INTO zones (id, name, kind, feature) "
+                           "VALUES (%s, %s, 'exclusion', %s)", (zid, zid, Jsonb(feature)))
+    read = {zid: row async for zid, row in zone_rows(
+        conn, ("AND id = ANY(%s)", (sorted(features),)))}
+    plain = {zid for zid, row in read.items() if isinstance(row, StoredCircle)}
+    assert plain == {"c-0", "c-1", "c-2", "c-3"}
+    reg = Registry()
+    for zid, row in read.items():
+        add_zone(reg, zid, row)
+        try:
+            expected = Zone.from_feature(features[zid], zid)
+        except ZoneError:
+            assert zid in reg.rejected_zones
+            continue
+        got = reg.zones[reg.zone_index[zid]]
+        assert got == expected and got.center == expected.center
+        assert got.to_feature() == expected.to_feature()
+    assert set(reg.rejected_zones) == {"c-5", "c-6", "c-8"}
+    # One schedule object for one schedule, however it was read.
+    assert reg.zones[reg.zone_index["c-0"]].schedule is not None
