@@ -111,7 +111,7 @@ class AssignmentKeys(Sequence[EpisodeKey]):
     subject and zone and its zone rule's alert kind. ``made`` may be shared with the keys of
     the roster this one was patched from: numbers are never reused."""
 
-    def __init__(self, assignments: Sequence[Assignment], rule: np.ndarray,
+    def __init__(self, assignments: AssignmentSet, rule: np.ndarray,
                  kinds: Sequence[str], made: dict[int, EpisodeKey] | None = None):
         self._assignments = assignments
         self._rule = rule
@@ -124,15 +124,17 @@ class AssignmentKeys(Sequence[EpisodeKey]):
     def __getitem__(self, a: int) -> EpisodeKey:  # type: ignore[override]
         key = self.made.get(a)
         if key is None:
-            x = self._assignments[a]
-            key = self.made[int(a)] = EpisodeKey(x.subject, x.zone_id,
+            x = self._assignments
+            key = self.made[int(a)] = EpisodeKey(x.subject_of(a), x.zone_id_of(a),
                                                  self._kinds[self._rule[a]])
         return key
 
     def __iter__(self) -> Iterator[EpisodeKey]:
-        kinds = self._kinds
-        for x, r in zip(self._assignments, self._rule.tolist(), strict=True):
-            yield EpisodeKey(x.subject, x.zone_id, kinds[r])
+        kinds, x = self._kinds, self._assignments
+        subjects, zones = x.subjects, x.zoneset.zones
+        for s, z, r in zip(x.subject.tolist(), x.zone.tolist(), self._rule.tolist(),
+                           strict=True):
+            yield EpisodeKey(subjects[s], zones[z].id, kinds[r])
 
 
 class Roster:
@@ -177,41 +179,50 @@ class Roster:
         self.last_tick: float | None = None  # carried over when the registry is reloaded
 
         self.zoneset = zoneset = zoneset if zoneset is not None else ZoneSet(zones)
-        self.assignments = assignments if assignments is not None else AssignmentSet(zoneset, [
-            Assignment(s.id, z, zoneset.zones[zoneset.index[z]].schedule)
-            for s in supervisees.values() for z in s.zone_ids if z in zoneset.index
-        ])
+        self.assignments = assignments if assignments is not None else AssignmentSet.of_zones(
+            zoneset, list(supervisees), [s.zone_ids for s in supervisees.values()])
         # A device's subject number in the assignment set.
         self.subject_of_device = self.assignments.subject_numbers(
             [devices[d].supervisee_id or "" for d in self.device_ids])
         self.zone_rules = list(ZONE_RULES.values())
         self._alert_kinds = [rule.alert_kind for rule in self.zone_rules]
         (self.rule_of_assignment, self.plan_of_assignment, self.enabled, self.confirm,
-         self.confirm_gap) = self._assignment_columns(self.assignments.assignments)
+         self.confirm_gap) = self._assignment_columns(self.assignments, 0)
         self.key_of_assignment = AssignmentKeys(
-            self.assignments.assignments, self.rule_of_assignment, self._alert_kinds)
+            self.assignments, self.rule_of_assignment, self._alert_kinds)
         # Devices numbered once but gone since (see :meth:`patched`): free for new ones.
         self.free_devices: list[int] = []
         # How many of the assignments are dead (left in place by :meth:`patched`).
         self.dead_assignments = 0
         self._heard_watch: set[str] | None = None
 
-    def _assignment_columns(self, asg: Sequence[Assignment]) -> tuple:
-        """Per assignment: its zone rule's number, plan, whether the plan enables it, its
-        confirmation (0 and NaN: the tracker's, the engine's settings)."""
+    def _assignment_columns(self, asg: AssignmentSet, start: int) -> tuple:
+        """Per assignment from ``start`` on: its zone rule's number, plan, whether the plan
+        enables it, its confirmation (0 and NaN: the tracker's, the engine's settings). Worked
+        out per zone and per subject, then spread over the assignments."""
         zones = self.zoneset.zones
         rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
-        rule = np.asarray([rule_no[zone_rule_name(zones[self.zoneset.index[a.zone_id]])]
-                           for a in asg], dtype=np.int64)
+        zone, subject = asg.zone[start:], asg.subject[start:]
+        used, zone_at = np.unique(zone, return_inverse=True)
+        rule = np.fromiter((rule_no[zone_rule_name(zones[z])] for z in used.tolist()),
+                           dtype=np.int64, count=len(used))[zone_at]
+        who, subject_at = np.unique(subject, return_inverse=True)
+        plan_of, subjects = self.plan_of, asg.subjects
+        distinct: dict[int, int] = {}  # a plan's number among those of the subjects, by id()
+        plans_of_who = [plan_of[subjects[k]] for k in who.tolist()]
+        plan_no = np.fromiter((distinct.setdefault(id(p), len(distinct)) for p in plans_of_who),
+                              dtype=np.int64, count=len(who))[subject_at]
+        table = list({id(p): p for p in plans_of_who}.values())
         kinds = self._alert_kinds
-        plans = [self.plan_of[a.subject] for a in asg]
-        enabled = np.fromiter((p.applies(kinds[r]) for p, r in zip(plans, rule.tolist(),
-                                                                  strict=True)),
-                              dtype=bool, count=len(asg))
-        confirm = np.fromiter((p.confirm_fixes or 0 for p in plans), dtype=np.int64,
-                              count=len(asg))
-        gap = np.fromiter((np.nan if p.confirm_gap_s is None else p.confirm_gap_s
-                           for p in plans), dtype=np.float64, count=len(asg))
+        applies = np.asarray([[p.applies(k) for k in kinds] for p in table],
+                             dtype=bool).reshape(len(table), len(kinds))
+        enabled = applies[plan_no, rule] if len(table) else np.zeros(0, dtype=bool)
+        confirm = np.asarray([p.confirm_fixes or 0 for p in table], dtype=np.int64)[plan_no] \
+            if len(table) else np.zeros(0, dtype=np.int64)
+        gap = np.asarray([np.nan if p.confirm_gap_s is None else p.confirm_gap_s
+                          for p in table], dtype=np.float64)[plan_no] \
+            if len(table) else np.zeros(0, dtype=np.float64)
+        plans = [table[n] for n in plan_no.tolist()]
         return rule, plans, enabled, confirm, gap
 
     def patched(self, devices: Mapping[str, Device], supervisees: Mapping[str, Supervisee],
@@ -311,10 +322,10 @@ class Roster:
                  for z in supervisees[sid].zone_ids if z in zoneset.index]
         new.zoneset = zoneset
         new.assignments, dead = self.assignments.patched(zoneset, again, fresh)
-        cols = new._assignment_columns(fresh)
+        cols = new._assignment_columns(new.assignments, len(self.assignments))
         new.rule_of_assignment = np.concatenate([self.rule_of_assignment, cols[0]])
         new.key_of_assignment = AssignmentKeys(
-            new.assignments.assignments, new.rule_of_assignment, self._alert_kinds,
+            new.assignments, new.rule_of_assignment, self._alert_kinds,
             self.key_of_assignment.made)
         new.plan_of_assignment = self.plan_of_assignment + cols[1]
         new.enabled = np.concatenate([self.enabled, cols[2]])

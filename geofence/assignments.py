@@ -59,28 +59,102 @@ class Decisions:
 
 
 class AssignmentSet:
+    """Assignments compiled with their zones, held as columns: each assignment's subject
+    number, zone number and schedule number (a million people's three million assignments
+    as objects cost ~190 bytes a person). :attr:`assignments` makes an :class:`Assignment`
+    when asked."""
+
     def __init__(self, zones: ZoneSet | Sequence[Zone], assignments: Sequence[Assignment]):
-        self.zoneset = zones if isinstance(zones, ZoneSet) else ZoneSet(zones)
-        self.assignments = list(assignments)
-        missing = sorted({a.zone_id for a in self.assignments} - set(self.zoneset.index))
+        zoneset = zones if isinstance(zones, ZoneSet) else ZoneSet(zones)
+        subjects = sorted({a.subject for a in assignments})
+        subject_no = {s: k for k, s in enumerate(subjects)}
+        missing = sorted({a.zone_id for a in assignments} - set(zoneset.index))
         if missing:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
-        self.zone = np.array([self.zoneset.index[a.zone_id] for a in self.assignments],
-                             dtype=np.int64)
+        schedule_no: dict[Schedule, int] = {}
+        self._columns(
+            zoneset, subjects, subject_no,
+            np.fromiter((subject_no[a.subject] for a in assignments), dtype=np.int64,
+                        count=len(assignments)),
+            np.fromiter((zoneset.index[a.zone_id] for a in assignments), dtype=np.int64,
+                        count=len(assignments)),
+            np.fromiter((-1 if a.schedule is None else schedule_no.setdefault(
+                a.schedule, len(schedule_no)) for a in assignments), dtype=np.int32,
+                count=len(assignments)),
+            list(schedule_no))
+
+    @classmethod
+    def of_zones(cls, zones: ZoneSet, subjects: Sequence[str],
+                 zone_ids: Sequence[Sequence[str]]) -> AssignmentSet:
+        """Subject ``subjects[k]`` assigned the zones ``zone_ids[k]`` (ids ``zones`` lacks are
+        left out), each in force on its zone's schedule — the engine's assignments, made with
+        no object per assignment.
+
+        >>> from shapely.geometry import box
+        >>> zs = ZoneSet([Zone("a", "a", "exclusion", "polygon", box(0, 0, 1, 1))])
+        >>> s = AssignmentSet.of_zones(zs, ["p2", "p1"], [["a"], ["a", "gone"]])
+        >>> s.subjects, s.of_subject("p1").tolist(), s.assignments[1]
+        (['p1', 'p2'], [1], Assignment(subject='p1', zone_id='a', schedule=None))
+        """
+        index, zl = zones.index, zones.zones
+        zone_col: list[int] = []
+        count: list[int] = []
+        for ids in zone_ids:
+            numbers = [index[z] for z in ids if z in index]
+            zone_col += numbers
+            count.append(len(numbers))
+        # Numbered as the constructor numbers them: subjects sorted, assignments in the order
+        # given.
+        kept = sorted(s for s, c in zip(subjects, count, strict=True) if c)
+        subject_no = {s: k for k, s in enumerate(kept)}
+        subject = np.repeat(np.fromiter((subject_no.get(s, -1) for s in subjects),
+                                        dtype=np.int64, count=len(subjects)),
+                            np.asarray(count, dtype=np.int64))
+        zone = np.asarray(zone_col, dtype=np.int64)
+        used, inverse = np.unique(zone, return_inverse=True)
+        schedule_no: dict[Schedule, int] = {}
+        of_used = np.fromiter(
+            (-1 if (sch := zl[z].schedule) is None else schedule_no.setdefault(
+                sch, len(schedule_no)) for z in used.tolist()), dtype=np.int32, count=len(used))
+        out = cls.__new__(cls)
+        out._columns(zones, kept, subject_no, subject, zone, of_used[inverse].astype(np.int32),
+                     list(schedule_no))
+        return out
+
+    def _columns(self, zones: ZoneSet, subjects: list[str], subject_no: dict[str, int],
+                 subject: np.ndarray, zone: np.ndarray, schedule: np.ndarray,
+                 schedules: list[Schedule]) -> None:
+        self.zoneset = zones
         # Subjects are numbered; the assignments of subject k are
         # _by_subject[_first[k] : _first[k] + _count[k]], in assignment order.
-        self.subjects: list[str] = sorted({a.subject for a in self.assignments})
-        self._subject_no = {s: k for k, s in enumerate(self.subjects)}
-        subject_of = np.fromiter((self._subject_no[a.subject] for a in self.assignments),
-                                 dtype=np.int64, count=len(self.assignments))
-        self._by_subject = np.argsort(subject_of, kind="stable")
-        self._count = np.bincount(subject_of, minlength=len(self.subjects))
+        self.subjects: list[str] = subjects
+        self._subject_no = subject_no
+        self.subject = subject  # each assignment's subject number
+        self.zone = zone  # each assignment's zone number in ``zoneset``
+        self.schedule = schedule  # each one's number in ``schedules`` (-1: always in force)
+        self.schedules = schedules
+        self._by_subject = np.argsort(subject, kind="stable")
+        self._count = np.bincount(subject, minlength=len(subjects))
         self._first = np.concatenate([[0], np.cumsum(self._count)[:-1]]).astype(np.int64)
-        schedules: dict[Schedule, list[int]] = {}
-        for i, a in enumerate(self.assignments):
-            if a.schedule is not None:
-                schedules.setdefault(a.schedule, []).append(i)
-        self._scheduled = {s: np.asarray(ix, dtype=np.int64) for s, ix in schedules.items()}
+        self._scheduled = {sch: np.flatnonzero(schedule == n) for n, sch in enumerate(schedules)}
+
+    def __len__(self) -> int:
+        return len(self.zone)
+
+    @property
+    def assignments(self) -> Sequence[Assignment]:
+        """Each assignment as an object, made when asked."""
+        return _Assignments(self)
+
+    def subject_of(self, a: int) -> str:
+        return self.subjects[self.subject[a]]
+
+    def zone_id_of(self, a: int) -> str:
+        return self.zoneset.zones[self.zone[a]].id
+
+    def schedule_of(self, a: int) -> Schedule | None:
+        n = self.schedule[a]
+        return None if n < 0 else self.schedules[n]
 
     def on(self, zones: ZoneSet) -> AssignmentSet:
         """The same assignments over ``zones``: a set numbered as this one's, with the same
@@ -111,11 +185,7 @@ class AssignmentSet:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
         out = copy.copy(self)
         out.zoneset = zones
-        base = len(self.assignments)
-        out.assignments = self.assignments + list(assignments)
-        out.zone = np.concatenate([self.zone, np.fromiter(
-            (zones.index[a.zone_id] for a in assignments), dtype=np.int64,
-            count=len(assignments))])
+        base = len(self.zone)
         out.subjects, out._subject_no = list(self.subjects), dict(self._subject_no)
         runs: dict[str, list[int]] = {s: [] for s in subjects}
         for i, a in enumerate(assignments):
@@ -125,6 +195,24 @@ class AssignmentSet:
             if s not in out._subject_no:
                 out._subject_no[s] = len(out.subjects)
                 out.subjects.append(s)
+        out.subject = np.concatenate([self.subject, np.fromiter(
+            (out._subject_no[a.subject] for a in assignments), dtype=np.int64,
+            count=len(assignments))])
+        out.zone = np.concatenate([self.zone, np.fromiter(
+            (zones.index[a.zone_id] for a in assignments), dtype=np.int64,
+            count=len(assignments))])
+        out.schedules = list(self.schedules)
+        schedule_no = {sch: n for n, sch in enumerate(out.schedules)}
+        numbers = []
+        for a in assignments:
+            if a.schedule is None:
+                numbers.append(-1)
+            else:
+                if a.schedule not in schedule_no:
+                    schedule_no[a.schedule] = len(out.schedules)
+                    out.schedules.append(a.schedule)
+                numbers.append(schedule_no[a.schedule])
+        out.schedule = np.concatenate([self.schedule, np.asarray(numbers, dtype=np.int32)])
         n = len(out.subjects)
         # (With no subjects at all, ``_first`` and ``_count`` hold a lone 0: see evaluate.)
         out._first, out._count = np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.int64)
@@ -201,3 +289,19 @@ class AssignmentSet:
                 off = ~schedule.active_at(ts[pair_fix[rows]])
                 decision[rows[off]] = INACTIVE
         return Decisions(pair_fix, pair_asg, decision)
+
+
+class _Assignments(Sequence[Assignment]):
+    """:attr:`AssignmentSet.assignments`: each made when asked."""
+
+    def __init__(self, of: AssignmentSet):
+        self._of = of
+
+    def __len__(self) -> int:
+        return len(self._of.zone)
+
+    def __getitem__(self, a: int) -> Assignment:  # type: ignore[override]
+        s = self._of
+        if not -len(s.zone) <= a < len(s.zone):
+            raise IndexError(a)
+        return Assignment(s.subject_of(a), s.zone_id_of(a), s.schedule_of(a))

@@ -56,8 +56,8 @@ class Zone:
     hold a million GEOS points that nothing on the path of a fix reads (the kernel reads
     :class:`~geofence.zoneset.ZoneSet`'s arrays), and making them was most of a start."""
 
-    __slots__ = ("id", "name", "kind", "shape", "_geometry", "radius_m", "jurisdiction_id",
-                 "width_m", "schedule")
+    __slots__ = ("id", "name", "kind", "shape", "_geometry", "_x", "_y", "radius_m",
+                 "jurisdiction_id", "width_m", "schedule")
     id: str
     name: str
     kind: ZoneKind
@@ -73,9 +73,13 @@ class Zone:
                  jurisdiction_id: str | None = None, width_m: float = 0.0,
                  schedule: Schedule | None = None):
         """``geometry``: a circle's may be its centre, ``(lon, lat)``."""
-        if shape == "circle" and not isinstance(geometry, tuple):
-            geometry = (float(geometry.x), float(geometry.y))  # type: ignore[union-attr]
         put = object.__setattr__
+        if shape == "circle":  # its centre, not a GEOS point nor even a tuple
+            x, y = geometry if isinstance(geometry, tuple) else (
+                float(geometry.x), float(geometry.y))  # type: ignore[union-attr]
+            put(self, "_x", x)
+            put(self, "_y", y)
+            geometry = None  # type: ignore[assignment]
         put(self, "id", id)
         put(self, "name", name)
         put(self, "kind", kind)
@@ -90,8 +94,11 @@ class Zone:
         raise AttributeError(f"a Zone is immutable (use replace): {name}")
 
     def __reduce__(self) -> tuple:
-        return (Zone, (self.id, self.name, self.kind, self.shape, self._geometry, self.radius_m,
+        return (Zone, (self.id, self.name, self.kind, self.shape, self._stored(), self.radius_m,
                        self.jurisdiction_id, self.width_m, self.schedule))
+
+    def _stored(self) -> Geometry | tuple[float, float]:
+        return (self._x, self._y) if self._geometry is None else self._geometry
 
     def __copy__(self) -> Zone:
         return self  # immutable
@@ -102,25 +109,25 @@ class Zone:
     @property
     def geometry(self) -> Geometry:
         g = self._geometry
-        return Point(g) if isinstance(g, tuple) else g
+        return Point(self._x, self._y) if g is None else g
 
     @property
     def center(self) -> tuple[float, float]:
-        """A circle's centre (lon, lat)."""
+        """A circle's centre (lon, lat); another zone's centroid."""
         g = self._geometry
-        return g if isinstance(g, tuple) else (g.centroid.x, g.centroid.y)
+        return (self._x, self._y) if g is None else (g.centroid.x, g.centroid.y)
 
     def replace(self, **changes: Any) -> Zone:
         """A copy with some attributes changed (as :func:`dataclasses.replace`)."""
         values = {attr: getattr(self, attr) for attr in _INIT}
-        values["geometry"] = self._geometry
+        values["geometry"] = self._stored()
         values.update(changes)
         return Zone(**values)
 
     def _key(self) -> tuple:
         g = self._geometry
         return (self.id, self.name, self.kind, self.shape,
-                g if isinstance(g, tuple) else g.wkb, self.radius_m, self.jurisdiction_id,
+                (self._x, self._y) if g is None else g.wkb, self.radius_m, self.jurisdiction_id,
                 self.width_m, self.schedule)
 
     def __eq__(self, other: object) -> bool:

@@ -301,7 +301,7 @@ class Pipeline:
         # Who is assigned a zone redrawn: their assignments are made again (its kind or
         # schedule may have changed; a home redrawn moves the home the gathering rule knows).
         asg = old.roster.assignments
-        regrouped = {asg.assignments[i].subject for i in np.flatnonzero(
+        regrouped = {asg.subject_of(i) for i in np.flatnonzero(
             np.isin(asg.zone, redrawn)).tolist()} if redrawn else set()
         check_ins = [c for c in registry.check_ins if self.owned is None
                      or partition_of(c.supervisee_id, self.partitions) in self.owned]

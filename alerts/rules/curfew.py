@@ -61,16 +61,15 @@ class CurfewStarts(BatchRule):
     def _with_curfews(curfews: dict[Schedule, np.ndarray], roster: Roster, start: int
                       ) -> dict[Schedule, np.ndarray]:
         """``curfews`` and the curfew assignments numbered from ``start``."""
-        found: dict[Schedule, list[int]] = {}
-        asg, keys = roster.assignments.assignments, roster.key_of_assignment
-        for i in range(start, len(asg)):
-            schedule = asg[i].schedule
-            if schedule is not None and keys[i].kind == "curfew":
-                found.setdefault(schedule, []).append(i)
+        asg = roster.assignments
+        curfew = [i for i, rule in enumerate(roster.zone_rules) if rule.alert_kind == "curfew"]
+        mine = start + np.flatnonzero(np.isin(roster.rule_of_assignment[start:], curfew)
+                                      & (asg.schedule[start:] >= 0))
         out = dict(curfews)
-        for schedule, members in found.items():
+        for n in np.unique(asg.schedule[mine]).tolist():
+            schedule = asg.schedules[n]
             out[schedule] = np.concatenate([out.get(schedule, np.zeros(0, dtype=np.int64)),
-                                            np.asarray(members, dtype=np.int64)])
+                                            mine[asg.schedule[mine] == n]])
         return out
 
     def patched(self, roster: Roster, change: RosterChange, lost_contact: LostContactRule

@@ -341,13 +341,13 @@ class GatheringRule(BatchRule):
         """Each person's home zone: (zone id, centre lon, lat, radius m)."""
         r = self.roster
         out: dict[int, tuple[str, float, float, float]] = {}
-        for a, key in enumerate(r.key_of_assignment):
-            if key.kind != "curfew":
-                continue
-            k = r.sup_no.get(key.supervisee_id)
+        curfew = [i for i, rule in enumerate(r.zone_rules) if rule.alert_kind == "curfew"]
+        asg = r.assignments
+        for a in np.flatnonzero(np.isin(r.rule_of_assignment, curfew)).tolist():
+            k = r.sup_no.get(asg.subject_of(a))
             if k is None or k in out:
                 continue
-            out[k] = home_of_zone(r.zoneset.zones[int(r.assignments.zone[a])])
+            out[k] = home_of_zone(r.zoneset.zones[int(asg.zone[a])])
         return out
 
     # --- positions and the grid ---------------------------------------------------------------

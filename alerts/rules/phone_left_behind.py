@@ -98,7 +98,7 @@ def person_timezone(roster: Roster, supervisee_id: str, plan: SupervisionPlan) -
     """The time zone of the person's scheduled zones (a curfew first), else the plan's."""
     found: str | None = None
     for a in roster.assignments.of_subject(supervisee_id).tolist():
-        schedule = roster.assignments.assignments[a].schedule
+        schedule = roster.assignments.schedule_of(a)
         if schedule is not None:
             found = schedule.timezone
             if roster.key_of_assignment[a].kind == "curfew":
