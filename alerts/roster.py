@@ -208,20 +208,24 @@ class Roster:
                            dtype=np.int64, count=len(used))[zone_at]
         who, subject_at = np.unique(subject, return_inverse=True)
         plan_of, subjects = self.plan_of, asg.subjects
-        distinct: dict[int, int] = {}  # a plan's number among those of the subjects, by id()
-        plans_of_who = [plan_of[subjects[k]] for k in who.tolist()]
-        plan_no = np.fromiter((distinct.setdefault(id(p), len(distinct)) for p in plans_of_who),
-                              dtype=np.int64, count=len(who))[subject_at]
-        table = list({id(p): p for p in plans_of_who}.values())
+        # The subjects' plans, each once (by identity), and each subject's number among them.
+        distinct: dict[int, int] = {}
+        table: list[SupervisionPlan] = []
+        numbers: list[int] = []
+        for k in who.tolist():
+            p = plan_of[subjects[k]]
+            if id(p) not in distinct:
+                distinct[id(p)] = len(table)
+                table.append(p)
+            numbers.append(distinct[id(p)])
+        plan_no = np.asarray(numbers, dtype=np.int64)[subject_at]
         kinds = self._alert_kinds
         applies = np.asarray([[p.applies(k) for k in kinds] for p in table],
                              dtype=bool).reshape(len(table), len(kinds))
-        enabled = applies[plan_no, rule] if len(table) else np.zeros(0, dtype=bool)
-        confirm = np.asarray([p.confirm_fixes or 0 for p in table], dtype=np.int64)[plan_no] \
-            if len(table) else np.zeros(0, dtype=np.int64)
+        enabled = applies[plan_no, rule]
+        confirm = np.asarray([p.confirm_fixes or 0 for p in table], dtype=np.int64)[plan_no]
         gap = np.asarray([np.nan if p.confirm_gap_s is None else p.confirm_gap_s
-                          for p in table], dtype=np.float64)[plan_no] \
-            if len(table) else np.zeros(0, dtype=np.float64)
+                          for p in table], dtype=np.float64)[plan_no]
         plans = [table[n] for n in plan_no.tolist()]
         return rule, plans, enabled, confirm, gap
 
