@@ -27,6 +27,7 @@ from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
 from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
 from geofence.assignments import Assignment, AssignmentSet
+from geofence.numbers import number, numbering
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 
@@ -159,9 +160,9 @@ class Roster:
                         for s in supervisees.values()}
         # Devices are numbered; a device's supervisee by number, among all supervisees.
         self.device_ids = list(devices)
-        self.device_no = {d: i for i, d in enumerate(self.device_ids)}
+        self.device_no = numbering(self.device_ids)
         self.supervisee_ids = sorted(supervisees)
-        self.sup_no = sup_no = {s: i for i, s in enumerate(self.supervisee_ids)}
+        self.sup_no = sup_no = numbering(self.supervisee_ids)
         self.sup_of_device = np.fromiter(
             (sup_no.get(devices[d].supervisee_id or "", -1) for d in self.device_ids),
             dtype=np.int64, count=len(self.device_ids))
@@ -255,7 +256,7 @@ class Roster:
             if sid in supervisees:
                 plan_of[sid] = plans.get(supervisees[sid].plan_id or "", DEFAULT_PLAN)
                 if sid not in sup_no:
-                    sup_no[sid] = len(sup_ids)
+                    sup_no[sid] = number(len(sup_ids))
                     sup_ids.append(sid)
                 touched_sups.append(sup_no[sid])
             elif sid in sup_no:  # released: a hole

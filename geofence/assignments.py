@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geofence.kernel import INSIDE, OUTSIDE, UNCERTAIN
+from geofence.numbers import number, numbering
 from geofence.schedules import Schedule
 from geofence.zones import Zone, ZoneError
 from geofence.zoneset import ZoneSet
@@ -67,7 +68,7 @@ class AssignmentSet:
     def __init__(self, zones: ZoneSet | Sequence[Zone], assignments: Sequence[Assignment]):
         zoneset = zones if isinstance(zones, ZoneSet) else ZoneSet(zones)
         subjects = sorted({a.subject for a in assignments})
-        subject_no = {s: k for k, s in enumerate(subjects)}
+        subject_no = numbering(subjects)
         missing = sorted({a.zone_id for a in assignments} - set(zoneset.index))
         if missing:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
@@ -106,7 +107,7 @@ class AssignmentSet:
         # Numbered as the constructor numbers them: subjects sorted, assignments in the order
         # given.
         kept = sorted(s for s, c in zip(subjects, count, strict=True) if c)
-        subject_no = {s: k for k, s in enumerate(kept)}
+        subject_no = numbering(kept)
         subject = np.repeat(np.fromiter((subject_no.get(s, -1) for s in subjects),
                                         dtype=np.int64, count=len(subjects)),
                             np.asarray(count, dtype=np.int64))
@@ -193,7 +194,7 @@ class AssignmentSet:
         dead = [self.of_subject(s) for s in runs if s in self._subject_no]
         for s in runs:
             if s not in out._subject_no:
-                out._subject_no[s] = len(out.subjects)
+                out._subject_no[s] = number(len(out.subjects))
                 out.subjects.append(s)
         out.subject = np.concatenate([self.subject, np.fromiter(
             (out._subject_no[a.subject] for a in assignments), dtype=np.int64,

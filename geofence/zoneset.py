@@ -20,6 +20,7 @@ import numpy as np
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
 from geofence import grid, index, kernel
+from geofence.numbers import numbering
 from geofence.zones import Zone
 
 CELLS_PER_VERTEX = 4.0
@@ -36,8 +37,8 @@ class ZoneSet:
         """``index``: each zone's number, when the caller holds it already (the registry's:
         one dict of millions of ids, not two)."""
         self.zones: list[Zone] = list(zones)
-        self.index: dict[str, int] = index if index is not None else {
-            z.id: i for i, z in enumerate(self.zones)}
+        self.index: dict[str, int] = index if index is not None else numbering(
+            [z.id for z in self.zones])
         n = len(self.zones)
         self.shape = np.zeros(n, dtype=np.int8)
         self.bbox = np.zeros((n, 4), dtype=np.float64)  # covers the zone (circles too)
@@ -131,7 +132,7 @@ class ZoneSet:
         if added:
             n, k = len(self.zones), len(added)
             out.index = index if index is not None else {
-                **self.index, **{zone.id: n + i for i, zone in enumerate(added)}}
+                **self.index, **numbering([zone.id for zone in added], n)}
             out.zones += list(added)
             grow = np.zeros(k, dtype=np.int64)
             out.shape = np.concatenate([self.shape, np.full(k, kernel.SHAPE_CIRCLE, np.int8)])

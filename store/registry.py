@@ -30,6 +30,7 @@ from devices.models import (
     Supervisee,
 )
 from devices.topics import partition_of
+from geofence.numbers import number
 from geofence.schedules import Schedule, ScheduleError
 from geofence.zones import Zone, ZoneError
 from store.check_ins import read_check_ins
@@ -256,7 +257,7 @@ def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any] | StoredCircle
         log.error("zone %s not loaded: %s", zone_id, exc)
         reg.rejected_zones[zone_id] = str(exc)
         return None
-    reg.zone_index[zone.id] = len(reg.zones)
+    reg.zone_index[zone.id] = number(len(reg.zones))
     reg.zones.append(zone)
     return zone
 

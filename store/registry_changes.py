@@ -29,6 +29,7 @@ from devices.models import (
     PositioningOrder,
     ProtectionOrder,
 )
+from geofence.numbers import number, numbering
 from store.check_ins import read_check_ins
 from store.leave import read_leave_windows
 from store.registry import (
@@ -306,7 +307,7 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
         # One dropped (or now rejected): the zones after it move up.
         zones = [fresh.pop(z.id, z) for z in old.zones if z.id not in changed or z.id in fresh]
         zones += fresh.values()
-        index = {z.id: i for i, z in enumerate(zones)}
+        index = numbering([z.id for z in zones])
     else:  # redrawn in place, new ones last: no walk over everyone's zones
         zones = list(old.zones)
         for zid in [zid for zid in fresh if zid in index]:
@@ -314,7 +315,7 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
         if fresh:
             index = dict(index)
             for z in fresh.values():
-                index[z.id] = len(zones)
+                index[z.id] = number(len(zones))
                 zones.append(z)
     reg.zones, reg.zone_index = zones, index
 
