@@ -22,7 +22,7 @@ from alerts.plans import DEFAULT_PLAN, SupervisionPlan
 from alerts.rules import device_off, lost_contact, no_fix
 from alerts.rules.check_in_missed import CheckIn
 from alerts.rules.curfew import UNVERIFIED_KIND
-from alerts.rules.zones import ZONE_RULES, zone_rule_name
+from alerts.rules.zones import ZONE_RULES, rule_name
 from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
 from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
@@ -135,7 +135,7 @@ class AssignmentKeys(Sequence[EpisodeKey]):
         subjects, zones = x.subjects, x.zoneset.zones
         for s, z, r in zip(x.subject.tolist(), x.zone.tolist(), self._rule.tolist(),
                            strict=True):
-            yield EpisodeKey(subjects[s], zones[z].id, kinds[r])
+            yield EpisodeKey(subjects[s], zones.ids[z], kinds[r])
 
 
 class Roster:
@@ -159,22 +159,30 @@ class Roster:
         self.plan_of = {s.id: plans.get(s.plan_id or "", DEFAULT_PLAN)
                         for s in supervisees.values()}
         # Devices are numbered; a device's supervisee by number, among all supervisees.
+        # (Each device read once, in order: a lookup in a dict of millions costs a
+        # microsecond, and there would be one per device for each column.)
+        in_order = list(devices.values())
+        n_dev = len(in_order)
         self.device_ids = list(devices)
         self.device_no = numbering(self.device_ids)
         self.supervisee_ids = sorted(supervisees)
         self.sup_no = sup_no = numbering(self.supervisee_ids)
         self.sup_of_device = np.fromiter(
-            (sup_no.get(devices[d].supervisee_id or "", -1) for d in self.device_ids),
-            dtype=np.int64, count=len(self.device_ids))
+            (sup_no.get(d.supervisee_id or "", -1) for d in in_order), dtype=np.int64,
+            count=n_dev)
         by_sup = np.argsort(self.sup_of_device, kind="stable")
         bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
         # The device numbers of supervisee k: devices_of_sup[k].
         self.devices_of_sup = Runs.of_sorted(by_sup, bounds)
-        self.plans_of_device = [self.plan_of_device(d) for d in self.device_ids]
+        plan_of_sup = [*map(self.plan_of.__getitem__, self.supervisee_ids), DEFAULT_PLAN]
+        self.plans_of_device = [plan_of_sup[k] for k in self.sup_of_device.tolist()]
         self.interval = np.fromiter(
-            (devices[d].report_interval_s or p.report_interval_s
-             for d, p in zip(self.device_ids, self.plans_of_device, strict=True)),
-            dtype=np.float64, count=len(self.device_ids))
+            (d.report_interval_s or p.report_interval_s
+             for d, p in zip(in_order, self.plans_of_device, strict=True)),
+            dtype=np.float64, count=n_dev)
+        kinds = [d.kind for d in in_order]
+        self.is_bracelet = np.fromiter(map("bracelet".__eq__, kinds), dtype=bool, count=n_dev)
+        self.is_phone = np.fromiter(map("phone".__eq__, kinds), dtype=bool, count=n_dev)
         self.activity = (activity.renumbered(self.device_ids) if activity is not None
                          else Activity(self.device_ids))
         self.last_tick: float | None = None  # carried over when the registry is reloaded
@@ -182,9 +190,13 @@ class Roster:
         self.zoneset = zoneset = zoneset if zoneset is not None else ZoneSet(zones)
         self.assignments = assignments if assignments is not None else AssignmentSet.of_zones(
             zoneset, list(supervisees), [s.zone_ids for s in supervisees.values()])
-        # A device's subject number in the assignment set.
-        self.subject_of_device = self.assignments.subject_numbers(
-            [devices[d].supervisee_id or "" for d in self.device_ids])
+        # A device's subject number in the assignment set: its supervisee's (the subjects are
+        # the supervisees with zones, most often all of them).
+        subjects = self.assignments.subjects
+        subject_of_sup = np.append(
+            np.arange(len(subjects), dtype=np.int64) if subjects == self.supervisee_ids
+            else self.assignments.subject_numbers(self.supervisee_ids), -1)
+        self.subject_of_device = subject_of_sup[self.sup_of_device]
         self.zone_rules = list(ZONE_RULES.values())
         self._alert_kinds = [rule.alert_kind for rule in self.zone_rules]
         (self.rule_of_assignment, self.plan_of_assignment, self.enabled, self.confirm,
@@ -205,7 +217,8 @@ class Roster:
         rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
         zone, subject = asg.zone[start:], asg.subject[start:]
         used, zone_at = np.unique(zone, return_inverse=True)
-        rule = np.fromiter((rule_no[zone_rule_name(zones[z])] for z in used.tolist()),
+        rule = np.fromiter((rule_no[rule_name(zones.kinds[z], zones.schedules[z])]
+                            for z in used.tolist()),
                            dtype=np.int64, count=len(used))[zone_at]
         who, subject_at = np.unique(subject, return_inverse=True)
         plan_of, subjects = self.plan_of, asg.subjects
@@ -300,6 +313,9 @@ class Roster:
             n_dev - len(self.plans_of_device))
         interval = np.full(n_dev, DEFAULT_PLAN.report_interval_s)
         interval[:len(self.interval)] = self.interval
+        is_bracelet, is_phone = np.zeros(n_dev, dtype=bool), np.zeros(n_dev, dtype=bool)
+        is_bracelet[:len(self.is_bracelet)] = self.is_bracelet
+        is_phone[:len(self.is_phone)] = self.is_phone
         for n in touched_devs:
             d = dev_ids[n]
             if d in dev_no:
@@ -307,9 +323,11 @@ class Roster:
                 sup_of[n] = sup_no.get(device.supervisee_id or "", -1)
                 plans_of_device[n] = plan = new.plan_of_device(d)
                 interval[n] = device.report_interval_s or plan.report_interval_s
+                is_bracelet[n], is_phone[n] = device.kind == "bracelet", device.kind == "phone"
             else:  # a hole
                 sup_of[n], plans_of_device[n] = -1, DEFAULT_PLAN
                 interval[n] = DEFAULT_PLAN.report_interval_s
+                is_bracelet[n] = is_phone[n] = False
         # Everyone whose devices changed, or who is new: their run of devices again.
         owners = set(touched_sups) | set(sup_of[touched_devs].tolist()) | set(
             self.sup_of_device[[n for n in touched_devs if n < len(self.sup_of_device)]
@@ -319,10 +337,11 @@ class Roster:
         for n in np.flatnonzero(np.isin(sup_of, list(owners))).tolist():
             runs[int(sup_of[n])].append(n)
         new.sup_of_device, new.interval = sup_of, interval
+        new.is_bracelet, new.is_phone = is_bracelet, is_phone
         new.devices_of_sup = self.devices_of_sup.with_runs(runs, n_sup)
         # Assignments: everyone named has theirs made again.
         again = (people | regrouped)
-        fresh = [Assignment(sid, z, zoneset.zones[zoneset.index[z]].schedule)
+        fresh = [Assignment(sid, z, zoneset.zones.schedules[zoneset.index[z]])
                  for sid in sorted(again) if sid in supervisees
                  for z in supervisees[sid].zone_ids if z in zoneset.index]
         new.zoneset = zoneset
@@ -359,6 +378,16 @@ class Roster:
                 sup_no[s] for s in regrouped if s in sup_no}), dtype=np.int64),
             dead=dead, first_new=len(self.key_of_assignment),
             cleared=np.asarray(sorted(set(cleared)), dtype=np.int64))
+
+    def plans_apply(self, kind: str, start: int = 0) -> np.ndarray:
+        """Whether the plan of each assignment from ``start`` on applies ``kind``: asked of
+        each plan once (by identity), spread over the assignments."""
+        plans = self.plan_of_assignment[start:]
+        ids = np.fromiter(map(id, plans), dtype=np.int64, count=len(plans))
+        _, first, at = np.unique(ids, return_index=True, return_inverse=True)
+        on = np.fromiter((plans[i].applies(kind) for i in first.tolist()), dtype=bool,
+                         count=len(first))
+        return on[at.reshape(-1)]
 
     def plan_of_device(self, device_id: str) -> SupervisionPlan:
         sid = self.devices[device_id].supervisee_id

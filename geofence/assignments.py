@@ -101,7 +101,7 @@ class AssignmentSet:
         zone_col: list[int] = []
         count: list[int] = []
         for ids in zone_ids:
-            numbers = [index[z] for z in ids if z in index]
+            numbers = [i for z in ids if (i := index.get(z)) is not None]
             zone_col += numbers
             count.append(len(numbers))
         # Numbered as the constructor numbers them: subjects sorted, assignments in the order
@@ -115,7 +115,7 @@ class AssignmentSet:
         used, inverse = np.unique(zone, return_inverse=True)
         schedule_no: dict[Schedule, int] = {}
         of_used = np.fromiter(
-            (-1 if (sch := zl[z].schedule) is None else schedule_no.setdefault(
+            (-1 if (sch := zl.schedules[z]) is None else schedule_no.setdefault(
                 sch, len(schedule_no)) for z in used.tolist()), dtype=np.int32, count=len(used))
         out = cls.__new__(cls)
         out._columns(zones, kept, subject_no, subject, zone, of_used[inverse].astype(np.int32),
@@ -151,7 +151,7 @@ class AssignmentSet:
         return self.subjects[self.subject[a]]
 
     def zone_id_of(self, a: int) -> str:
-        return self.zoneset.zones[self.zone[a]].id
+        return self.zoneset.zones.ids[self.zone[a]]
 
     def schedule_of(self, a: int) -> Schedule | None:
         n = self.schedule[a]

@@ -21,6 +21,7 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 
 from geofence import grid, index, kernel
 from geofence.numbers import numbering
+from geofence.zonelist import ZoneList, zone_list
 from geofence.zones import Zone
 
 CELLS_PER_VERTEX = 4.0
@@ -36,11 +37,11 @@ class ZoneSet:
     def __init__(self, zones: Sequence[Zone], index: dict[str, int] | None = None):
         """``index``: each zone's number, when the caller holds it already (the registry's:
         one dict of millions of ids, not two)."""
-        self.zones: list[Zone] = list(zones)
-        self.index: dict[str, int] = index if index is not None else numbering(
-            [z.id for z in self.zones])
+        # (Shared with the registry, never written here: a change makes a copy.)
+        self.zones: ZoneList = zone_list(zones)
+        self.index: dict[str, int] = index if index is not None else numbering(self.zones.ids)
         n = len(self.zones)
-        self.shape = np.zeros(n, dtype=np.int8)
+        self.shape = np.full(n, kernel.SHAPE_CIRCLE, dtype=np.int8)
         self.bbox = np.zeros((n, 4), dtype=np.float64)  # covers the zone (circles too)
         self.center = np.zeros((n, 2), dtype=np.float64)
         self.radius_m = np.zeros(n, dtype=np.float64)  # circle radius, corridor half width
@@ -50,12 +51,10 @@ class ZoneSet:
         part_rings: list[tuple[int, int]] = []
         part_zone: list[int] = []
         part_bbox: list[tuple[float, float, float, float]] = []
-        # Zone i's rings and polygon parts: ring_lo[i]..ring_hi[i], part_lo[i]..part_hi[i].
-        ring_lo: list[int] = []
-        ring_hi: list[int] = []
-        part_lo: list[int] = []
-        part_hi: list[int] = []
-        circles: list[int] = []  # (most zones: their rows are written at once, below)
+        # Zone i's rings and polygon parts: ring_lo[i]..ring_hi[i], part_lo[i]..part_hi[i]; a
+        # circle has none (an empty run where the zone before it ends).
+        rings = np.zeros(n, dtype=np.int64)
+        parts = np.zeros(n, dtype=np.int64)
         nverts = 0
 
         def add_ring(xy: np.ndarray) -> None:
@@ -65,11 +64,11 @@ class ZoneSet:
             ring_end.append(nverts)
             coords.append(xy)
 
-        for i, zone in enumerate(self.zones):
-            ring_lo.append(len(ring_start))
-            part_lo.append(len(part_rings))
-            if zone.shape == "circle":
-                circles.append(i)
+        for i, zone in self.zones.others():  # (most zones are circles: rows written below)
+            first_ring, first_part = len(ring_start), len(part_rings)
+            if zone.shape == "circle":  # (one with a width, held as an object)
+                self.radius_m[i], self.center[i] = zone.radius_m, zone.center
+                self.bbox[i] = _grown_circles(self.center[i:i + 1], self.radius_m[i:i + 1])[0]
             elif zone.shape == "corridor":
                 self.shape[i] = kernel.SHAPE_CORRIDOR
                 self.radius_m[i] = zone.width_m / 2
@@ -86,18 +85,16 @@ class ZoneSet:
                     part_rings.append((first, len(ring_start)))
                     part_zone.append(i)
                     part_bbox.append(poly.bounds)
-            ring_hi.append(len(ring_start))
-            part_hi.append(len(part_rings))
-        self.ring_lo = np.asarray(ring_lo, dtype=np.int64)
-        self.ring_hi = np.asarray(ring_hi, dtype=np.int64)
-        self.part_lo = np.asarray(part_lo, dtype=np.int64)
-        self.part_hi = np.asarray(part_hi, dtype=np.int64)
-        if circles:
-            rows = np.asarray(circles, dtype=np.int64)
-            self.shape[rows] = kernel.SHAPE_CIRCLE
-            self.radius_m[rows] = [self.zones[i].radius_m for i in circles]
-            self.center[rows] = [self.zones[i].center for i in circles]
-            self.bbox[rows] = _grown_circles(self.center[rows], self.radius_m[rows])
+            rings[i], parts[i] = len(ring_start) - first_ring, len(part_rings) - first_part
+        self.ring_hi = np.cumsum(rings)
+        self.ring_lo = self.ring_hi - rings
+        self.part_hi = np.cumsum(parts)
+        self.part_lo = self.part_hi - parts
+        circles = self.zones.circle_rows()
+        if len(circles):
+            self.radius_m[circles] = self.zones.radii(circles)
+            self.center[circles] = self.zones.centers(circles)
+            self.bbox[circles] = _grown_circles(self.center[circles], self.radius_m[circles])
 
         self.ring_start = np.asarray(ring_start, dtype=np.int64)
         self.ring_end = np.asarray(ring_end, dtype=np.int64)
@@ -120,20 +117,21 @@ class ZoneSet:
         then compile the set anew. ``index``: the numbers of all of them, when the caller
         holds it already."""
         for i, z in redrawn.items():
-            if self.zones[i].shape != "circle" or z.shape != "circle" or self.zones[i].id != z.id:
+            if self.shape[i] != kernel.SHAPE_CIRCLE or z.shape != "circle" or (
+                    self.zones.ids[i] != z.id):
                 return None
         if any(z.shape != "circle" or z.id in self.index for z in added) or len(
                 {z.id for z in added}) != len(added):
             return None
         out = copy.copy(self)
-        out.zones = list(self.zones)
+        out.zones = self.zones.copy()
         out.bbox, out.center, out.radius_m = self.bbox.copy(), self.center.copy(), \
             self.radius_m.copy()
         if added:
             n, k = len(self.zones), len(added)
             out.index = index if index is not None else {
                 **self.index, **numbering([zone.id for zone in added], n)}
-            out.zones += list(added)
+            out.zones.extend(added)
             grow = np.zeros(k, dtype=np.int64)
             out.shape = np.concatenate([self.shape, np.full(k, kernel.SHAPE_CIRCLE, np.int8)])
             out.bbox = np.concatenate([out.bbox, np.zeros((k, 4))])

@@ -31,6 +31,7 @@ from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from geofence.assignments import AssignmentSet
+from geofence.zonelist import ZoneList
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 from ingest.clock import Clock
@@ -176,7 +177,8 @@ class Pipeline:
             # there.
             activity = await device_activity(conn)
         self.evaluator.activity = restored_activity(self.evaluator.activity, activity,
-                                                     self.accuracy_factor)
+                                                     self.accuracy_factor,
+                                                     self.evaluator.roster.device_no)
         log.info("restored %d live alert episodes, %d device clocks",
                  self.tracker.open_count(), len(self.tracker.clocks))
 
@@ -196,11 +198,13 @@ class Pipeline:
                          or held != self.registry.held)  # partitions taken or given up
                 if whole:
                     mark = await watermark(conn)
-                    registry = await load_registry(conn, held)
+                    with _collector_paused():
+                        registry = await load_registry(conn, held)
                 else:
                     changes, mark = await read_changes(conn, mark)
                     if changes.everything:
-                        registry = await load_registry(conn, held)
+                        with _collector_paused():
+                            registry = await load_registry(conn, held)
                     elif not changes:
                         registry = self.registry
                     else:
@@ -699,10 +703,11 @@ class Pipeline:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """No automatic garbage collection while a new registry is built. The build makes
-    hundreds of thousands of objects and no garbage (an evaluator holds no cycles); each full
-    collection it set off walked them all while holding the interpreter's lock, pausing the
-    event loop for 40–220 ms at a time (measured at 100,000 supervisees). Where the engine
+    """No automatic garbage collection while a new registry is loaded or built. Either makes
+    millions of objects and no cyclic garbage (a registry and an evaluator hold no cycles);
+    each full collection it set off walked them all while holding the interpreter's lock,
+    pausing the event loop for 40–220 ms at a time (measured at 100,000 supervisees), and
+    made a load of a million supervisees take a fifth longer. Where the engine
     keeps its heap frozen (cordon/engine.py) the new objects are frozen with it, so that the
     collector never walks them at all."""
     enabled = gc.isenabled()
@@ -727,20 +732,19 @@ def compiled_again(registry: Registry, old: Evaluator, old_registry: Registry,
         return None, None
     same_schedules = True
     if registry.zones is not before:
-        redrawn = {i: z for i, (b, z) in enumerate(zip(before, registry.zones, strict=True))
-                   if b is not z}
+        redrawn = {i: registry.zones[i] for i in registry.zones.differing(before).tolist()}
         new = zoneset.with_circles(redrawn)
         if new is None:
             return None, None
         zoneset = new
-        same_schedules = all(before[i].schedule == z.schedule for i, z in redrawn.items())
+        same_schedules = all(before.schedules[i] == z.schedule for i, z in redrawn.items())
     # (Not those of a roster patched since it was built: they hold dead assignments.)
     assignments = (old.roster.assignments.on(zoneset) if same_people and same_schedules
                    and not old.roster.dead_assignments else None)
     return zoneset, assignments
 
 
-def patched_zones(zoneset: ZoneSet, before: list[Zone], after: list[Zone],
+def patched_zones(zoneset: ZoneSet, before: ZoneList, after: ZoneList,
                   changed: set[str], index: dict[str, int]) -> tuple[ZoneSet, list[int]] | None:
     """The compiled zones of ``after``, the zones of a registry patched from one with
     ``before`` (compiled as ``zoneset``), where the zones ``changed`` were read again
@@ -756,9 +760,9 @@ def patched_zones(zoneset: ZoneSet, before: list[Zone], after: list[Zone],
         i = zoneset.index.get(zid)
         if i is None:
             continue
-        if after[i].id != zid:
+        if after.ids[i] != zid:
             return None  # dropped: the zones after it moved up
-        if after[i] is not before[i]:
+        if after[i] != before[i]:
             redrawn[i] = after[i]
     if not redrawn and len(after) == n:
         return zoneset, []
@@ -808,7 +812,7 @@ def alert_event(change: AlertChange, registry: Registry, zones: ZoneSet) -> dict
             "jurisdiction_id": person.jurisdiction_id if person else None,
             "device_id": change.device_id,
             "subject": change.key.subject,
-            "subject_name": zones.zones[n].name if n is not None else change.key.subject,
+            "subject_name": zones.zones.names[n] if n is not None else change.key.subject,
             "at": change.at,
             "lon": change.lon,
             "lat": change.lat,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -297,10 +297,12 @@ async def device_activity(conn: psycopg.AsyncConnection, since_s: float = 2 * 86
 
 
 def restored_activity(activity: Activity, stored: StoredActivity,
-                      accuracy_factor: float = 1.0) -> Activity:
+                      accuracy_factor: float = 1.0, numbers: Mapping[str, int] | None = None
+                      ) -> Activity:
     """``activity`` with what :func:`device_activity` read filled in; accuracies scaled by
-    ``accuracy_factor`` as the evaluator scales those of live fixes."""
-    no = {d: i for i, d in enumerate(activity.device_ids)}
+    ``accuracy_factor`` as the evaluator scales those of live fixes. ``numbers``: each
+    device's number in ``activity``, when the caller holds them (the roster's)."""
+    no = numbers if numbers is not None else {d: i for i, d in enumerate(activity.device_ids)}
     known = np.fromiter((d in no for d in stored.device_id), dtype=bool,
                         count=len(stored.device_id))
     device_no = np.fromiter((no[d] for d in stored.device_id if d in no), dtype=np.int64)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -32,6 +33,7 @@ from devices.models import (
 from devices.topics import partition_of
 from geofence.numbers import number
 from geofence.schedules import Schedule, ScheduleError
+from geofence.zonelist import ZoneList, zone_list
 from geofence.zones import Zone, ZoneError
 from store.check_ins import read_check_ins
 from store.leave import read_leave_windows
@@ -62,7 +64,7 @@ class Registry:
     jurisdictions: dict[str, Jurisdiction] = field(default_factory=dict)
     supervisees: dict[str, Supervisee] = field(default_factory=dict)
     devices: dict[str, Device] = field(default_factory=dict)
-    zones: list[Zone] = field(default_factory=list)
+    zones: ZoneList = field(default_factory=ZoneList)
     zone_index: dict[str, int] = field(default_factory=dict)  # a zone's place in ``zones``
     rejected_zones: dict[str, str] = field(default_factory=dict)
     plans: dict[str, SupervisionPlan] = field(default_factory=dict)
@@ -79,6 +81,8 @@ class Registry:
     # parsed once and held once (see :func:`add_zone`).
     schedules: dict[bytes | str, Schedule] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.zones = zone_list(self.zones)  # (given as a list of zones)
 
     @property
     def pairings(self) -> list[Pairing]:
@@ -114,15 +118,22 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
 
     ``held``: only the supervisees of those partitions (and what is theirs, and the zones they
     use). The partition is a CRC-32 of the id, which PostgreSQL cannot compute: the ids are
-    read first (one narrow column), chosen here, and every other read is narrowed to them."""
+    read first (one narrow column), chosen here, and every other read is narrowed to them.
+
+    An id is held as one string object, however many rows name it: a supervisee's zone ids
+    are the zones' own strings, a device's supervisee id the supervisee's, a pairing's ids
+    its devices' and supervisee's — each found in the registry's own dicts as the rows come
+    (a million people name millions of ids, and a lookup in a dict of millions costs about a
+    microsecond, most of it waiting for memory: no dict is made only to share strings)."""
     reg = Registry(held=held)
-    same = Canonical()
     for j in await read_jurisdictions(conn):
         reg.jurisdictions[j.id] = j
     mine: Where = EVERYTHING
+    zone_id: Callable[[str], str] = Canonical()  # (held: the zones are read after the people)
     if held is None:
-        async for zone_id, feature in zone_rows(conn):
-            add_zone(reg, same(zone_id), feature)
+        async for zid, feature in zone_rows(conn):
+            add_zone(reg, zid, feature)
+        zone_id = _held_key(reg.zone_index, reg.zones.ids)
     else:
         cur = await conn.execute("SELECT id FROM supervisees WHERE released_at IS NULL")
         ids = [sid for (sid,) in await cur.fetchall() if held.holds(sid)]
@@ -131,22 +142,25 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
         add_plan(reg, plan_id, settings)
     groups = await read_zone_groups(conn)
     async for row in supervisee_rows(conn, narrowed(mine, "s.id")):
-        s = supervisee_of_row(row, reg.plans, groups, same)
+        s = supervisee_of_row(row, reg.plans, groups, zone_id)
         reg.supervisees[s.id] = s
     if held is not None:
         used = sorted({z for s in reg.supervisees.values() for z in s.zone_ids})
-        async for zone_id, feature in zone_rows(conn, ("AND id = ANY(%s)", (used,))):
-            add_zone(reg, same(zone_id), feature)
+        async for zid, feature in zone_rows(conn, ("AND id = ANY(%s)", (used,))):
+            add_zone(reg, zone_id(zid), feature)
+    owner = _held_object_id(reg.supervisees)
+    if held is not None:
         # Devices of no one (a victim's phone) too: every process holds those.
         devices = await read_devices(
-            conn, ("AND (d.supervisee_id IS NULL OR d.supervisee_id = ANY(%s))", mine[1]), same)
+            conn, ("AND (d.supervisee_id IS NULL OR d.supervisee_id = ANY(%s))", mine[1]), owner)
     else:
-        devices = await read_devices(conn, EVERYTHING, same)
+        devices = await read_devices(conn, EVERYTHING, owner)
     for d in devices:
         reg.devices[d.id] = d
     reg.pairings_of = by_supervisee(
-        p for p in await read_pairings(conn, narrowed(mine, "supervisee_id"), same)
-        if pairing_holds(p, reg.devices, reg.supervisees))
+        p for p in map(partial(pairing_held, devices=reg.devices, supervisees=reg.supervisees),
+                       await read_pairings(conn, narrowed(mine, "supervisee_id")))
+        if p is not None)
     reg.orders = [o for o in await read_orders(conn, narrowed(mine, "supervisee_id"))
                   if order_holds(o, reg.devices, reg.supervisees)]
     reg.positioning_of = by_supervisee(
@@ -159,13 +173,28 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
 
 
 class Canonical(dict[str, str]):
-    """One string object for each id a whole load reads: a supervisee's id, as their devices
-    and pairings name it, and a zone's, as its people's zone lists name it, are held once, not
-    once per row that names them (a million people name three million ids). Dropped after the
-    load. Ids of few values (jurisdictions, plans, kinds) are interned instead."""
+    """One string object for each id given: the first one. Ids of few values (jurisdictions,
+    plans, kinds) are interned instead."""
 
     def __call__(self, s: str) -> str:
         return self.setdefault(s, s)
+
+
+def _held_key(index: Mapping[str, int], keys: Sequence[str]) -> Callable[[str], str]:
+    """The string ``keys`` holds for an id ``index`` numbers (the id itself when it does not
+    number it)."""
+    def key(s: str) -> str:
+        i = index.get(s)
+        return s if i is None else keys[i]
+    return key
+
+
+def _held_object_id(objects: Mapping[str, Any]) -> Callable[[str], str]:
+    """The ``id`` of the object ``objects`` holds under an id (the id itself when none)."""
+    def key(s: str) -> str:
+        o = objects.get(s)
+        return s if o is None else o.id
+    return key
 
 
 def _no_canonical(s: str) -> str:
@@ -245,27 +274,25 @@ async def zone_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
             yield r[0], (r[1] if r[1] is not None else StoredCircle(*r[2:]))
 
 
-def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any] | StoredCircle
-             ) -> Zone | None:
+def add_zone(reg: Registry, zone_id: str, feature: dict[str, Any] | StoredCircle) -> None:
     """Parse a stored zone into ``reg`` (its list of zones, or its rejected ones). Its schedule
     is the registry's one object for that schedule (``reg.schedules``): parsed once, held
-    once."""
+    once. A plain circle goes into the list as its columns, never made a :class:`Zone`."""
     try:
-        zone = _parsed_zone(reg.schedules, zone_id, feature)
+        if isinstance(feature, StoredCircle):
+            _add_circle(reg, zone_id, feature)
+        else:
+            reg.zones.append(_parsed_zone(reg.schedules, zone_id, feature))
     except ZoneError as exc:
         # Stored before validation tightened, or edited by hand: never evaluate it wrongly.
         log.error("zone %s not loaded: %s", zone_id, exc)
         reg.rejected_zones[zone_id] = str(exc)
-        return None
-    reg.zone_index[zone.id] = number(len(reg.zones))
-    reg.zones.append(zone)
-    return zone
+        return
+    reg.zone_index[zone_id] = number(len(reg.zones) - 1)
 
 
 def _parsed_zone(schedules: dict[bytes | str, Schedule], zone_id: str,
-                 feature: dict[str, Any] | StoredCircle) -> Zone:
-    if isinstance(feature, StoredCircle):
-        return _circle(schedules, zone_id, feature)
+                 feature: dict[str, Any]) -> Zone:
     props = feature.get("properties")
     if not isinstance(props, dict):
         return Zone.from_feature(feature, zone_id)
@@ -290,23 +317,22 @@ def _parsed_zone(schedules: dict[bytes | str, Schedule], zone_id: str,
     return zone.replace(schedule=schedule)
 
 
-def _circle(schedules: dict[bytes | str, Schedule], zone_id: str, c: StoredCircle) -> Zone:
-    """A plain circle read as columns (see migration 0024): the zone
+def _add_circle(reg: Registry, zone_id: str, c: StoredCircle) -> None:
+    """A plain circle read as columns (see migration 0024), added as the zone
     :meth:`Zone.from_feature` would make of its feature."""
     schedule = None
     if c.schedule is not None:
-        schedule = schedules.get(c.schedule)
+        schedule = reg.schedules.get(c.schedule)
         if schedule is None:
             try:
                 schedule = Schedule.from_dict(orjson.loads(c.schedule))
             except ScheduleError as exc:
                 raise ZoneError(f"zone {zone_id}: schedule: {exc}") from None
-            schedules[c.schedule] = schedule
+            reg.schedules[c.schedule] = schedule
     name = zone_id if not c.name or c.name == zone_id else c.name
-    return Zone(zone_id, name, sys.intern(c.kind or "exclusion"), "circle", (c.lon, c.lat),
-                c.radius_m,
-                sys.intern(c.jurisdiction_id) if c.jurisdiction_id is not None else None,
-                0.0, schedule)
+    reg.zones.append_circle(
+        zone_id, name, sys.intern(c.kind or "exclusion"), c.lon, c.lat, c.radius_m,
+        sys.intern(c.jurisdiction_id) if c.jurisdiction_id is not None else None, schedule)
 
 
 async def read_plans(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -360,7 +386,8 @@ async def supervisee_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHI
 def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
                       groups: dict[str, list[str]], same: Callable[[str], str] = _no_canonical
                       ) -> Supervisee:
-    """A supervisee with their zones: their own, then their plan's zone groups'."""
+    """A supervisee with their zones: their own, then their plan's zone groups' (``same``:
+    the string to hold for a zone id)."""
     sid, name, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
     if plan is None or not plan.zone_groups:  # (their own are distinct: a key)
@@ -368,20 +395,20 @@ def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
     else:
         from_groups = [z for g in plan.zone_groups for z in groups.get(g, ())]
         zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
-    return Supervisee(same(sid), name, sys.intern(jid), zones,
+    return Supervisee(sid, name, sys.intern(jid), zones,
                       sys.intern(plan_id) if plan_id is not None else None, case_no)
 
 
 async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
                        same: Callable[[str], str] = _no_canonical) -> list[Device]:
     """Devices in service of supervisees still supervised (or of victims); ``where`` on
-    ``d.*``."""
+    ``d.*``; ``same``: the string to hold for a supervisee id."""
     cur = await conn.execute(
         "SELECT d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s FROM devices d "
         "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
         f"WHERE d.retired_at IS NULL AND s.released_at IS NULL {where[0]} ORDER BY d.id",
         where[1])
-    return [Device(same(r[0]), same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3],
+    return [Device(r[0], same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3],
                    r[4]) async for r in in_chunks(cur)]
 
 
@@ -395,16 +422,27 @@ async def read_owners(conn: psycopg.AsyncConnection, device_ids: set[str]) -> di
     return {r[0]: r[1] for r in await cur.fetchall()}
 
 
-async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
-                        same: Callable[[str], str] = _no_canonical) -> list[Pairing]:
+async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
+                        ) -> list[Pairing]:
     cur = await conn.execute("SELECT supervisee_id, bracelet_id, phone_id FROM pairings "
                              f"WHERE true {where[0]} ORDER BY bracelet_id", where[1])
-    return [Pairing(same(r[0]), same(r[1]), same(r[2])) async for r in in_chunks(cur)]
+    return [Pairing(*r) async for r in in_chunks(cur)]
 
 
 def pairing_holds(p: Pairing, devices: dict[str, Device],
                   supervisees: dict[str, Supervisee]) -> bool:
     return p.bracelet_id in devices and p.phone_id in devices and p.supervisee_id in supervisees
+
+
+def pairing_held(p: Pairing, devices: dict[str, Device], supervisees: dict[str, Supervisee]
+                 ) -> Pairing | None:
+    """The pairing as the registry holds it, naming its devices and supervisee with their own
+    id strings; None when it does not hold (see :func:`pairing_holds`)."""
+    b, ph, s = devices.get(p.bracelet_id), devices.get(p.phone_id), supervisees.get(
+        p.supervisee_id)
+    if b is None or ph is None or s is None:
+        return None
+    return Pairing(s.id, b.id, ph.id)
 
 
 async def read_orders(conn: psycopg.AsyncConnection, where: Where = EVERYTHING

@@ -214,10 +214,12 @@ async def _fetch_zones_held(conn: psycopg.AsyncConnection, registry: Registry,
     changed = rows.changes.zones
     wanted: set[str] = set()
     if changed or rows.supervisees:
-        have = {z.id for z in registry.zones} | registry.rejected_zones.keys()
-        wanted = changed & have
+        def have(zid: str) -> bool:
+            return zid in registry.zone_index or zid in registry.rejected_zones
+
+        wanted = {zid for zid in changed if have(zid)}
         # A row's zones, before its plan's zone groups are added (those come in below).
-        wanted |= {z for row in rows.supervisees for z in row[4]} - have
+        wanted |= {z for row in rows.supervisees for z in row[4] if not have(z)}
         groups = rows.groups
         for row in rows.supervisees:
             plan = None
@@ -228,7 +230,7 @@ async def _fetch_zones_held(conn: psycopg.AsyncConnection, registry: Registry,
                            (registry.plans[row[3]].zone_groups if row[3] in registry.plans
                             else ()))
             for g in zone_groups or ():
-                wanted |= set(groups.get(g, ())) - have
+                wanted |= {z for z in groups.get(g, ()) if not have(z)}
     rows.zone_ids = wanted
     if wanted:
         rows.zones = await read_zones(conn, _any("id", wanted))
@@ -301,22 +303,22 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
     for zid, feature in rows.zones:
         add_zone(parsed, zid, feature)
     reg.rejected_zones.update(parsed.rejected_zones)
-    fresh = {z.id: z for z in parsed.zones}
+    fresh = {zid: parsed.zones[i] for zid, i in parsed.zone_index.items()}
     index = old.zone_index
     if any(zid in index and zid not in fresh for zid in changed):
         # One dropped (or now rejected): the zones after it move up.
-        zones = [fresh.pop(z.id, z) for z in old.zones if z.id not in changed or z.id in fresh]
-        zones += fresh.values()
-        index = numbering([z.id for z in zones])
-    else:  # redrawn in place, new ones last: no walk over everyone's zones
-        zones = list(old.zones)
-        for zid in [zid for zid in fresh if zid in index]:
-            zones[index[zid]] = fresh.pop(zid)
-        if fresh:
-            index = dict(index)
-            for z in fresh.values():
-                index[z.id] = number(len(zones))
-                zones.append(z)
+        zones = old.zones.taken([i for i, zid in enumerate(old.zones.ids)
+                                 if zid not in changed or zid in fresh])
+        index = numbering(zones.ids)
+    else:  # redrawn in place: no walk over everyone's zones
+        zones = old.zones.copy()
+    for zid in [zid for zid in fresh if zid in index]:
+        zones[index[zid]] = fresh.pop(zid)
+    if fresh:  # new ones last
+        index = dict(index) if index is old.zone_index else index
+        for z in fresh.values():
+            index[z.id] = number(len(zones))
+            zones.append(z)
     reg.zones, reg.zone_index = zones, index
 
 

@@ -71,8 +71,7 @@ class DeviceOffRule(BatchRule):
                                         dtype=np.float64, count=n)
         self._off_after = off_after_s(
             roster.interval,
-            np.fromiter((roster.devices[d].kind == "bracelet" for d in roster.device_ids),
-                        dtype=bool, count=n),
+            roster.is_bracelet,
             np.fromiter((p.lost_contact_grace_s for p in plans), dtype=np.float64, count=n))
 
     def patched(self, roster: Roster, change: RosterChange) -> DeviceOffRule:
@@ -83,11 +82,10 @@ class DeviceOffRule(BatchRule):
         new._battery_pct = resized(self._battery_pct, n, np.nan)
         new._off_after = resized(self._off_after, n, np.inf)
         plans = [roster.plans_of_device[i] for i in rows.tolist()]
-        live = [roster.devices.get(roster.device_ids[i]) for i in rows.tolist()]
         new._battery_pct[rows] = [p.device_off_battery_pct for p in plans]
         new._off_after[rows] = off_after_s(
             roster.interval[rows],
-            np.asarray([d is not None and d.kind == "bracelet" for d in live], dtype=bool),
+            roster.is_bracelet[rows],
             np.asarray([p.lost_contact_grace_s for p in plans], dtype=np.float64))
         return new
 

@@ -59,6 +59,7 @@ from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.verdict import Verdict
 from geofence.distance import distance_m
+from geofence.kernel import SHAPE_CIRCLE
 
 if TYPE_CHECKING:
     from alerts.plans import SupervisionPlan
@@ -239,9 +240,8 @@ class GatheringRule(BatchRule):
         self.reach_of = np.array([p.gathering_m for p in plans.values()])[of] if len(of) else \
             np.zeros(0)  # each person's own plan's gathering_m
         self.reach_m = max((plans[i].gathering_m for i in on), default=0.0)
-        self.is_bracelet = np.fromiter((r.devices[d].kind == "bracelet" for d in r.device_ids),
-                                       dtype=bool, count=len(r.device_ids))
-        self.homes = self._homes()
+        self.is_bracelet = r.is_bracelet
+        self.home_zone = self._home_zones()  # each person's home zone's number (-1: none)
         self.grid = PositionGrid(len(r.supervisee_ids))
         self.checked = np.full(len(r.supervisee_ids), -np.inf)  # fix time last judged
         self._partners: dict[int, set[int]] | None = None
@@ -257,13 +257,14 @@ class GatheringRule(BatchRule):
         new = copy.copy(self)
         r = new.roster = roster
         n = len(r.supervisee_ids)
-        new.cases, new.homes = dict(self.cases), dict(self.homes)
+        new.cases = dict(self.cases)
+        new.home_zone = resized(self.home_zone, n, -1)
         new.applies = resized(self.applies, n, False)
         new.reach_of = resized(self.reach_of, n, 0.0)
         for k in change.supervisees.tolist():
             sid = r.supervisee_ids[k]
             new.cases.pop(sid, None)
-            new.homes.pop(k, None)
+            new.home_zone[k] = -1
             s = r.supervisees.get(sid) if r.sup_no.get(sid) == k else None
             new.applies[k], new.reach_of[k] = False, 0.0
             if s is None:
@@ -274,13 +275,8 @@ class GatheringRule(BatchRule):
                 new.reach_m = max(new.reach_m, plan.gathering_m)
             if s.case_no:
                 new.cases[sid] = s.case_no
-            home = self._home_of(r, sid)
-            if home is not None:
-                new.homes[k] = home
-        new.is_bracelet = resized(self.is_bracelet, len(r.device_ids), False)
-        for d in change.devices.tolist():
-            device = r.devices.get(r.device_ids[d])
-            new.is_bracelet[d] = device is not None and device.kind == "bracelet"
+            new.home_zone[k] = self._home_zone_of(r, sid)
+        new.is_bracelet = r.is_bracelet
         new._unsettled = (n, change.supervisees)
         new._partners = None
         return new
@@ -299,12 +295,25 @@ class GatheringRule(BatchRule):
         self._unsettled = None
 
     @staticmethod
-    def _home_of(r: Roster, sid: str) -> Home | None:
-        """The person's home zone (their first curfew's), as :meth:`_homes` finds it."""
+    def _home_zone_of(r: Roster, sid: str) -> int:
+        """The number of the person's home zone (their first curfew's), as
+        :meth:`_home_zones` finds it; -1: none."""
         for a in r.assignments.of_subject(sid).tolist():
             if r.key_of_assignment[a].kind == "curfew":
-                return home_of_zone(r.zoneset.zones[int(r.assignments.zone[a])])
-        return None
+                return int(r.assignments.zone[a])
+        return -1
+
+    def _home(self, k: int) -> Home | None:
+        """Person ``k``'s home as :func:`home_of_zone` gives it (a circle's read from the
+        compiled zones' arrays, made no zone)."""
+        z = int(self.home_zone[k]) if k < len(self.home_zone) else -1
+        if z < 0:
+            return None
+        zs = self.roster.zoneset
+        if zs.shape[z] == SHAPE_CIRCLE:
+            return zs.zones.ids[z], float(zs.center[z, 0]), float(zs.center[z, 1]), float(
+                zs.radius_m[z])
+        return home_of_zone(zs.zones[z])
 
     def _place_everyone(self) -> None:
         """Everyone's current position from the activity, in a few array passes (a registry
@@ -337,17 +346,18 @@ class GatheringRule(BatchRule):
         g.device[k_any] = n
         g._compact()
 
-    def _homes(self) -> dict[int, tuple[str, float, float, float]]:
-        """Each person's home zone: (zone id, centre lon, lat, radius m)."""
+    def _home_zones(self) -> np.ndarray:
+        """Each person's home zone (their first curfew's), by number (-1: none)."""
         r = self.roster
-        out: dict[int, tuple[str, float, float, float]] = {}
+        out = np.full(len(r.supervisee_ids), -1, dtype=np.int64)
         curfew = [i for i, rule in enumerate(r.zone_rules) if rule.alert_kind == "curfew"]
         asg = r.assignments
-        for a in np.flatnonzero(np.isin(r.rule_of_assignment, curfew)).tolist():
-            k = r.sup_no.get(asg.subject_of(a))
-            if k is None or k in out:
-                continue
-            out[k] = home_of_zone(r.zoneset.zones[int(asg.zone[a])])
+        rows = np.flatnonzero(np.isin(r.rule_of_assignment, curfew))
+        subjects, sup_no = asg.subjects, r.sup_no
+        for s, z in zip(asg.subject[rows].tolist(), asg.zone[rows].tolist(), strict=True):
+            k = sup_no.get(subjects[s])
+            if k is not None and out[k] < 0:
+                out[k] = z
         return out
 
     # --- positions and the grid ---------------------------------------------------------------
@@ -471,7 +481,7 @@ class GatheringRule(BatchRule):
     def _excluded(self, a: int, b: int) -> bool:
         """Family under one roof, or (when a plan asks) not co-defendants."""
         r = self.roster
-        ha, hb = self.homes.get(a), self.homes.get(b)
+        ha, hb = self._home(a), self._home(b)
         if ha is not None and hb is not None:
             reach = max(r.plan_of[r.supervisee_ids[a]].gathering_m,
                         r.plan_of[r.supervisee_ids[b]].gathering_m)

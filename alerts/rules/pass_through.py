@@ -85,23 +85,13 @@ class PassThroughRule(BatchRule):
 
     def __init__(self, roster: Roster):
         self.roster = roster
-        zones = roster.zoneset.zones
-        self._applies = np.fromiter(
-            (zones[z].kind == "exclusion" and p.applies(KIND)
-             for z, p in zip(roster.assignments.zone, roster.plan_of_assignment, strict=True)),
-            dtype=bool, count=len(roster.plan_of_assignment))
+        self._applies = _applies(roster, 0)
 
     def patched(self, roster: Roster, change: RosterChange) -> PassThroughRule:
         """After a registry change: the new assignments' flags added, the dead ones off."""
         new = copy.copy(self)
         new.roster = roster
-        zones, start = roster.zoneset.zones, change.first_new
-        fresh = np.fromiter(
-            (zones[z].kind == "exclusion" and p.applies(KIND)
-             for z, p in zip(roster.assignments.zone[start:].tolist(),
-                             roster.plan_of_assignment[start:], strict=True)),
-            dtype=bool, count=len(roster.plan_of_assignment) - start)
-        new._applies = np.concatenate([self._applies, fresh])
+        new._applies = np.concatenate([self._applies, _applies(roster, change.first_new)])
         new._applies[change.dead] = False
         return new
 
@@ -149,3 +139,16 @@ class PassThroughRule(BatchRule):
                                      (Verdict.COMPLIANT, ts[fix[j]], lon[fix[j]], lat[fix[j]])):
                 out.fold(staging, key, verdict, float(t), float(x), float(y), device, SEVERITY, 1)
         return out
+
+
+def _applies(roster: Roster, start: int) -> np.ndarray:
+    """Whether the rule watches each assignment from ``start`` on: one of an exclusion zone,
+    of a person whose plan applies it."""
+    kinds, zone = roster.zoneset.zones.kinds, roster.assignments.zone[start:]
+    if 8 * len(zone) < len(kinds):  # (a few, after a change)
+        exclusion = np.fromiter((kinds[z] == "exclusion" for z in zone.tolist()), dtype=bool,
+                                count=len(zone))
+    else:
+        exclusion = np.fromiter(map("exclusion".__eq__, kinds), dtype=bool,
+                                count=len(kinds))[zone]
+    return exclusion & roster.plans_apply(KIND, start)

@@ -111,14 +111,12 @@ class PhoneLeftBehindRule(BatchRule):
 
     def __init__(self, roster: Roster):
         self.roster = r = roster
-        kind = np.fromiter((r.devices[d].kind for d in r.device_ids), dtype="<U8",
-                           count=len(r.device_ids))
         sup = r.sup_of_device
         has_bracelet = np.zeros(len(r.supervisee_ids) + 1, dtype=bool)
-        has_bracelet[sup[kind == "bracelet"]] = True  # index -1: nobody's (never read)
+        has_bracelet[sup[r.is_bracelet]] = True  # index -1: nobody's (never read)
         plans = {id(p): p for p in r.plan_of.values()}
         on = {i for i, p in plans.items() if p.applies(KIND)}
-        self.watched = (kind == "phone") & (sup >= 0) & ~has_bracelet[sup]
+        self.watched = r.is_phone & (sup >= 0) & ~has_bracelet[sup]
         self.tz: dict[int, ZoneInfo] = {}  # by device number
         self.shortest_s = math.inf
         for n in np.flatnonzero(self.watched).tolist():

@@ -19,6 +19,7 @@ from alerts.rules.curfew import CurfewRule
 from alerts.rules.exclusion import ExclusionZoneRule
 from alerts.rules.inclusion import InclusionZoneRule
 from alerts.verdict import Verdict
+from geofence.schedules import Schedule
 from geofence.zones import Zone
 
 if TYPE_CHECKING:
@@ -48,7 +49,13 @@ ZONE_KINDS = frozenset(rule.alert_kind for rule in ZONE_RULES.values())
 
 def zone_rule_name(zone: Zone) -> str:
     """Which of :data:`ZONE_RULES` a zone's assignments follow."""
-    return "curfew" if zone.is_curfew else zone.kind
+    return rule_name(zone.kind, zone.schedule)
+
+
+def rule_name(kind: str, schedule: Schedule | None) -> str:
+    """:func:`zone_rule_name` of a zone of that kind and schedule (a curfew: an inclusion
+    zone on a schedule, see :attr:`Zone.is_curfew`)."""
+    return "curfew" if kind == "inclusion" and schedule is not None else kind
 
 
 class ZoneEpisodes(BatchRule):
