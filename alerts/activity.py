@@ -38,11 +38,7 @@ import numpy as np
 from devices.fixes import newest_of_each
 
 _FIELDS = ("last_message", "last_fix_message", "first_blind", "heard_ts", "battery", "battery_ts",
-           "best_ts", "best_lon", "best_lat", "best_acc", *(
-               # Where a phone came to rest (alerts.rules.phone_left_behind): the anchor, since
-               # when, the newest fix folded into it, and the streak of fixes certainly away.
-               "still_ts", "still_lon", "still_lat", "still_acc", "still_upto", "away_n",
-               "away_last", "still_moved"))
+           "best_ts", "best_lon", "best_lat", "best_acc")
 _RECENT = ("recent_ts", "recent_lon", "recent_lat", "recent_acc")
 RECENT_FIXES = 3  # the engine's default confirmation
 DRIFT_M_PER_S = 1.5  # how fast a best fix ages (walking pace): see best_fix
@@ -78,14 +74,7 @@ class Activity:
         self.best_lon: np.ndarray
         self.best_lat: np.ndarray
         self.best_acc: np.ndarray
-        self.still_ts: np.ndarray
-        self.still_lon: np.ndarray
-        self.still_lat: np.ndarray
-        self.still_acc: np.ndarray
-        self.still_upto: np.ndarray
-        self.away_n: np.ndarray
-        self.away_last: np.ndarray
-        self.still_moved: np.ndarray  # 1: the anchor is where the phone moved to
+        self.still = StillAnchors(n)
 
     def renumbered(self, device_ids: Sequence[str]) -> Activity:
         """The same facts under a new device numbering (after the registry changed)."""
@@ -100,6 +89,7 @@ class Activity:
         if len(new_ix):
             for name in _FIELDS + _RECENT:
                 getattr(out, name)[new_ix] = getattr(self, name)[old_ix]
+        out.still = self.still.renumbered(len(out.device_ids), new_ix, old_ix)
         return out
 
     def patched(self, device_ids: Sequence[str], cleared: np.ndarray) -> Activity:
@@ -116,6 +106,7 @@ class Activity:
         out.device_ids = list(device_ids) if out is self else out.device_ids
         for name in _FIELDS + _RECENT:
             getattr(out, name)[cleared] = np.nan
+        out.still = self.still.resized(len(out.device_ids), cleared)
         return out
 
     def record_fixes(self, device_no: np.ndarray, ts: np.ndarray, lon: np.ndarray,
@@ -179,10 +170,13 @@ class Activity:
         _latest(self.last_message, device_no, received)
         _latest(self.heard_ts, device_no, ts)
         blind = np.isnan(self.first_blind[device_no])
-        first = np.full(len(self.first_blind), np.inf)
-        np.minimum.at(first, device_no[blind], received[blind])
-        now_blind = np.isfinite(first)
-        self.first_blind[now_blind] = first[now_blind]
+        if blind.any():
+            # (Over the devices of the batch, not every device: a million of them at each.)
+            touched, at = np.unique(device_no[blind], return_inverse=True)
+            first = np.full(len(touched), np.inf)
+            np.minimum.at(first, at.reshape(-1), received[blind])
+            now_blind = np.isfinite(first)
+            self.first_blind[touched[now_blind]] = first[now_blind]
         self._record_battery(device_no, ts, battery)
 
     def restore_messages(self, device_no: np.ndarray, received: np.ndarray, ts: np.ndarray,
@@ -214,6 +208,77 @@ class Activity:
         self.battery_ts[d[newer]] = ts[last][newer]
 
 
+_STILL = ("ts", "lon", "lat", "acc", "upto", "away_n", "away_last", "moved")
+
+
+class StillAnchors:
+    """Where each watched phone came to rest (:mod:`alerts.rules.phone_left_behind`): the
+    anchor (``ts``, ``lon``, ``lat``, ``acc``), the newest fix folded into it (``upto``), the
+    streak of fixes certainly away (``away_n``, ``away_last``), and whether the anchor is where
+    the phone moved to (``moved``: 1). NaN: never.
+
+    Held in rows for the devices the rule has folded a fix of (``row``, by device number; -1:
+    none), not for every device: most devices are bracelets, or the phones of people who wear
+    one, and eight numbers for each of them were an eighth of the engine's memory.
+
+    >>> s = StillAnchors(4)
+    >>> rows = s.rows(np.array([3, 1, 3]))
+    >>> rows.tolist(), bool(np.isnan(s.ts[rows[0]])), s.row.tolist()
+    ([1, 0, 1], True, [-1, 0, -1, 1])
+    """
+
+    def __init__(self, n_devices: int):
+        self.row = np.full(n_devices, -1, dtype=np.int32)
+        self.used = 0
+        for name in _STILL:
+            setattr(self, name, np.zeros(0))
+        self.ts: np.ndarray
+        self.lon: np.ndarray
+        self.lat: np.ndarray
+        self.acc: np.ndarray
+        self.upto: np.ndarray
+        self.away_n: np.ndarray
+        self.away_last: np.ndarray
+        self.moved: np.ndarray
+
+    def rows(self, device_no: np.ndarray) -> np.ndarray:
+        """The rows of these devices, a new one (never anchored) for each without."""
+        rows = self.row[device_no]
+        if (rows < 0).any():
+            new = np.unique(device_no[rows < 0])
+            need = self.used + len(new)
+            if need > len(self.ts):
+                size = max(need, 2 * len(self.ts), 64)
+                for name in _STILL:
+                    grown = np.full(size, np.nan)
+                    grown[:self.used] = getattr(self, name)[:self.used]
+                    setattr(self, name, grown)
+            self.row[new] = np.arange(self.used, need)
+            self.used = need
+            rows = self.row[device_no]
+        return rows
+
+    def renumbered(self, n_devices: int, new_ix: np.ndarray, old_ix: np.ndarray
+                   ) -> StillAnchors:
+        """The same anchors under a new device numbering (see :meth:`Activity.moved`)."""
+        out = StillAnchors(n_devices)
+        out.row[new_ix] = self.row[old_ix]
+        out.used = self.used
+        for name in _STILL:
+            setattr(out, name, getattr(self, name).copy())
+        return out
+
+    def resized(self, n_devices: int, cleared: np.ndarray) -> StillAnchors:
+        """For ``n_devices`` numbers (only ever more), the ``cleared`` ones never anchored
+        (see :meth:`Activity.patched`); in place when the numbers are as many."""
+        if n_devices != len(self.row):
+            row = np.full(n_devices, -1, dtype=np.int32)
+            row[:len(self.row)] = self.row[:n_devices]
+            self.row = row
+        self.row[cleared] = -1
+        return self
+
+
 def renumbering(old_ids: Sequence[str], new_ids: Sequence[str]
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(new numbers, old numbers) of the devices in both numberings."""
@@ -226,9 +291,10 @@ def renumbering(old_ids: Sequence[str], new_ids: Sequence[str]
 
 
 def _latest(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
-    """target[i] = max(target[i], values of i), NaN counting as never."""
-    current = np.where(np.isnan(target[index]), -np.inf, target[index])
-    merged = np.full(len(target), -np.inf)
-    np.maximum.at(merged, index, np.maximum(values, current))
-    touched = np.unique(index)
-    target[touched] = merged[touched]
+    """target[i] = max(target[i], values of i), NaN counting as never (worked out over the
+    numbers in ``index``, not every number: a million devices at each batch)."""
+    touched, at = np.unique(index, return_inverse=True)
+    merged = target[touched]
+    merged[np.isnan(merged)] = -np.inf
+    np.maximum.at(merged, at.reshape(-1), values)
+    target[touched] = merged

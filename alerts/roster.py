@@ -34,6 +34,38 @@ from geofence.zoneset import ZoneSet
 Fix4 = tuple[float, float, float, float]  # ts, lon, lat, accuracy
 
 
+class PlansOf(Mapping[str, SupervisionPlan]):
+    """Each supervisee's plan, by id: a list by supervisee number over the roster's numbering
+    (one more dict of a million ids held 40 bytes a person, and a change copied it whole).
+
+    >>> plans = PlansOf({"p1": 0, "p2": 1}, [DEFAULT_PLAN, DEFAULT_PLAN])
+    >>> plans["p2"] is DEFAULT_PLAN, plans.get("p3"), len(plans)
+    (True, None, 2)
+    """
+
+    __slots__ = ("_no", "by_number")
+
+    def __init__(self, numbers: Mapping[str, int], by_number: list[SupervisionPlan]):
+        self._no = numbers
+        self.by_number = by_number  # (a released supervisee's number keeps a plan no one reads)
+
+    def __getitem__(self, sid: str) -> SupervisionPlan:
+        return self.by_number[self._no[sid]]
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._no
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._no)
+
+    def __len__(self) -> int:
+        return len(self._no)
+
+    def distinct(self) -> list[SupervisionPlan]:
+        """The plans, each once (a few for many people)."""
+        return list({id(p): p for p in self.by_number}.values())
+
+
 class Runs:
     """``runs[k]``: the run of ``values`` from ``starts[k]`` to ``ends[k]`` (one array and its
     bounds, rather than a list of a million small views). Made from sorted runs
@@ -156,8 +188,6 @@ class Roster:
         self.devices = devices
         self.supervisees = supervisees
         self.suppressions = suppressions
-        self.plan_of = {s.id: plans.get(s.plan_id or "", DEFAULT_PLAN)
-                        for s in supervisees.values()}
         # Devices are numbered; a device's supervisee by number, among all supervisees.
         # (Each device read once, in order: a lookup in a dict of millions costs a
         # microsecond, and there would be one per device for each column.)
@@ -167,6 +197,9 @@ class Roster:
         self.device_no = numbering(self.device_ids)
         self.supervisee_ids = sorted(supervisees)
         self.sup_no = sup_no = numbering(self.supervisee_ids)
+        self.plan_of = PlansOf(sup_no, [
+            plans.get(s.plan_id or "", DEFAULT_PLAN)
+            for s in map(supervisees.__getitem__, self.supervisee_ids)])
         self.sup_of_device = np.fromiter(
             (sup_no.get(d.supervisee_id or "", -1) for d in in_order), dtype=np.int64,
             count=n_dev)
@@ -174,7 +207,7 @@ class Roster:
         bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
         # The device numbers of supervisee k: devices_of_sup[k].
         self.devices_of_sup = Runs.of_sorted(by_sup, bounds)
-        plan_of_sup = [*map(self.plan_of.__getitem__, self.supervisee_ids), DEFAULT_PLAN]
+        plan_of_sup = [*self.plan_of.by_number, DEFAULT_PLAN]
         self.plans_of_device = [plan_of_sup[k] for k in self.sup_of_device.tolist()]
         self.interval = np.fromiter(
             (d.report_interval_s or p.report_interval_s
@@ -189,7 +222,7 @@ class Roster:
 
         self.zoneset = zoneset = zoneset if zoneset is not None else ZoneSet(zones)
         self.assignments = assignments if assignments is not None else AssignmentSet.of_zones(
-            zoneset, list(supervisees), [s.zone_ids for s in supervisees.values()])
+            zoneset, list(supervisees), [s.zone_ids for s in supervisees.values()], sup_no)
         # A device's subject number in the assignment set: its supervisee's (the subjects are
         # the supervisees with zones, most often all of them).
         subjects = self.assignments.subjects
@@ -226,8 +259,10 @@ class Roster:
         distinct: dict[int, int] = {}
         table: list[SupervisionPlan] = []
         numbers: list[int] = []
+        # (Subject k is supervisee k when the numberings are one: no lookup by id.)
+        plan_by = plan_of.by_number if subjects == self.supervisee_ids else None
         for k in who.tolist():
-            p = plan_of[subjects[k]]
+            p = plan_by[k] if plan_by is not None else plan_of[subjects[k]]
             if id(p) not in distinct:
                 distinct[id(p)] = len(table)
                 table.append(p)
@@ -260,21 +295,26 @@ class Roster:
         new = copy.copy(self)
         new.devices, new.supervisees, new.suppressions = devices, supervisees, suppressions
         # (What no one changed is shared with this roster, not copied.)
-        new.plan_of = plan_of = dict(self.plan_of) if people else self.plan_of
         if any((sid in supervisees) != (sid in self.sup_no) for sid in people):
             new.supervisee_ids, new.sup_no = list(self.supervisee_ids), dict(self.sup_no)
         sup_ids, sup_no = new.supervisee_ids, new.sup_no
+        by_number = list(self.plan_of.by_number) if people else self.plan_of.by_number
+        new.plan_of = PlansOf(sup_no, by_number)
         touched_sups: list[int] = []
         for sid in sorted(people):
             if sid in supervisees:
-                plan_of[sid] = plans.get(supervisees[sid].plan_id or "", DEFAULT_PLAN)
+                plan = plans.get(supervisees[sid].plan_id or "", DEFAULT_PLAN)
                 if sid not in sup_no:
                     sup_no[sid] = number(len(sup_ids))
                     sup_ids.append(sid)
+                    by_number.append(plan)
+                else:
+                    by_number[sup_no[sid]] = plan
                 touched_sups.append(sup_no[sid])
             elif sid in sup_no:  # released: a hole
-                plan_of.pop(sid, None)
-                touched_sups.append(sup_no.pop(sid))
+                k = sup_no.pop(sid)
+                by_number[k] = DEFAULT_PLAN
+                touched_sups.append(k)
         # Devices: those named, and those of the people named, before and after.
         named = set(device_ids)
         for k in touched_sups:

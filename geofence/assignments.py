@@ -86,10 +86,13 @@ class AssignmentSet:
 
     @classmethod
     def of_zones(cls, zones: ZoneSet, subjects: Sequence[str],
-                 zone_ids: Sequence[Sequence[str]]) -> AssignmentSet:
+                 zone_ids: Sequence[Sequence[str]], numbered: dict[str, int] | None = None
+                 ) -> AssignmentSet:
         """Subject ``subjects[k]`` assigned the zones ``zone_ids[k]`` (ids ``zones`` lacks are
         left out), each in force on its zone's schedule — the engine's assignments, made with
-        no object per assignment.
+        no object per assignment. ``numbered``: a numbering the caller holds (a roster's of its
+        supervisees), taken as the subjects' when it numbers exactly them (everyone has a
+        zone) rather than made again; it is copied before it would change.
 
         >>> from shapely.geometry import box
         >>> zs = ZoneSet([Zone("a", "a", "exclusion", "polygon", box(0, 0, 1, 1))])
@@ -107,7 +110,8 @@ class AssignmentSet:
         # Numbered as the constructor numbers them: subjects sorted, assignments in the order
         # given.
         kept = sorted(s for s, c in zip(subjects, count, strict=True) if c)
-        subject_no = numbering(kept)
+        subject_no = numbered if numbered is not None and len(numbered) == len(kept) and list(
+            numbered) == kept else numbering(kept)
         subject = np.repeat(np.fromiter((subject_no.get(s, -1) for s in subjects),
                                         dtype=np.int64, count=len(subjects)),
                             np.asarray(count, dtype=np.int64))

@@ -27,7 +27,7 @@ import math
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class ZoneList(Sequence[Zone]):
     a zone; write through :meth:`append`, :meth:`append_circle` and item assignment."""
 
     __slots__ = ("ids", "names", "kinds", "jurisdiction_ids", "schedules", "_x", "_y", "_r",
-                 "_other")
+                 "_other", "_shared")
 
     def __init__(self, zones: Iterable[Zone] = ()):
         self.ids: list[str] = []
@@ -54,6 +54,8 @@ class ZoneList(Sequence[Zone]):
         self._y = array("d")
         self._r = array("d")
         self._other: dict[int, Zone] = {}
+        # Columns shared with a copy (see :meth:`copy`), copied before they are written.
+        self._shared: set[str] = set()
         self.extend(zones)
 
     # --- reading ----------------------------------------------------------------------------
@@ -156,6 +158,9 @@ class ZoneList(Sequence[Zone]):
 
     def _columns(self, id: str, name: str, kind: str, x: float, y: float, r: float,
                  jurisdiction_id: str | None, schedule: Schedule | None) -> None:
+        if self._shared:
+            for column in list(self._shared):
+                self._own(column)
         self.ids.append(id)
         self.names.append(name)
         self.kinds.append(kind)
@@ -177,22 +182,40 @@ class ZoneList(Sequence[Zone]):
         i = operator.index(i)
         if i < 0:
             i += len(self.ids)
-        self.ids[i], self.names[i], self.kinds[i] = zone.id, zone.name, zone.kind
-        self.jurisdiction_ids[i], self.schedules[i] = zone.jurisdiction_id, zone.schedule
-        if zone.shape == "circle" and zone.width_m == 0.0:
+        circle = zone.shape == "circle" and zone.width_m == 0.0
+        x, y = zone.center if circle else (math.nan, math.nan)
+        r = zone.radius_m if circle else math.nan
+        for column, value in (("ids", zone.id), ("names", zone.name), ("kinds", zone.kind),
+                              ("jurisdiction_ids", zone.jurisdiction_id),
+                              ("schedules", zone.schedule), ("_x", x), ("_y", y), ("_r", r)):
+            values = getattr(self, column)
+            if values[i] is not value and not values[i] == value:  # (NaN: written again)
+                if column in self._shared:
+                    values = self._own(column)
+                values[i] = value
+        if circle:
             self._other.pop(i, None)
-            (self._x[i], self._y[i]), self._r[i] = zone.center, zone.radius_m
         else:
             self._other[i] = zone
-            self._x[i] = self._y[i] = self._r[i] = math.nan
+
+    def _own(self, column: str) -> Any:
+        """The column, copied first if it is shared with a copy."""
+        values = getattr(self, column)
+        if column in self._shared:
+            values = array("d", values) if isinstance(values, array) else values.copy()
+            setattr(self, column, values)
+            self._shared.discard(column)
+        return values
 
     def copy(self) -> ZoneList:
+        """A copy sharing the columns until either writes one (a circle redrawn copies its
+        numbers' columns, not the ids of two million zones)."""
         out = ZoneList.__new__(ZoneList)
-        out.ids, out.names, out.kinds = self.ids.copy(), self.names.copy(), self.kinds.copy()
-        out.jurisdiction_ids, out.schedules = (self.jurisdiction_ids.copy(),
-                                               self.schedules.copy())
-        out._x, out._y, out._r = array("d", self._x), array("d", self._y), array("d", self._r)
+        for column in _COLUMNS:
+            setattr(out, column, getattr(self, column))
         out._other = dict(self._other)
+        out._shared = set(_COLUMNS)
+        self._shared = set(_COLUMNS)
         return out
 
     def taken(self, rows: Sequence[int]) -> ZoneList:
@@ -214,7 +237,11 @@ class ZoneList(Sequence[Zone]):
                                   for a in (self._x, self._y, self._r))
         new_no = {int(old): k for k, old in enumerate(rows) if old in self._other}
         out._other = {k: self._other[old] for old, k in new_no.items()}
+        out._shared = set()
         return out
+
+
+_COLUMNS = ("ids", "names", "kinds", "jurisdiction_ids", "schedules", "_x", "_y", "_r")
 
 
 def zone_list(zones: Sequence[Zone]) -> ZoneList:

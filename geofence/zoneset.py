@@ -109,13 +109,15 @@ class ZoneSet:
         self._indexed = False
 
     def with_circles(self, redrawn: dict[int, Zone], added: Sequence[Zone] = (),
-                     index: dict[str, int] | None = None) -> ZoneSet | None:
+                     index: dict[str, int] | None = None, zones: ZoneList | None = None
+                     ) -> ZoneSet | None:
         """A copy with the circles numbered in ``redrawn`` drawn anew (centre, radius,
         schedule), and the circles ``added`` numbered last, sharing everything else: a circle
         has no rings and no grid, only its row of the zone arrays. None when one of them,
         before or after, is not a circle, or names another zone (or an id already here):
-        then compile the set anew. ``index``: the numbers of all of them, when the caller
-        holds it already."""
+        then compile the set anew. ``index`` and ``zones``: the numbers of all of them and
+        the list of them, when the caller holds those already (the registry's: one list of
+        millions of zones, not two)."""
         for i, z in redrawn.items():
             if self.shape[i] != kernel.SHAPE_CIRCLE or z.shape != "circle" or (
                     self.zones.ids[i] != z.id):
@@ -124,14 +126,15 @@ class ZoneSet:
                 {z.id for z in added}) != len(added):
             return None
         out = copy.copy(self)
-        out.zones = self.zones.copy()
+        out.zones = self.zones.copy() if zones is None else zones
         out.bbox, out.center, out.radius_m = self.bbox.copy(), self.center.copy(), \
             self.radius_m.copy()
         if added:
             n, k = len(self.zones), len(added)
             out.index = index if index is not None else {
                 **self.index, **numbering([zone.id for zone in added], n)}
-            out.zones.extend(added)
+            if zones is None:
+                out.zones.extend(added)
             grow = np.zeros(k, dtype=np.int64)
             out.shape = np.concatenate([self.shape, np.full(k, kernel.SHAPE_CIRCLE, np.int8)])
             out.bbox = np.concatenate([out.bbox, np.zeros((k, 4))])
@@ -144,7 +147,8 @@ class ZoneSet:
             out.part_hi = np.concatenate([self.part_hi, grow + len(self.part_ring_lo)])
             redrawn = {**redrawn, **{n + i: z for i, z in enumerate(added)}}
         for i, zone in redrawn.items():
-            out.zones[i] = zone
+            if zones is None:
+                out.zones[i] = zone
             out.radius_m[i] = zone.radius_m
             out.center[i] = zone.center
             out.bbox[i] = _grown_circles(out.center[i:i + 1], np.asarray([zone.radius_m]))[0]

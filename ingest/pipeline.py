@@ -733,7 +733,7 @@ def compiled_again(registry: Registry, old: Evaluator, old_registry: Registry,
     same_schedules = True
     if registry.zones is not before:
         redrawn = {i: registry.zones[i] for i in registry.zones.differing(before).tolist()}
-        new = zoneset.with_circles(redrawn)
+        new = zoneset.with_circles(redrawn, zones=registry.zones)
         if new is None:
             return None, None
         zoneset = new
@@ -766,7 +766,7 @@ def patched_zones(zoneset: ZoneSet, before: ZoneList, after: ZoneList,
             redrawn[i] = after[i]
     if not redrawn and len(after) == n:
         return zoneset, []
-    new = zoneset.with_circles(redrawn, after[n:], index)
+    new = zoneset.with_circles(redrawn, after[n:], index, after)
     return (new, sorted(redrawn)) if new is not None else None
 
 

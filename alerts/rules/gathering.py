@@ -230,10 +230,10 @@ class GatheringRule(BatchRule):
         self.roster = r = roster
         self.cases = dict(cases) if cases is not None else {
             s.id: s.case_no for s in r.supervisees.values() if s.case_no}
-        plans = {id(p): p for p in r.plan_of.values()}  # a few plans for many people
+        plans = {id(p): p for p in r.plan_of.distinct()}  # a few plans for many people
         on = {i for i, p in plans.items() if p.applies(KIND)}
         plan_no = {i: n for n, i in enumerate(plans)}
-        of = np.fromiter((plan_no[id(r.plan_of[s])] for s in r.supervisee_ids),
+        of = np.fromiter((plan_no[id(p)] for p in r.plan_of.by_number),
                          dtype=np.int64, count=len(r.supervisee_ids))
         self.applies = np.array([i in on for i in plans], dtype=bool)[of] if len(of) else \
             np.zeros(0, dtype=bool)

@@ -27,11 +27,11 @@ is that of the person's scheduled zones (a curfew carries its jurisdiction's), e
 fix of the phone), the episode opens — subject: the phone — and it clears at the first batch in
 which the phone has moved. The phone keeps reporting while it lies still, so no clock is needed.
 
-The anchors live in the device :class:`~alerts.activity.Activity` (they outlive a registry
-reload; an engine restart starts them afresh from the next fix — an episode restored open then
-stays open until the phone moves, and a new one waits for the hours again). A fix folds into
-them once (``still_upto``): a batch redelivered after a failed commit is judged on the same
-anchors.
+The anchors live in the device :class:`~alerts.activity.Activity`, in rows for the watched
+phones only (:class:`~alerts.activity.StillAnchors`: they outlive a registry reload; an engine
+restart starts them afresh from the next fix — an episode restored open then stays open until
+the phone moves, and a new one waits for the hours again). A fix folds into them once
+(``upto``): a batch redelivered after a failed commit is judged on the same anchors.
 
 >>> from datetime import datetime
 >>> from zoneinfo import ZoneInfo
@@ -114,7 +114,7 @@ class PhoneLeftBehindRule(BatchRule):
         sup = r.sup_of_device
         has_bracelet = np.zeros(len(r.supervisee_ids) + 1, dtype=bool)
         has_bracelet[sup[r.is_bracelet]] = True  # index -1: nobody's (never read)
-        plans = {id(p): p for p in r.plan_of.values()}
+        plans = {id(p): p for p in r.plan_of.distinct()}
         on = {i for i, p in plans.items() if p.applies(KIND)}
         self.watched = r.is_phone & (sup >= 0) & ~has_bracelet[sup]
         self.tz: dict[int, ZoneInfo] = {}  # by device number
@@ -200,38 +200,38 @@ class PhoneLeftBehindRule(BatchRule):
     def _record(self, n: np.ndarray, ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                 acc: np.ndarray) -> None:
         """Fold one fix per device (``n`` distinct) into the anchors."""
-        a = self.roster.activity
-        new = ~(ts <= a.still_upto[n])  # NaN: never folded
-        n, ts, lon, lat, acc = n[new], ts[new], lon[new], lat[new], acc[new]
+        s = self.roster.activity.still
+        r = s.rows(n)
+        new = ~(ts <= s.upto[r])  # NaN: never folded
+        n, r, ts, lon, lat, acc = n[new], r[new], ts[new], lon[new], lat[new], acc[new]
         if not len(n):
             return
         # Unseen is not still: after a silence the stillness starts again at this fix.
         with np.errstate(invalid="ignore"):
-            unseen = ts - a.still_upto[n] > np.maximum(UNSEEN_S, 3 * self.roster.interval[n])
-        a.still_upto[n] = ts
-        fresh = np.isnan(a.still_ts[n]) | unseen
-        dist = np.asarray(distance_m(a.still_lon[n], a.still_lat[n], lon, lat), dtype=np.float64)
-        away = ~fresh & (dist > STILL_FLOOR_M + np.hypot(acc, a.still_acc[n]))
-        going = (a.away_n[n] > 0) & (ts - a.away_last[n] <= MOVE_GAP_S)
-        a.away_n[n] = np.where(away, np.where(going, a.away_n[n] + 1, 1), 0)
-        a.away_last[n] = np.where(away, ts, np.nan)
-        moved = away & (a.away_n[n] >= MOVE_CONFIRM)
+            unseen = ts - s.upto[r] > np.maximum(UNSEEN_S, 3 * self.roster.interval[n])
+        s.upto[r] = ts
+        fresh = np.isnan(s.ts[r]) | unseen
+        dist = np.asarray(distance_m(s.lon[r], s.lat[r], lon, lat), dtype=np.float64)
+        away = ~fresh & (dist > STILL_FLOOR_M + np.hypot(acc, s.acc[r]))
+        going = (s.away_n[r] > 0) & (ts - s.away_last[r] <= MOVE_GAP_S)
+        s.away_n[r] = np.where(away, np.where(going, s.away_n[r] + 1, 1), 0)
+        s.away_last[r] = np.where(away, ts, np.nan)
+        moved = away & (s.away_n[r] >= MOVE_CONFIRM)
         anchor = fresh | moved
-        m = n[anchor]
-        a.still_ts[m], a.still_lon[m], a.still_lat[m], a.still_acc[m] = (
-            ts[anchor], lon[anchor], lat[anchor], acc[anchor])
-        a.away_n[m] = 0
-        a.away_last[m] = np.nan
-        a.still_moved[m] = moved[anchor]
-        refine = ~fresh & ~away & (acc < a.still_acc[n]) & (dist <= a.still_acc[n])
-        m = n[refine]
-        a.still_lon[m], a.still_lat[m], a.still_acc[m] = lon[refine], lat[refine], acc[refine]
+        m = r[anchor]
+        s.ts[m], s.lon[m], s.lat[m], s.acc[m] = ts[anchor], lon[anchor], lat[anchor], acc[anchor]
+        s.away_n[m] = 0
+        s.away_last[m] = np.nan
+        s.moved[m] = moved[anchor]
+        refine = ~fresh & ~away & (acc < s.acc[r]) & (dist <= s.acc[r])
+        m = r[refine]
+        s.lon[m], s.lat[m], s.acc[m] = lon[refine], lat[refine], acc[refine]
 
     def _verdicts(self, n: np.ndarray, ts: np.ndarray, staging: Staging, out: Changes) -> None:
         r = self.roster
-        a = r.activity
+        s = r.activity.still
         # Only phones still for the shortest plan's hours (in any hours), or with an episode.
-        maybe = ts - a.still_ts[n] >= self.shortest_s
+        maybe = ts - s.ts[s.rows(n)] >= self.shortest_s
         watch = self.watch(staging)
         if watch:
             maybe |= np.fromiter((d in watch for d in n.tolist()), dtype=bool, count=len(n))
@@ -242,14 +242,15 @@ class PhoneLeftBehindRule(BatchRule):
             assert sid is not None
             plan = r.plan_of[sid]
             key = EpisodeKey(sid, did, KIND)
-            since = float(a.still_ts[no])
+            row = int(s.row[no])
+            since = float(s.ts[row])
             need = plan.phone_still_hours * 3600.0
             still = t - since >= need and waking_seconds(
                 since, t, self.tz[no], plan.waking_hours) >= need
             if still:
                 watch.add(no)
                 out.fold(staging, key, r.suppressed(sid, KIND, t, Verdict.VIOLATING), t,
-                         float(a.still_lon[no]), float(a.still_lat[no]), did, SEVERITY, 1)
-            elif a.still_moved[no] == 1 and staging.has_state(key):
+                         float(s.lon[row]), float(s.lat[row]), did, SEVERITY, 1)
+            elif s.moved[row] == 1 and staging.has_state(key):
                 out.fold(staging, key, Verdict.COMPLIANT, t, math.nan, math.nan, did,
                          SEVERITY, 1)

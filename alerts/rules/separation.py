@@ -59,11 +59,26 @@ class SeparationRule(BatchRule):
 
     def __init__(self, roster: Roster, pairings: Iterable[Pairing]):
         self.roster = roster
-        self._pairing_of: dict[str, Pairing] = {}
+        # Each device's pairing, by device number: its place in ``_pairings`` (-1: none). (A
+        # dict by device id held 76 bytes a person, and a change copied it whole.) The list
+        # only grows, and is shared with the rules patched from this one.
+        self._pairings: list[Pairing] = []
+        self._no = np.full(len(roster.device_ids), -1, dtype=np.int32)
+        self._add(roster, pairings)
+
+    def _add(self, roster: Roster, pairings: Iterable[Pairing]) -> None:
+        no, at = roster.device_no, self._no
         for p in pairings:
-            if p.bracelet_id in roster.devices and p.phone_id in roster.devices:
-                self._pairing_of[p.bracelet_id] = p
-                self._pairing_of[p.phone_id] = p
+            b, ph = no.get(p.bracelet_id), no.get(p.phone_id)
+            if b is not None and ph is not None:
+                at[b] = at[ph] = len(self._pairings)
+                self._pairings.append(p)
+
+    def pairing_of(self, device_id: str) -> Pairing | None:
+        """The pairing the device is in, if any."""
+        n = self.roster.device_no.get(device_id)
+        k = self._no[n] if n is not None and n < len(self._no) else -1
+        return self._pairings[k] if k >= 0 else None
 
     def patched(self, roster: Roster, change: RosterChange, links: LinkChange
                 ) -> SeparationRule:
@@ -71,9 +86,13 @@ class SeparationRule(BatchRule):
         read again (``links``) replaced by those read."""
         new = copy.copy(self)
         new.roster = roster
+        # (Numbers are never renumbered: a new device comes last, or takes a number gone,
+        # cleared here.)
+        new._no = np.full(len(roster.device_ids), -1, dtype=np.int32)
+        new._no[:len(self._no)] = self._no[:len(roster.device_ids)]
+        new._no[change.cleared] = -1
         if not links.people and not links.devices:
             return new
-        new._pairing_of = pairing_of = dict(self._pairing_of)
         old = self.roster
         keys = set(links.devices)
         for sid in links.people:
@@ -81,15 +100,14 @@ class SeparationRule(BatchRule):
             if k is not None:
                 keys.update(old.device_ids[n] for n in old.devices_of_sup[k].tolist())
         for d in keys:
-            p = pairing_of.get(d)
+            p = self.pairing_of(d)
             if p is not None and (p.supervisee_id in links.people or p.bracelet_id in links.devices
                                   or p.phone_id in links.devices):
-                pairing_of.pop(p.bracelet_id, None)
-                pairing_of.pop(p.phone_id, None)
-        for p in links.pairings:
-            if p.bracelet_id in roster.devices and p.phone_id in roster.devices:
-                pairing_of[p.bracelet_id] = p
-                pairing_of[p.phone_id] = p
+                for end in (p.bracelet_id, p.phone_id):
+                    n = old.device_no.get(end)
+                    if n is not None and n < len(new._no):
+                        new._no[n] = -1
+        new._add(roster, links.pairings)
         return new
 
     def fold(self, batch: Batch, staging: Staging) -> list[AlertChange]:
@@ -110,13 +128,12 @@ class SeparationRule(BatchRule):
 
     def _fold_positions(self, batch: Batch, staging: Staging, out: Changes) -> None:
         """Bracelet–phone distance of each pairing with a fix in the batch, at its newest."""
-        if not self._pairing_of:
+        if not self._pairings:
             return
         decided = batch.decided
         fix_batch, rows = decided.batch, decided.rows
-        touched = {self._pairing_of[d]
-                   for d in set(fix_batch.device_id[rows[batch.fresh]].tolist())
-                   if d in self._pairing_of}
+        touched = {p for d in set(fix_batch.device_id[rows[batch.fresh]].tolist())
+                   if (p := self.pairing_of(d)) is not None}
         newest = self._newest_fixes(batch)
         for p in touched:
             b, ph = newest.get(p.bracelet_id), newest.get(p.phone_id)
@@ -146,7 +163,7 @@ class SeparationRule(BatchRule):
         act = self.roster.activity
         device_no = self.roster.device_no
         for d in set(fix_batch.device_id[rows].tolist()):
-            p = self._pairing_of.get(d)
+            p = self.pairing_of(d)
             for other in (p.bracelet_id, p.phone_id) if p else (d,):
                 n = device_no[other]
                 if not np.isnan(act.fix_ts[n]):
