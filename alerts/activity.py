@@ -46,7 +46,9 @@ DRIFT_M_PER_S = 1.5  # how fast a best fix ages (walking pace): see best_fix
 
 class Activity:
     def __init__(self, device_ids: Sequence[str]):
-        self.device_ids = list(device_ids)
+        # (The roster's numbering, held as given: never changed in place, and two million ids
+        # copied would hold the event loop.)
+        self.device_ids = device_ids
         n = len(self.device_ids)
         for name in _FIELDS:
             setattr(self, name, np.full(n, np.nan))
@@ -103,7 +105,7 @@ class Activity:
             old = len(self.device_ids)
             for name in _FIELDS + _RECENT:
                 getattr(out, name)[:old] = getattr(self, name)
-        out.device_ids = list(device_ids) if out is self else out.device_ids
+        out.device_ids = device_ids
         for name in _FIELDS + _RECENT:
             getattr(out, name)[cleared] = np.nan
         out.still = self.still.resized(len(out.device_ids), cleared)

@@ -27,6 +27,7 @@ from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
 from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
 from geofence.assignments import Assignment, AssignmentSet
+from geofence.layered import layered, layered_list
 from geofence.numbers import number, numbering
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
@@ -294,58 +295,67 @@ class Roster:
         The cost follows the change, plus a few copies of arrays and dicts."""
         new = copy.copy(self)
         new.devices, new.supervisees, new.suppressions = devices, supervisees, suppressions
-        # (What no one changed is shared with this roster, not copied.)
-        if any((sid in supervisees) != (sid in self.sup_no) for sid in people):
-            new.supervisee_ids, new.sup_no = list(self.supervisee_ids), dict(self.sup_no)
-        sup_ids, sup_no = new.supervisee_ids, new.sup_no
+        # (What no one changed is shared with this roster, not copied; the numberings and
+        # the lists of ids take the changes layered over this roster's.)
+        sup_no = self.sup_no
         by_number = list(self.plan_of.by_number) if people else self.plan_of.by_number
-        new.plan_of = PlansOf(sup_no, by_number)
+        n_sup = len(self.supervisee_ids)
+        added: dict[str, int] = {}
+        released: list[str] = []
         touched_sups: list[int] = []
         for sid in sorted(people):
             if sid in supervisees:
                 plan = plans.get(supervisees[sid].plan_id or "", DEFAULT_PLAN)
-                if sid not in sup_no:
-                    sup_no[sid] = number(len(sup_ids))
-                    sup_ids.append(sid)
+                k = sup_no.get(sid)
+                if k is None:
+                    k = added[sid] = number(n_sup)
+                    n_sup += 1
                     by_number.append(plan)
                 else:
-                    by_number[sup_no[sid]] = plan
-                touched_sups.append(sup_no[sid])
+                    by_number[k] = plan
+                touched_sups.append(k)
             elif sid in sup_no:  # released: a hole
-                k = sup_no.pop(sid)
+                k = sup_no[sid]
+                released.append(sid)
                 by_number[k] = DEFAULT_PLAN
                 touched_sups.append(k)
+        if added or released:
+            new.supervisee_ids = layered_list(self.supervisee_ids).changed({}, added)
+            new.sup_no = layered(sup_no).changed(added, removed=released)
+        sup_no = new.sup_no
+        new.plan_of = PlansOf(sup_no, by_number)
         # Devices: those named, and those of the people named, before and after.
         named = set(device_ids)
         for k in touched_sups:
             if k < len(self.devices_of_sup):
                 named.update(self.device_ids[n] for n in self.devices_of_sup[k].tolist())
-        if any((d in devices) != (d in self.device_no) for d in named):
-            new.device_ids, new.device_no = list(self.device_ids), dict(self.device_no)
-            new.free_devices = list(self.free_devices)
-        dev_ids, dev_no, free = new.device_ids, new.device_no, new.free_devices
+        old_no, free = self.device_no, list(self.free_devices)
+        n_dev = len(self.device_ids)
+        numbered: dict[str, int] = {}
+        placed: dict[int, str] = {}
         touched_devs: list[int] = []
         cleared: list[int] = []  # numbers now of a new device, or of none
-        gone = sorted(d for d in named if d not in devices and d in dev_no)
+        gone = sorted(d for d in named if d not in devices and d in old_no)
         for d in gone:
-            n = dev_no.pop(d)
-            dev_ids[n] = ""  # nobody's (an id is never "")
+            n = old_no[d]
+            placed[n] = ""  # nobody's (an id is never "")
             free.append(n)
             touched_devs.append(n)
             cleared.append(n)
         for d in sorted(named):
-            if d in devices and d not in dev_no:
-                n = free.pop() if free else len(dev_ids)
-                if n == len(dev_ids):
-                    dev_ids.append(d)
-                else:
-                    dev_ids[n] = d
-                dev_no[d] = n
+            if d in devices and d not in old_no:
+                n = free.pop() if free else n_dev
+                n_dev = max(n_dev, n + 1)
+                placed[n], numbered[d] = d, number(n)
                 touched_devs.append(n)
                 cleared.append(n)
-            elif d in dev_no:
-                touched_devs.append(dev_no[d])
-        n_dev, n_sup = len(dev_ids), len(sup_ids)
+            elif d in devices:
+                touched_devs.append(old_no[d])
+        if placed:
+            new.device_ids = layered_list(self.device_ids).changed(placed)
+            new.device_no = layered(old_no).changed(numbered, removed=gone)
+            new.free_devices = free
+        dev_ids, dev_no = new.device_ids, new.device_no
         touched_devs = sorted(set(touched_devs))
         sup_of = np.full(n_dev, -1, dtype=np.int64)
         sup_of[:len(self.sup_of_device)] = self.sup_of_device

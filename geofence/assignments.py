@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geofence.kernel import INSIDE, OUTSIDE, UNCERTAIN
+from geofence.layered import layered, layered_list
 from geofence.numbers import number, numbering
 from geofence.schedules import Schedule
 from geofence.zones import Zone, ZoneError
@@ -191,15 +192,16 @@ class AssignmentSet:
         out = copy.copy(self)
         out.zoneset = zones
         base = len(self.zone)
-        out.subjects, out._subject_no = list(self.subjects), dict(self._subject_no)
         runs: dict[str, list[int]] = {s: [] for s in subjects}
         for i, a in enumerate(assignments):
             runs.setdefault(a.subject, []).append(base + i)
         dead = [self.of_subject(s) for s in runs if s in self._subject_no]
-        for s in runs:
-            if s not in out._subject_no:
-                out._subject_no[s] = number(len(out.subjects))
-                out.subjects.append(s)
+        new_subjects = [s for s in runs if s not in self._subject_no]
+        if new_subjects:  # (layered over a million subjects' list and numbering, not copies)
+            first = len(self.subjects)
+            out.subjects = layered_list(self.subjects).changed({}, new_subjects)
+            out._subject_no = layered(self._subject_no).changed(
+                {s: number(first + k) for k, s in enumerate(new_subjects)})
         out.subject = np.concatenate([self.subject, np.fromiter(
             (out._subject_no[a.subject] for a in assignments), dtype=np.int64,
             count=len(assignments))])

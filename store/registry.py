@@ -59,7 +59,9 @@ class Partitions:
 @dataclass(slots=True)
 class Registry:
     """Everything the engine needs to know about who is supervised, and where. ``held``: the
-    partitions it holds (None: everyone)."""
+    partitions it holds (None: everyone). A registry patched from another
+    (:mod:`store.registry_changes`) holds its large maps — supervisees, devices, links — as
+    :class:`~geofence.layered.Layered` mappings over the other's: read them as mappings."""
 
     jurisdictions: dict[str, Jurisdiction] = field(default_factory=dict)
     supervisees: dict[str, Supervisee] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from it may still be deciding a batch), so it can run in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from devices.models import (
     PositioningOrder,
     ProtectionOrder,
 )
+from geofence.layered import layered
 from geofence.numbers import number, numbering
 from store.check_ins import read_check_ins
 from store.leave import read_leave_windows
@@ -280,19 +281,14 @@ def patched(registry: Registry, rows: ChangedRows) -> Registry:
     for pid, settings in rows.plans:
         add_plan(reg, pid, settings)
     if rows.supervisee_ids:
-        reg.supervisees = dict(registry.supervisees)
-        for sid in rows.supervisee_ids:
-            reg.supervisees.pop(sid, None)
-        for row in rows.supervisees:
-            s = supervisee_of_row(row, reg.plans, rows.groups)
-            reg.supervisees[s.id] = s
+        read = {s.id: s for s in (supervisee_of_row(row, reg.plans, rows.groups)
+                                  for row in rows.supervisees)}
+        reg.supervisees = layered(registry.supervisees).changed(
+            read, removed=set(rows.supervisee_ids) - read.keys())
     if rows.device_ids:
-        reg.devices = dict(registry.devices)
-        present = {d.id for d in rows.devices}
-        for did in rows.device_ids - present:
-            reg.devices.pop(did, None)
-        for d in rows.devices:
-            reg.devices[d.id] = d
+        present = {d.id: d for d in rows.devices}
+        reg.devices = layered(registry.devices).changed(
+            present, removed=rows.device_ids - present.keys())
     if rows.link_ids or rows.device_ids:
         _patch_links(reg, registry, rows)
     return reg
@@ -325,29 +321,22 @@ def _patch_zones(reg: Registry, old: Registry, rows: ChangedRows) -> None:
     reg.zones, reg.zone_index = zones, index
 
 
-def _links_patched(old: dict[str, tuple[T, ...]], people: set[str], read: list[T],
+def _links_patched(old: Mapping[str, tuple[T, ...]], people: set[str], read: list[T],
                    touches: Callable[[T], bool] | None = None,
-                   holds: Callable[[T], bool] | None = None) -> dict[str, tuple[T, ...]]:
+                   holds: Callable[[T], bool] | None = None) -> Mapping[str, tuple[T, ...]]:
     """Links by supervisee (``old``) with those of ``people`` replaced by the ones ``read``
     that hold; a link read for someone else (it ``touches`` a device that changed) replaces
-    what of theirs touches it."""
-    out = dict(old)
-    for sid in people:
-        out.pop(sid, None)
+    what of theirs touches it. (Layered over ``old``, not a copy of it.)"""
     fresh: dict[str, list[T]] = {}
     for x in read:
         sid = x.supervisee_id  # type: ignore[attr-defined]
         if sid not in fresh:
             fresh[sid] = [] if sid in people or touches is None else [
-                y for y in out.get(sid, []) if not touches(y)]
+                y for y in old.get(sid, ()) if not touches(y)]
         if holds is None or holds(x):
             fresh[sid].append(x)
-    for sid, xs in fresh.items():
-        if xs:
-            out[sid] = tuple(xs)
-        else:
-            out.pop(sid, None)
-    return out
+    kept = {sid: tuple(xs) for sid, xs in fresh.items() if xs}
+    return layered(old).changed(kept, removed=(people | fresh.keys()) - kept.keys())
 
 
 def _patch_links(reg: Registry, old: Registry, rows: ChangedRows) -> None:
