@@ -70,7 +70,7 @@ class AssignmentSet:
         zoneset = zones if isinstance(zones, ZoneSet) else ZoneSet(zones)
         subjects = sorted({a.subject for a in assignments})
         subject_no = numbering(subjects)
-        missing = sorted({a.zone_id for a in assignments} - set(zoneset.index))
+        missing = sorted({a.zone_id for a in assignments if a.zone_id not in zoneset.index})
         if missing:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
         schedule_no: dict[Schedule, int] = {}
@@ -186,7 +186,7 @@ class AssignmentSet:
         >>> dead.tolist(), two.of_subject("p1").tolist(), two.of_subject("p2").tolist()
         ([0], [2], [1])
         """
-        missing = sorted({a.zone_id for a in assignments} - set(zones.index))
+        missing = sorted({a.zone_id for a in assignments if a.zone_id not in zones.index})
         if missing:
             raise ZoneError(f"assignments name unknown zones: {', '.join(missing[:10])}")
         out = copy.copy(self)
