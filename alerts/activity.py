@@ -82,11 +82,15 @@ class Activity:
         """The same facts under a new device numbering (after the registry changed)."""
         return self.moved(device_ids, renumbering(self.device_ids, device_ids))
 
-    def moved(self, device_ids: Sequence[str], numbering: tuple[np.ndarray, np.ndarray]
-              ) -> Activity:
+    def moved(self, device_ids: Sequence[str], numbering: tuple[np.ndarray, np.ndarray],
+              into: Activity | None = None) -> Activity:
         """:meth:`renumbered` with the numbering worked out already (see :func:`renumbering`,
-        which a worker thread can run: this part only copies arrays)."""
-        out = Activity(device_ids)
+        which a worker thread can run: this part only copies arrays). ``into``: a fresh
+        activity of ``device_ids`` (never heard from) to fill, rather than one made here — a
+        new roster's own (at a million supervisees each is 350 MB)."""
+        fresh = into is not None and into.device_ids is device_ids and np.isnan(
+            into.last_message).all() and not into.still.used
+        out = into if fresh else Activity(device_ids)
         new_ix, old_ix = numbering
         if len(new_ix):
             for name in _FIELDS + _RECENT:

@@ -19,7 +19,8 @@ class Jurisdiction:
 @dataclass(frozen=True, slots=True)
 class Supervisee:
     """A person under supervision, with the zones whose rules apply to them and their plan
-    (see :mod:`alerts.plans`; None: the default plan)."""
+    (see :mod:`alerts.plans`; None: the default plan). ``name`` is "" in the engine's
+    registry, which reads no names (:func:`store.registry.supervisee_of_row`)."""
 
     id: str
     name: str

@@ -86,10 +86,12 @@ class ZoneSet:
                     part_zone.append(i)
                     part_bbox.append(poly.bounds)
             rings[i], parts[i] = len(ring_start) - first_ring, len(part_rings) - first_part
-        self.ring_hi = np.cumsum(rings)
-        self.ring_lo = self.ring_hi - rings
-        self.part_hi = np.cumsum(parts)
-        self.part_lo = self.part_hi - parts
+        # (int32: four numbers a zone, most of them circles with none; a set holds fewer than
+        # 2**31 rings.)
+        self.ring_hi = np.cumsum(rings).astype(np.int32)
+        self.ring_lo = self.ring_hi - rings.astype(np.int32)
+        self.part_hi = np.cumsum(parts).astype(np.int32)
+        self.part_lo = self.part_hi - parts.astype(np.int32)
         circles = self.zones.circle_rows()
         if len(circles):
             self.radius_m[circles] = self.zones.radii(circles)
@@ -135,7 +137,7 @@ class ZoneSet:
                 **self.index, **numbering([zone.id for zone in added], n)}
             if zones is None:
                 out.zones.extend(added)
-            grow = np.zeros(k, dtype=np.int64)
+            grow = np.zeros(k, dtype=np.int32)
             out.shape = np.concatenate([self.shape, np.full(k, kernel.SHAPE_CIRCLE, np.int8)])
             out.bbox = np.concatenate([out.bbox, np.zeros((k, 4))])
             out.center = np.concatenate([out.center, np.zeros((k, 2))])

@@ -12,7 +12,7 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -37,7 +37,7 @@ from geofence.zoneset import ZoneSet
 from ingest.clock import Clock
 from ingest.orders import OrderGate
 from ingest.stats import IngestStats
-from store.alerts import apply_change, escalate_overdue, live_episodes
+from store.alerts import apply_change, escalate_overdue, live_episodes, supervisee_names
 from store.events import insert_events
 from store.fixes import (
     copy_buffer,
@@ -348,7 +348,8 @@ class Pipeline:
             elif built.cleared is not None:
                 evaluator.activity = activity.patched(device_ids, built.cleared)
             else:
-                evaluator.activity = activity.moved(device_ids, built.numbering)
+                evaluator.activity = activity.moved(device_ids, built.numbering,
+                                                    evaluator.activity)
             evaluator.last_tick = self.evaluator.last_tick
             self.evaluator = evaluator
         if built.gate is not None:
@@ -503,6 +504,7 @@ class Pipeline:
                 now = self.clock()
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change, now))
+                names = await supervisee_names(conn, (c.key.supervisee_id for c in changes))
             self.tracker.commit(staging)
             # The batch is stored: nothing from here on may raise, or it would be quarantined
             # as well. (``record`` goes by device id when the numbering changed since.)
@@ -527,7 +529,7 @@ class Pipeline:
         s.alerts_opened += sum(c.action == "opened" for c in changes)
         s.alerts_cleared += sum(c.action == "cleared" for c in changes)
         s.last_batch_ms = (time.perf_counter() - t0) * 1000
-        self._publish(fixes, changes, prepared.evaluator)
+        self._publish(fixes, changes, prepared.evaluator, names)
 
     def _forget_unregistered(self, batch: DecodedBatch) -> None:
         """The evaluator of the registry before a reload folded ``batch``: what it staged about
@@ -548,6 +550,7 @@ class Pipeline:
             async with self.pool.connection() as conn, conn.transaction():
                 for change in changes:
                     staging.set_alert_id(change, await apply_change(conn, change, now))
+                names = await supervisee_names(conn, (c.key.supervisee_id for c in changes))
                 groups, people = self._escalation
                 for after_s, plans, others in groups:
                     escalated += await escalate_overdue(conn, now, after_s, plans, others, people)
@@ -556,7 +559,7 @@ class Pipeline:
         self.stats.alerts_opened += sum(c.action == "opened" for c in changes)
         self.stats.alerts_cleared += sum(c.action == "cleared" for c in changes)
         for change in changes:
-            self.bus.publish(alert_event(change, self.registry, self.evaluator.zoneset))
+            self.bus.publish(alert_event(change, names, self.registry, self.evaluator.zoneset))
         for alert in escalated:
             self.bus.publish({"type": "alert", "action": "escalated", "alert": alert})
 
@@ -667,11 +670,12 @@ class Pipeline:
         return devices <= self._elsewhere.keys()
 
     def _publish(self, fixes: FixBatch, changes: Sequence[AlertChange],
-                 decider: Evaluator) -> None:
+                 decider: Evaluator, names: Mapping[str, str]) -> None:
         """``decider``: the evaluator that decided the batch, which knows each of its devices
-        (the current one may not: a reload may have removed one since)."""
+        (the current one may not: a reload may have removed one since); ``names``: the
+        names of the people of ``changes``."""
         for change in changes:
-            self.bus.publish(alert_event(change, self.registry, decider.zoneset))
+            self.bus.publish(alert_event(change, names, self.registry, decider.zoneset))
         if not len(fixes):
             return
         # The newest fix of each device in the batch.
@@ -794,9 +798,12 @@ def escalation_groups(registry: Registry) -> Escalation:
     return groups, (list(registry.supervisees) if registry.held is not None else None)
 
 
-def alert_event(change: AlertChange, registry: Registry, zones: ZoneSet) -> dict[str, Any]:
-    """An alert change as the live feeds send it; ``zones``: the evaluator's, which names the
-    zone an episode is about (looked up by id: a province has millions of zones)."""
+def alert_event(change: AlertChange, names: Mapping[str, str], registry: Registry,
+                zones: ZoneSet) -> dict[str, Any]:
+    """An alert change as the live feeds send it; ``names``: its person's, read from the
+    database with the change (see :func:`store.alerts.supervisee_names`); ``zones``: the
+    evaluator's, which names the zone an episode is about (looked up by id: a province has
+    millions of zones)."""
     n = zones.index.get(change.key.subject)
     person = registry.supervisees.get(change.key.supervisee_id)
     return {
@@ -808,7 +815,7 @@ def alert_event(change: AlertChange, registry: Registry, zones: ZoneSet) -> dict
             "severity": change.severity,
             "status": "open" if change.action == "opened" else "cleared",
             "supervisee_id": change.key.supervisee_id,
-            "supervisee_name": person.name if person else None,
+            "supervisee_name": names.get(change.key.supervisee_id),
             "jurisdiction_id": person.jurisdiction_id if person else None,
             "device_id": change.device_id,
             "subject": change.key.subject,

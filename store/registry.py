@@ -362,7 +362,9 @@ async def read_zone_groups(conn: psycopg.AsyncConnection) -> dict[str, list[str]
     return groups
 
 
-SuperviseeRow = tuple[str, str, str, str | None, list[str], str | None]
+# (id, jurisdiction, plan, own zones, case number): no name — the engine holds none (a live
+# alert reads its person's, see store.alerts.supervisee_names).
+SuperviseeRow = tuple[str, str, str | None, list[str], str | None]
 
 
 async def read_supervisees(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -375,7 +377,7 @@ async def supervisee_rows(conn: psycopg.AsyncConnection, where: Where = EVERYTHI
     """Supervisees still supervised (``where`` on ``s.id``), with their own zones, a chunk
     at a time."""
     cur = await conn.execute(
-        "SELECT s.id, s.name, s.jurisdiction_id, s.plan_id, "
+        "SELECT s.id, s.jurisdiction_id, s.plan_id, "
         "coalesce(array_agg(sz.zone_id ORDER BY sz.zone_id) "
         "FILTER (WHERE sz.zone_id IS NOT NULL), '{}'), s.case_no "
         "FROM supervisees s LEFT JOIN supervisee_zones sz ON sz.supervisee_id = s.id "
@@ -390,14 +392,14 @@ def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
                       ) -> Supervisee:
     """A supervisee with their zones: their own, then their plan's zone groups' (``same``:
     the string to hold for a zone id)."""
-    sid, name, jid, plan_id, zone_ids, case_no = row
+    sid, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
     if plan is None or not plan.zone_groups:  # (their own are distinct: a key)
         zones = tuple(map(same, zone_ids))
     else:
         from_groups = [z for g in plan.zone_groups for z in groups.get(g, ())]
         zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
-    return Supervisee(sid, name, sys.intern(jid), zones,
+    return Supervisee(sid, "", sys.intern(jid), zones,
                       sys.intern(plan_id) if plan_id is not None else None, case_no)
 
 

@@ -220,15 +220,15 @@ async def _fetch_zones_held(conn: psycopg.AsyncConnection, registry: Registry,
 
         wanted = {zid for zid in changed if have(zid)}
         # A row's zones, before its plan's zone groups are added (those come in below).
-        wanted |= {z for row in rows.supervisees for z in row[4] if not have(z)}
+        wanted |= {z for row in rows.supervisees for z in row[3] if not have(z)}
         groups = rows.groups
         for row in rows.supervisees:
             plan = None
             for pid, settings in rows.plans:
-                if pid == row[3]:
+                if pid == row[2]:
                     plan = settings
             zone_groups = (plan.get("zone_groups") if isinstance(plan, dict) else
-                           (registry.plans[row[3]].zone_groups if row[3] in registry.plans
+                           (registry.plans[row[2]].zone_groups if row[2] in registry.plans
                             else ()))
             for g in zone_groups or ():
                 wanted |= {z for z in groups.get(g, ()) if not have(z)}
