@@ -251,9 +251,10 @@ class Roster:
         rule_no = {name: i for i, name in enumerate(ZONE_RULES)}
         zone, subject = asg.zone[start:], asg.subject[start:]
         used, zone_at = np.unique(zone, return_inverse=True)
+        # (Narrow types: three assignments a person, millions of people.)
         rule = np.fromiter((rule_no[rule_name(zones.kinds[z], zones.schedules[z])]
                             for z in used.tolist()),
-                           dtype=np.int64, count=len(used))[zone_at]
+                           dtype=np.int8, count=len(used))[zone_at]
         who, subject_at = np.unique(subject, return_inverse=True)
         plan_of, subjects = self.plan_of, asg.subjects
         # The subjects' plans, each once (by identity), and each subject's number among them.
@@ -273,7 +274,7 @@ class Roster:
         applies = np.asarray([[p.applies(k) for k in kinds] for p in table],
                              dtype=bool).reshape(len(table), len(kinds))
         enabled = applies[plan_no, rule]
-        confirm = np.asarray([p.confirm_fixes or 0 for p in table], dtype=np.int64)[plan_no]
+        confirm = np.asarray([p.confirm_fixes or 0 for p in table], dtype=np.int32)[plan_no]
         gap = np.asarray([np.nan if p.confirm_gap_s is None else p.confirm_gap_s
                           for p in table], dtype=np.float64)[plan_no]
         plans = [table[n] for n in plan_no.tolist()]

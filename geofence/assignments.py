@@ -135,7 +135,7 @@ class AssignmentSet:
         # _by_subject[_first[k] : _first[k] + _count[k]], in assignment order.
         self.subjects: list[str] = subjects
         self._subject_no = subject_no
-        self.subject = subject  # each assignment's subject number
+        self.subject = subject.astype(np.int32)  # each assignment's subject number
         self.zone = zone  # each assignment's zone number in ``zoneset``
         self.schedule = schedule  # each one's number in ``schedules`` (-1: always in force)
         self.schedules = schedules
@@ -203,7 +203,7 @@ class AssignmentSet:
             out._subject_no = layered(self._subject_no).changed(
                 {s: number(first + k) for k, s in enumerate(new_subjects)})
         out.subject = np.concatenate([self.subject, np.fromiter(
-            (out._subject_no[a.subject] for a in assignments), dtype=np.int64,
+            (out._subject_no[a.subject] for a in assignments), dtype=np.int32,
             count=len(assignments))])
         out.zone = np.concatenate([self.zone, np.fromiter(
             (zones.index[a.zone_id] for a in assignments), dtype=np.int64,
