@@ -86,11 +86,10 @@ class Activity:
               into: Activity | None = None) -> Activity:
         """:meth:`renumbered` with the numbering worked out already (see :func:`renumbering`,
         which a worker thread can run: this part only copies arrays). ``into``: a fresh
-        activity of ``device_ids`` (never heard from) to fill, rather than one made here — a
-        new roster's own (at a million supervisees each is 350 MB)."""
-        fresh = into is not None and into.device_ids is device_ids and np.isnan(
-            into.last_message).all() and not into.still.used
-        out = into if fresh else Activity(device_ids)
+        activity of ``device_ids`` (nothing recorded in it yet) to fill, rather than one made
+        here — a new roster's own (at a million supervisees each is 350 MB)."""
+        out = into if into is not None and into.device_ids is device_ids else Activity(
+            device_ids)
         new_ix, old_ix = numbering
         if len(new_ix):
             for name in _FIELDS + _RECENT:

@@ -710,10 +710,9 @@ def _collector_paused() -> Iterator[None]:
     """No automatic garbage collection while a new registry is loaded or built. Either makes
     millions of objects and no cyclic garbage (a registry and an evaluator hold no cycles);
     each full collection it set off walked them all while holding the interpreter's lock,
-    pausing the event loop for 40–220 ms at a time (measured at 100,000 supervisees), and
-    made a load of a million supervisees take a fifth longer. Where the engine
-    keeps its heap frozen (cordon/engine.py) the new objects are frozen with it, so that the
-    collector never walks them at all."""
+    pausing the event loop for 40–220 ms at a time (measured at 100,000 supervisees). Where
+    the engine keeps its heap frozen (cordon/engine.py) the new objects are frozen with it, so
+    that the collector never walks them at all."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -240,7 +240,6 @@ class GatheringRule(BatchRule):
         self.reach_of = np.array([p.gathering_m for p in plans.values()])[of] if len(of) else \
             np.zeros(0)  # each person's own plan's gathering_m
         self.reach_m = max((plans[i].gathering_m for i in on), default=0.0)
-        self.is_bracelet = r.is_bracelet
         self.home_zone = self._home_zones()  # each person's home zone's number (-1: none)
         self.grid = PositionGrid(len(r.supervisee_ids))
         self.checked = np.full(len(r.supervisee_ids), -np.inf)  # fix time last judged
@@ -276,7 +275,6 @@ class GatheringRule(BatchRule):
             if s.case_no:
                 new.cases[sid] = s.case_no
             new.home_zone[k] = self._home_zone_of(r, sid)
-        new.is_bracelet = r.is_bracelet
         new._unsettled = (n, change.supervisees)
         new._partners = None
         return new
@@ -324,7 +322,7 @@ class GatheringRule(BatchRule):
         ok = ~np.isnan(act.fix_ts) & (sup >= 0)
         ok[ok] = self.applies[sup[ok]]
         n_all = np.flatnonzero(ok)
-        is_bracelet = self.is_bracelet
+        is_bracelet = r.is_bracelet
 
         def newest(devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """(supervisee numbers, their newest device among ``devices``)."""
@@ -395,7 +393,7 @@ class GatheringRule(BatchRule):
         newest = grid[0][:, -1]
         # Per person: the newest device, unless a bracelet's is at most so much older.
         sup = r.sup_of_device[devices]
-        bracelet = self.is_bracelet[devices]
+        bracelet = self.roster.is_bracelet[devices]
         score = np.where(bracelet, newest + BRACELET_PREFERRED_S, newest)
         order = np.lexsort((score, sup))
         last = np.ones(len(order), dtype=bool)
