@@ -26,9 +26,10 @@ from alerts.rules.zones import ZONE_RULES, rule_name
 from alerts.suppressions import Suppressions
 from alerts.verdict import Verdict
 from devices.models import Device, Pairing, PositioningOrder, ProtectionOrder, Supervisee
+from devices.tables import DeviceTable, SuperviseeTable
 from geofence.assignments import Assignment, AssignmentSet
 from geofence.layered import layered, layered_list
-from geofence.numbers import number, numbering
+from geofence.numbers import number
 from geofence.zones import Zone
 from geofence.zoneset import ZoneSet
 
@@ -192,17 +193,20 @@ class Roster:
         # Devices are numbered; a device's supervisee by number, among all supervisees.
         # (Each device read once, in order: a lookup in a dict of millions costs a
         # microsecond, and there would be one per device for each column.)
-        in_order = list(devices.values())
-        n_dev = len(in_order)
-        self.device_ids = list(devices)
-        self.device_no = numbering(self.device_ids)
-        self.supervisee_ids = sorted(supervisees)
-        self.sup_no = sup_no = numbering(self.supervisee_ids)
-        self.plan_of = PlansOf(sup_no, [
-            plans.get(s.plan_id or "", DEFAULT_PLAN)
-            for s in map(supervisees.__getitem__, self.supervisee_ids)])
+        # A table of devices (as loaded) is read as it is: its numbering is the roster's.
+        table = devices if isinstance(devices, DeviceTable) else DeviceTable(devices.values())
+        n_dev = len(table)
+        self.device_ids = table.ids
+        self.device_no = table.numbers
+        # Supervisees are numbered in sorted order: a table of them loaded so is read as it is.
+        people = supervisees if isinstance(supervisees, SuperviseeTable) and (
+            supervisees.ordered) else SuperviseeTable(
+                map(supervisees.__getitem__, sorted(supervisees)))
+        self.supervisee_ids = people.ids
+        self.sup_no = sup_no = people.numbers
+        self.plan_of = PlansOf(sup_no, [plans.get(p or "", DEFAULT_PLAN) for p in people.plan_ids])
         self.sup_of_device = np.fromiter(
-            (sup_no.get(d.supervisee_id or "", -1) for d in in_order), dtype=np.int64,
+            (sup_no.get(sid or "", -1) for sid in table.supervisee_ids), dtype=np.int64,
             count=n_dev)
         by_sup = np.argsort(self.sup_of_device, kind="stable")
         bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
@@ -210,20 +214,20 @@ class Roster:
         self.devices_of_sup = Runs.of_sorted(by_sup, bounds)
         plan_of_sup = [*self.plan_of.by_number, DEFAULT_PLAN]
         self.plans_of_device = [plan_of_sup[k] for k in self.sup_of_device.tolist()]
-        self.interval = np.fromiter(
-            (d.report_interval_s or p.report_interval_s
-             for d, p in zip(in_order, self.plans_of_device, strict=True)),
-            dtype=np.float64, count=n_dev)
-        kinds = [d.kind for d in in_order]
-        self.is_bracelet = np.fromiter(map("bracelet".__eq__, kinds), dtype=bool, count=n_dev)
-        self.is_phone = np.fromiter(map("phone".__eq__, kinds), dtype=bool, count=n_dev)
+        own = table.intervals()  # (NaN or 0: as the plan says)
+        self.interval = np.where(
+            np.isnan(own) | (own == 0),
+            np.fromiter((p.report_interval_s for p in self.plans_of_device), dtype=np.float64,
+                        count=n_dev), own)
+        self.is_bracelet = table.kind_is("bracelet")
+        self.is_phone = table.kind_is("phone")
         self.activity = (activity.renumbered(self.device_ids) if activity is not None
                          else Activity(self.device_ids))
         self.last_tick: float | None = None  # carried over when the registry is reloaded
 
         self.zoneset = zoneset = zoneset if zoneset is not None else ZoneSet(zones)
         self.assignments = assignments if assignments is not None else AssignmentSet.of_zones(
-            zoneset, list(supervisees), [s.zone_ids for s in supervisees.values()], sup_no)
+            zoneset, people.ids, list(people.zone_ids()), sup_no)
         # A device's subject number in the assignment set: its supervisee's (the subjects are
         # the supervisees with zones, most often all of them).
         subjects = self.assignments.subjects

@@ -102,6 +102,11 @@ class Layered(Mapping[K, V], Generic[K, V]):
     def __repr__(self) -> str:
         return f"Layered({dict(self)!r})"
 
+    def layers(self) -> tuple[Mapping[K, V], dict[K, V | None]]:
+        """The base, and the changes over it (None: a key removed) — to read a base with a
+        form of its own by its columns."""
+        return self._base, {k: None if v is _GONE else v for k, v in self._top.items()}
+
     def changed(self, updates: Mapping[K, V] | Iterable[tuple[K, V]] = (),
                 removed: Iterable[K] = ()) -> Layered[K, V]:
         """A new mapping: this one with ``removed`` taken out, then ``updates`` set (this one
@@ -124,6 +129,9 @@ class Layered(Mapping[K, V], Generic[K, V]):
                 length += 1
             top[k] = v
         if len(top) * FOLD_AT > max(len(self._base), 1024):
+            fold = getattr(self._base, "fold", None)
+            if fold is not None:  # a base with a form of its own (devices.tables.DeviceTable)
+                return Layered(fold({k: None if v is _GONE else v for k, v in top.items()}))
             return Layered(dict(Layered(self._base, top, length).items()))
         return Layered(self._base, top, length)
 

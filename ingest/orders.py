@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devices.models import Device, PositioningOrder
+from devices.tables import owners
 
 _SHIFT = 42  # milliseconds since 1970 fit in 42 bits until 2109
 _SPAN = (1 << _SHIFT) - 1
@@ -68,9 +69,8 @@ class OrderGate:
         of_person: dict[str, list[tuple[float, float]]] = {}
         for o in orders:
             of_person.setdefault(o.supervisee_id, []).append((o.starts_at, o.ends_at))
-        return cls.build({d.id: of_person.get(d.supervisee_id, [])
-                          for d in devices.values()
-                          if d.kind == "bracelet" and d.supervisee_id is not None})
+        return cls.build({d: of_person.get(sid, []) for d, sid, kind in owners(devices)
+                          if kind == "bracelet" and sid is not None})
 
     @property
     def active(self) -> bool:

@@ -29,6 +29,7 @@ from alerts.roster import LinkChange
 from devices.batches import DecodedBatch, decode_batch, unknown_device
 from devices.fixes import FixBatch, newest_of_each
 from devices.formats import Decoded, Limits, Rejection
+from devices.tables import on_plans, owners
 from devices.topics import native_topic, parse_topic, partition_of, topic_partition
 from geofence.assignments import AssignmentSet
 from geofence.zonelist import ZoneList
@@ -276,8 +277,8 @@ class Pipeline:
             renumbering(old.activity.device_ids, evaluator.roster.device_ids),
             OrderGate.from_registry(registry.devices, registry.positioning)
             if self.orders_required else None,
-            {d.id: partition_of(d.supervisee_id, self.partitions) if d.supervisee_id else None
-             for d in registry.devices.values()} if self.partitions > 1 else {},
+            {d: partition_of(sid, self.partitions) if sid else None
+             for d, sid, _kind in owners(registry.devices)} if self.partitions > 1 else {},
             old_registry.devices.keys() - registry.devices.keys(),
             old_registry.supervisees.keys() - registry.supervisees.keys(), escalation)
 
@@ -299,7 +300,7 @@ class Pipeline:
         people = set(rows.supervisee_ids)
         plans = plans_evaluated_otherwise(old_registry, registry, rows.changes.plans)
         if plans:
-            people |= {s.id for s in registry.supervisees.values() if s.plan_id in plans}
+            people |= on_plans(registry.supervisees, plans)
         if len(people) > max(1_000, len(registry.supervisees) // 4):
             return None
         # Who is assigned a zone redrawn: their assignments are made again (its kind or
@@ -629,7 +630,7 @@ class Pipeline:
         people = {sid for sid in self.registry.supervisees if partition_of(sid, of) in partitions}
         people |= {key.supervisee_id for key in self.tracker.states
                    if partition_of(key.supervisee_id, of) in partitions}
-        devices = {d.id for d in self.registry.devices.values() if d.supervisee_id in people}
+        devices = {d for d, sid, _kind in owners(self.registry.devices) if sid in people}
         return people, devices
 
     def _forget_people(self, people: set[str], devices: set[str]) -> None:

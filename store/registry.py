@@ -30,6 +30,7 @@ from devices.models import (
     ProtectionOrder,
     Supervisee,
 )
+from devices.tables import DeviceTable, SuperviseeTable, held_id
 from devices.topics import partition_of
 from geofence.numbers import number
 from geofence.schedules import Schedule, ScheduleError
@@ -64,8 +65,8 @@ class Registry:
     :class:`~geofence.layered.Layered` mappings over the other's: read them as mappings."""
 
     jurisdictions: dict[str, Jurisdiction] = field(default_factory=dict)
-    supervisees: dict[str, Supervisee] = field(default_factory=dict)
-    devices: dict[str, Device] = field(default_factory=dict)
+    supervisees: Mapping[str, Supervisee] = field(default_factory=SuperviseeTable)
+    devices: Mapping[str, Device] = field(default_factory=DeviceTable)
     zones: ZoneList = field(default_factory=ZoneList)
     zone_index: dict[str, int] = field(default_factory=dict)  # a zone's place in ``zones``
     rejected_zones: dict[str, str] = field(default_factory=dict)
@@ -143,22 +144,20 @@ async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None =
     for plan_id, settings in await read_plans(conn):
         add_plan(reg, plan_id, settings)
     groups = await read_zone_groups(conn)
+    people = reg.supervisees = SuperviseeTable()
     async for row in supervisee_rows(conn, narrowed(mine, "s.id")):
-        s = supervisee_of_row(row, reg.plans, groups, zone_id)
-        reg.supervisees[s.id] = s
+        people.add(*supervisee_fields(row, reg.plans, groups, zone_id))
     if held is not None:
-        used = sorted({z for s in reg.supervisees.values() for z in s.zone_ids})
+        used = sorted({z for zs in people.zone_ids() for z in zs})
         async for zid, feature in zone_rows(conn, ("AND id = ANY(%s)", (used,))):
             add_zone(reg, zone_id(zid), feature)
-    owner = _held_object_id(reg.supervisees)
+    owner = _held_key(people.numbers, people.ids)
     if held is not None:
         # Devices of no one (a victim's phone) too: every process holds those.
-        devices = await read_devices(
+        reg.devices = await read_device_table(
             conn, ("AND (d.supervisee_id IS NULL OR d.supervisee_id = ANY(%s))", mine[1]), owner)
     else:
-        devices = await read_devices(conn, EVERYTHING, owner)
-    for d in devices:
-        reg.devices[d.id] = d
+        reg.devices = await read_device_table(conn, EVERYTHING, owner)
     reg.pairings_of = by_supervisee(
         p for p in map(partial(pairing_held, devices=reg.devices, supervisees=reg.supervisees),
                        await read_pairings(conn, narrowed(mine, "supervisee_id")))
@@ -188,14 +187,6 @@ def _held_key(index: Mapping[str, int], keys: Sequence[str]) -> Callable[[str], 
     def key(s: str) -> str:
         i = index.get(s)
         return s if i is None else keys[i]
-    return key
-
-
-def _held_object_id(objects: Mapping[str, Any]) -> Callable[[str], str]:
-    """The ``id`` of the object ``objects`` holds under an id (the id itself when none)."""
-    def key(s: str) -> str:
-        o = objects.get(s)
-        return s if o is None else o.id
     return key
 
 
@@ -392,6 +383,14 @@ def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
                       ) -> Supervisee:
     """A supervisee with their zones: their own, then their plan's zone groups' (``same``:
     the string to hold for a zone id)."""
+    sid, jid, zones, plan_id, case_no = supervisee_fields(row, plans, groups, same)
+    return Supervisee(sid, "", jid, zones, plan_id, case_no)
+
+
+def supervisee_fields(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
+                      groups: dict[str, list[str]], same: Callable[[str], str] = _no_canonical
+                      ) -> tuple[str, str, tuple[str, ...], str | None, str | None]:
+    """(id, jurisdiction, zone ids, plan, case number) of :func:`supervisee_of_row`."""
     sid, jid, plan_id, zone_ids, case_no = row
     plan = plans.get(plan_id or "")
     if plan is None or not plan.zone_groups:  # (their own are distinct: a key)
@@ -399,21 +398,36 @@ def supervisee_of_row(row: SuperviseeRow, plans: dict[str, SupervisionPlan],
     else:
         from_groups = [z for g in plan.zone_groups for z in groups.get(g, ())]
         zones = tuple(map(same, dict.fromkeys([*zone_ids, *from_groups])))
-    return Supervisee(sid, "", sys.intern(jid), zones,
-                      sys.intern(plan_id) if plan_id is not None else None, case_no)
+    return (sid, sys.intern(jid), zones, sys.intern(plan_id) if plan_id is not None else None,
+            case_no)
 
 
 async def read_devices(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
                        same: Callable[[str], str] = _no_canonical) -> list[Device]:
     """Devices in service of supervisees still supervised (or of victims); ``where`` on
     ``d.*``; ``same``: the string to hold for a supervisee id."""
+    return [Device(*r) async for r in device_rows(conn, where, same)]
+
+
+async def read_device_table(conn: psycopg.AsyncConnection, where: Where = EVERYTHING,
+                            same: Callable[[str], str] = _no_canonical) -> DeviceTable:
+    """:func:`read_devices` as a :class:`~devices.tables.DeviceTable` (no object a device)."""
+    out = DeviceTable()
+    async for r in device_rows(conn, where, same):
+        out.add(*r)
+    return out
+
+
+async def device_rows(conn: psycopg.AsyncConnection, where: Where, same: Callable[[str], str]
+                      ) -> AsyncIterator[tuple[str, str | None, str, str | None, float | None]]:
+    """(id, supervisee id, kind, victim id, report interval) of :func:`read_devices`."""
     cur = await conn.execute(
         "SELECT d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s FROM devices d "
         "LEFT JOIN supervisees s ON s.id = d.supervisee_id "
         f"WHERE d.retired_at IS NULL AND s.released_at IS NULL {where[0]} ORDER BY d.id",
         where[1])
-    return [Device(r[0], same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3],
-                   r[4]) async for r in in_chunks(cur)]
+    async for r in in_chunks(cur):
+        yield r[0], same(r[1]) if r[1] is not None else None, sys.intern(r[2]), r[3], r[4]
 
 
 async def read_owners(conn: psycopg.AsyncConnection, device_ids: set[str]) -> dict[str, str]:
@@ -433,20 +447,20 @@ async def read_pairings(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
     return [Pairing(*r) async for r in in_chunks(cur)]
 
 
-def pairing_holds(p: Pairing, devices: dict[str, Device],
+def pairing_holds(p: Pairing, devices: Mapping[str, Device],
                   supervisees: dict[str, Supervisee]) -> bool:
     return p.bracelet_id in devices and p.phone_id in devices and p.supervisee_id in supervisees
 
 
-def pairing_held(p: Pairing, devices: dict[str, Device], supervisees: dict[str, Supervisee]
+def pairing_held(p: Pairing, devices: Mapping[str, Device], supervisees: dict[str, Supervisee]
                  ) -> Pairing | None:
     """The pairing as the registry holds it, naming its devices and supervisee with their own
     id strings; None when it does not hold (see :func:`pairing_holds`)."""
-    b, ph, s = devices.get(p.bracelet_id), devices.get(p.phone_id), supervisees.get(
-        p.supervisee_id)
+    b, ph, s = (held_id(devices, p.bracelet_id), held_id(devices, p.phone_id),
+                held_id(supervisees, p.supervisee_id))
     if b is None or ph is None or s is None:
         return None
-    return Pairing(s.id, b.id, ph.id)
+    return Pairing(s, b, ph)
 
 
 async def read_orders(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
@@ -457,7 +471,7 @@ async def read_orders(conn: psycopg.AsyncConnection, where: Where = EVERYTHING
     return [ProtectionOrder(*r) for r in await cur.fetchall()]
 
 
-def order_holds(o: ProtectionOrder, devices: dict[str, Device],
+def order_holds(o: ProtectionOrder, devices: Mapping[str, Device],
                 supervisees: dict[str, Supervisee]) -> bool:
     return o.device_id in devices and o.supervisee_id in supervisees
 

@@ -7,6 +7,8 @@ import numpy as np
 from shapely.geometry import box
 
 from alerts.activity import Activity, StillAnchors
+from devices.models import Device, Supervisee
+from devices.tables import DeviceTable, SuperviseeTable, held_id, on_plans, owners
 from geofence.layered import Layered, LayeredList, layered
 from geofence.zonelist import ZoneList
 from geofence.zones import Zone
@@ -78,3 +80,57 @@ def test_still_anchors_take_rows_only_for_the_phones_folded_and_follow_a_renumbe
     grown = b.patched(["ph-2", "br-1", "ph-1", "ph-3", "br-9"], np.array([0]))
     assert grown.still.row.tolist() == [-1, -1, -1, -1, -1]
     assert isinstance(StillAnchors(0).rows(np.zeros(0, dtype=np.int64)), np.ndarray)
+
+
+def _device(rng: random.Random, i: int, step: int = 0) -> Device:
+    kind = rng.choice(["bracelet", "phone", "beacon"])
+    return Device(f"d{i:05d}", rng.choice([None, f"s{rng.randrange(50)}"]), kind,
+                  f"v{step}" if rng.random() < 0.1 else None,
+                  rng.choice([None, 0.0, 30.0 + step]))
+
+
+def test_a_device_table_reads_as_the_dict_of_devices_and_folds_its_changes_into_a_table():
+    rng = random.Random(11)
+    plain = {d.id: d for d in (_device(rng, i) for i in range(2_000))}
+    table = DeviceTable(plain.values())
+    assert dict(table) == plain and list(table) == list(plain)
+    assert table.numbers == {d: n for n, d in enumerate(plain)}
+    assert table.kind_is("bracelet").tolist() == [d.kind == "bracelet" for d in plain.values()]
+    assert np.array_equal(table.intervals(), [np.nan if d.report_interval_s is None
+                                              else d.report_interval_s for d in plain.values()],
+                          equal_nan=True)
+    versions = [(layered(table), dict(plain))]
+    for step in range(400):  # past a sixteenth of the table: folded into a new one
+        m, d = versions[-1]
+        removed = [f"d{rng.randrange(2_500):05d}" for _ in range(2)]
+        updates = {(x := _device(rng, rng.randrange(2_500), step)).id: x for _ in range(3)}
+        d = {k: v for k, v in d.items() if k not in removed} | updates
+        versions.append((m.changed(updates, removed=removed), d))
+    assert isinstance(versions[-1][0].layers()[0], DeviceTable)  # folded as a table
+    for m, d in versions[::37]:
+        assert dict(m) == d and len(m) == len(d)
+        # (In the mapping's order: the base's, a device set anew in its place, then those added.)
+        assert list(owners(m)) == [(x.id, x.supervisee_id, x.kind) for x in m.values()]
+        for k in ("d00003", "d02400", "nobody"):
+            assert m.get(k) == d.get(k) and (k in m) == (k in d)
+            assert held_id(m, k) == (k if k in d else None)
+    assert dict(versions[0][0]) == plain  # the first version is as it was
+
+
+def test_a_supervisee_table_reads_as_the_dict_and_says_whether_it_was_added_in_order():
+    people = [Supervisee(f"s{i:03d}", "", f"j{i % 3}", tuple(f"z{i}-{k}" for k in range(i % 4)),
+                         ["p1", "p2", None][i % 3], "case-1" if i % 7 == 0 else None)
+              for i in range(300)]
+    table = SuperviseeTable(people)
+    assert table.ordered and dict(table) == {s.id: s for s in people}
+    assert [tuple(z) for z in table.zone_ids()] == [s.zone_ids for s in people]
+    assert table.case_nos() == {s.id: "case-1" for s in people if s.case_no}
+    assert on_plans(table, {"p2"}) == {s.id for s in people if s.plan_id == "p2"}
+    assert not SuperviseeTable(reversed(people)).ordered
+    moved = Supervisee("s001", "", "j0", ("z",), "p2")
+    changed = layered(table).changed({"s999": Supervisee("s999", "", "j0", (), "p2"),
+                                      "s001": moved}, removed=["s002"])
+    assert on_plans(changed, {"p2"}) == {s.id for s in people if s.plan_id == "p2"} - {
+        "s002"} | {"s999", "s001"}
+    folded = table.fold(dict(changed.layers()[1]))
+    assert dict(folded) == dict(changed) and folded.ordered  # (s999 comes last, and sorts last)

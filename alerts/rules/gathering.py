@@ -58,6 +58,7 @@ from alerts.activity import RECENT_FIXES
 from alerts.episodes import AlertChange, EpisodeKey, Staging
 from alerts.rules.base import Batch, BatchRule, Changes, resized
 from alerts.verdict import Verdict
+from devices.tables import SuperviseeTable
 from geofence.distance import distance_m
 from geofence.kernel import SHAPE_CIRCLE
 
@@ -228,8 +229,10 @@ class GatheringRule(BatchRule):
         """``cases``: supervisee id → case number (co-defendants share one); by default the
         supervisees' own ``case_no``."""
         self.roster = r = roster
-        self.cases = dict(cases) if cases is not None else {
-            s.id: s.case_no for s in r.supervisees.values() if s.case_no}
+        people = r.supervisees
+        self.cases = dict(cases) if cases is not None else people.case_nos() if isinstance(
+            people, SuperviseeTable) else {
+            s.id: s.case_no for s in people.values() if s.case_no}
         plans = {id(p): p for p in r.plan_of.distinct()}  # a few plans for many people
         on = {i for i, p in plans.items() if p.applies(KIND)}
         plan_no = {i: n for n, i in enumerate(plans)}
