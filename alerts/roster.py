@@ -99,15 +99,15 @@ class Runs:
     def with_runs(self, runs: dict[int, list[int]], count: int) -> Runs:
         """A copy for ``count`` keys in which key k of ``runs`` has those values (its old
         values stay in the array, unread); keys beyond the old count start empty."""
-        starts = np.zeros(count, dtype=np.int64)
-        ends = np.zeros(count, dtype=np.int64)
+        starts = np.zeros(count, dtype=self._starts.dtype)
+        ends = np.zeros(count, dtype=self._ends.dtype)
         starts[:len(self)], ends[:len(self)] = self._starts, self._ends
         at = len(self._values)
         extra: list[int] = []
         for k, values in runs.items():
             starts[k], ends[k] = at + len(extra), at + len(extra) + len(values)
             extra += values
-        return Runs(np.concatenate([self._values, np.asarray(extra, dtype=np.int64)]),
+        return Runs(np.concatenate([self._values, np.asarray(extra, dtype=self._values.dtype)]),
                     starts, ends)
 
 
@@ -205,11 +205,13 @@ class Roster:
         self.supervisee_ids = people.ids
         self.sup_no = sup_no = people.numbers
         self.plan_of = PlansOf(sup_no, [plans.get(p or "", DEFAULT_PLAN) for p in people.plan_ids])
+        # (Numbers by number are int32: a registry numbers fewer than 2**31 of anything.)
         self.sup_of_device = np.fromiter(
-            (sup_no.get(sid or "", -1) for sid in table.supervisee_ids), dtype=np.int64,
+            (sup_no.get(sid or "", -1) for sid in table.supervisee_ids), dtype=np.int32,
             count=n_dev)
-        by_sup = np.argsort(self.sup_of_device, kind="stable")
-        bounds = np.searchsorted(self.sup_of_device[by_sup], np.arange(len(supervisees) + 1))
+        by_sup = np.argsort(self.sup_of_device, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(self.sup_of_device[by_sup],
+                                 np.arange(len(supervisees) + 1)).astype(np.int32)
         # The device numbers of supervisee k: devices_of_sup[k].
         self.devices_of_sup = Runs.of_sorted(by_sup, bounds)
         plan_of_sup = [*self.plan_of.by_number, DEFAULT_PLAN]
@@ -232,8 +234,8 @@ class Roster:
         # the supervisees with zones, most often all of them).
         subjects = self.assignments.subjects
         subject_of_sup = np.append(
-            np.arange(len(subjects), dtype=np.int64) if subjects == self.supervisee_ids
-            else self.assignments.subject_numbers(self.supervisee_ids), -1)
+            np.arange(len(subjects), dtype=np.int32) if subjects == self.supervisee_ids
+            else self.assignments.subject_numbers(self.supervisee_ids), -1).astype(np.int32)
         self.subject_of_device = subject_of_sup[self.sup_of_device]
         self.zone_rules = list(ZONE_RULES.values())
         self._alert_kinds = [rule.alert_kind for rule in self.zone_rules]
@@ -362,7 +364,7 @@ class Roster:
             new.free_devices = free
         dev_ids, dev_no = new.device_ids, new.device_no
         touched_devs = sorted(set(touched_devs))
-        sup_of = np.full(n_dev, -1, dtype=np.int64)
+        sup_of = np.full(n_dev, -1, dtype=np.int32)
         sup_of[:len(self.sup_of_device)] = self.sup_of_device
         new.plans_of_device = plans_of_device = list(self.plans_of_device) + [DEFAULT_PLAN] * (
             n_dev - len(self.plans_of_device))
@@ -413,7 +415,7 @@ class Roster:
         new.confirm = np.concatenate([self.confirm, cols[3]])
         new.confirm_gap = np.concatenate([self.confirm_gap, cols[4]])
         # Each device's subject number: the touched devices, and those of new subjects.
-        subject = np.full(n_dev, -1, dtype=np.int64)
+        subject = np.full(n_dev, -1, dtype=np.int32)
         subject[:len(self.subject_of_device)] = self.subject_of_device
         renamed = set(touched_devs)
         for sid in again:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
@@ -74,11 +74,11 @@ class Registry:
     rejected_plans: dict[str, str] = field(default_factory=dict)
     # Pairings, positioning orders and recent check-in requests (store.check_ins), by
     # supervisee: a change to one person's links replaces their entry, not a list of everyone's.
-    pairings_of: dict[str, tuple[Pairing, ...]] = field(default_factory=dict)
+    pairings_of: Mapping[str, tuple[Pairing, ...]] = field(default_factory=dict)
     orders: list[ProtectionOrder] = field(default_factory=list)  # (one per victim: a few)
     suppressions: Suppressions = field(default_factory=Suppressions)
-    positioning_of: dict[str, tuple[PositioningOrder, ...]] = field(default_factory=dict)
-    check_ins_of: dict[str, tuple[CheckIn, ...]] = field(default_factory=dict)
+    positioning_of: Mapping[str, tuple[PositioningOrder, ...]] = field(default_factory=dict)
+    check_ins_of: Mapping[str, tuple[CheckIn, ...]] = field(default_factory=dict)
     held: Partitions | None = None
     # One Schedule object per distinct schedule: a curfew shared by 100,000 home zones is
     # parsed once and held once (see :func:`add_zone`).
@@ -100,13 +100,58 @@ class Registry:
         return [c for cs in self.check_ins_of.values() for c in cs]
 
 
-def by_supervisee(items: Iterable[T]) -> dict[str, tuple[T, ...]]:
-    """Links grouped by their ``supervisee_id``, in the order given (tuples: a million
-    people's, most of one link each)."""
-    out: dict[str, list[T]] = {}
+class ByPerson(Mapping[str, tuple[T, ...]]):
+    """Links by supervisee id, a tuple each, held as the link itself where a person has only
+    one — most have one pairing: a tuple of one cost 56 bytes a person. (A link is never a
+    plain tuple.)
+
+    >>> m = ByPerson({"a": "x", "b": ("y", "z")})
+    >>> m["a"], m.get("b"), m.get("c", ()), dict(m.fold({"a": None, "c": ("w",)}))
+    (('x',), ('y', 'z'), (), {'b': ('y', 'z'), 'c': ('w',)})
+    """
+
+    __slots__ = ("_of",)
+
+    def __init__(self, of: dict[str, Any]):
+        self._of = of
+
+    def __getitem__(self, sid: str) -> tuple[T, ...]:
+        v = self._of[sid]
+        return v if type(v) is tuple else (v,)
+
+    def get(self, sid: str, default: Any = None) -> Any:
+        v = self._of.get(sid, default)
+        return v if v is default or type(v) is tuple else (v,)
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._of
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._of)
+
+    def __len__(self) -> int:
+        return len(self._of)
+
+    def fold(self, changes: Mapping[str, tuple[T, ...] | None]) -> ByPerson[T]:
+        """A new mapping: this one with the people ``changes`` names set (None: taken out)
+        — what :class:`~geofence.layered.Layered` folds its changes into."""
+        of = dict(self._of)
+        for sid, xs in changes.items():
+            if xs is None:
+                of.pop(sid, None)
+            else:
+                of[sid] = xs[0] if len(xs) == 1 else xs
+        return ByPerson(of)
+
+
+def by_supervisee(items: Iterable[T]) -> ByPerson[T]:
+    """Links grouped by their ``supervisee_id``, in the order given."""
+    out: dict[str, Any] = {}
     for x in items:
-        out.setdefault(x.supervisee_id, []).append(x)  # type: ignore[attr-defined]
-    return {sid: tuple(xs) for sid, xs in out.items()}
+        sid = x.supervisee_id  # type: ignore[attr-defined]
+        had = out.get(sid)
+        out[sid] = x if had is None else (*had, x) if type(had) is tuple else (had, x)
+    return ByPerson(out)
 
 
 async def load_registry(conn: psycopg.AsyncConnection, held: Partitions | None = None

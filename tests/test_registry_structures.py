@@ -7,11 +7,12 @@ import numpy as np
 from shapely.geometry import box
 
 from alerts.activity import Activity, StillAnchors
-from devices.models import Device, Supervisee
+from devices.models import Device, Pairing, Supervisee
 from devices.tables import DeviceTable, SuperviseeTable, held_id, on_plans, owners
 from geofence.layered import Layered, LayeredList, layered
 from geofence.zonelist import ZoneList
 from geofence.zones import Zone
+from store.registry import ByPerson, by_supervisee
 
 
 def test_a_layered_mapping_reads_as_the_dict_changed_in_place_and_leaves_the_old_one():
@@ -134,3 +135,22 @@ def test_a_supervisee_table_reads_as_the_dict_and_says_whether_it_was_added_in_o
         "s002"} | {"s999", "s001"}
     folded = table.fold(dict(changed.layers()[1]))
     assert dict(folded) == dict(changed) and folded.ordered  # (s999 comes last, and sorts last)
+
+
+def test_links_by_person_read_as_tuples_and_fold_their_changes_into_the_same_form():
+    rng = random.Random(5)
+    links = [Pairing(f"s{rng.randrange(1_500)}", f"b{i}", f"p{i}") for i in range(2_000)]
+    plain: dict[str, tuple[Pairing, ...]] = {}
+    for p in links:
+        plain[p.supervisee_id] = (*plain.get(p.supervisee_id, ()), p)
+    held = by_supervisee(links)
+    assert dict(held) == plain and any(len(ps) > 1 for ps in plain.values())
+    m, d = layered(held), dict(plain)
+    for step in range(300):  # past a sixteenth: folded
+        removed = [f"s{rng.randrange(1_600)}"]
+        updates = {f"s{rng.randrange(1_600)}": tuple(
+            Pairing("x", f"b{step}-{k}", "p") for k in range(rng.randrange(1, 3)))}
+        m, d = m.changed(updates, removed=removed), {
+            k: v for k, v in d.items() if k not in removed} | updates
+    assert isinstance(m.layers()[0], ByPerson) and dict(m) == d
+    assert dict(held) == plain  # as it was
