@@ -12,7 +12,7 @@ reads the columns and the numbering as they are (:class:`alerts.roster.Roster`).
 
 A table is not changed once loaded: a registry change layers its rows over it
 (:class:`geofence.layered.Layered`), which folds them into a new table now and then
-(:meth:`DeviceTable.fold`).
+(``fold``).
 
 >>> t = DeviceTable([Device("br-1", "s-1", "bracelet"), Device("ph-1", "s-1", "phone")])
 >>> t["ph-1"].kind, t["ph-1"].supervisee_id, t.numbers["ph-1"], "br-2" in t, len(t)
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,58 +36,44 @@ from devices.models import Device, Supervisee
 from geofence.layered import Layered
 from geofence.numbers import number
 
+R = TypeVar("R", Device, Supervisee)
 
-class DeviceTable(Mapping[str, Device]):
-    """Devices by id, in the order added (each id once), as columns. ``ids``,
-    ``numbers`` (id → row) and ``supervisee_ids`` are read as they are; never write them."""
 
-    __slots__ = ("ids", "numbers", "supervisee_ids", "_kind", "_kinds", "_kind_code",
-                 "_victim_ids", "_intervals")
+class _Table(Mapping[str, R]):
+    """Rows by id, in the order added (each id once), as columns: the mapping over them, and
+    the fold. ``ids`` and ``numbers`` (id → row) are read as they are; never write them. A
+    table says how to make the object of row ``n`` (:meth:`row`) and how to add one
+    (:meth:`append`)."""
 
-    def __init__(self, devices: Iterable[Device] = ()):
+    __slots__ = ("ids", "numbers")
+
+    def __init__(self, rows: Iterable[R] = ()):
         self.ids: list[str] = []
         self.numbers: dict[str, int] = {}
-        self.supervisee_ids: list[str | None] = []
-        self._kind = array("B")  # a code in _kinds
-        self._kinds: list[str] = []
-        self._kind_code: dict[str, int] = {}
-        self._victim_ids: dict[int, str] = {}  # (only a victim's phone has one)
-        self._intervals: dict[int, float] = {}  # (most devices send as their plan says)
-        for d in devices:
-            self.add(d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s)
+        for r in rows:
+            self.append(r)
 
-    def add(self, id: str, supervisee_id: str | None, kind: str, victim_id: str | None = None,
-            report_interval_s: float | None = None) -> None:
-        """A device not in the table yet, numbered next (loading only: see the module)."""
+    def row(self, n: int) -> R:
+        raise NotImplementedError
+
+    def append(self, r: R) -> None:
+        raise NotImplementedError
+
+    def _number(self, id: str) -> int:
+        """The next number, given to ``id``."""
         if id in self.numbers:
-            raise ValueError(f"device {id!r} is in the table already")
+            raise ValueError(f"{id!r} is in the table already")
         n = len(self.ids)
-        code = self._kind_code.get(kind)
-        if code is None:
-            code = self._kind_code[kind] = len(self._kinds)
-            self._kinds.append(kind)
         self.numbers[id] = number(n)
         self.ids.append(id)
-        self.supervisee_ids.append(supervisee_id)
-        self._kind.append(code)
-        if victim_id is not None:
-            self._victim_ids[n] = victim_id
-        if report_interval_s is not None:
-            self._intervals[n] = report_interval_s
+        return n
 
-    # --- the mapping ------------------------------------------------------------------------
-
-    def device(self, n: int) -> Device:
-        """The device numbered ``n``."""
-        return Device(self.ids[n], self.supervisee_ids[n], self._kinds[self._kind[n]],
-                      self._victim_ids.get(n), self._intervals.get(n))
-
-    def __getitem__(self, id: str) -> Device:
-        return self.device(self.numbers[id])
+    def __getitem__(self, id: str) -> R:
+        return self.row(self.numbers[id])
 
     def get(self, id: str, default: Any = None) -> Any:
         n = self.numbers.get(id)
-        return default if n is None else self.device(n)
+        return default if n is None else self.row(n)
 
     def __contains__(self, id: object) -> bool:
         return id in self.numbers
@@ -99,7 +85,59 @@ class DeviceTable(Mapping[str, Device]):
         return len(self.ids)
 
     def __repr__(self) -> str:
-        return f"DeviceTable({list(self.values())!r})"
+        return f"{type(self).__name__}({list(self.values())!r})"
+
+    def fold(self, changes: Mapping[str, R | None]) -> _Table[R]:
+        """A new table: this one with the rows ``changes`` names set (None: taken out); those
+        kept keep their order, new ones come last — what
+        :class:`~geofence.layered.Layered` folds its changes into."""
+        out = type(self)()
+        for n, id in enumerate(self.ids):
+            r = changes[id] if id in changes else self.row(n)
+            if r is not None:
+                out.append(r)
+        for id, r in changes.items():
+            if r is not None and id not in self.numbers:
+                out.append(r)
+        return out
+
+
+class DeviceTable(_Table[Device]):
+    """Devices by id, as columns. ``supervisee_ids`` is read as it is; never write it."""
+
+    __slots__ = ("supervisee_ids", "_kind", "_kinds", "_kind_code", "_victim_ids", "_intervals")
+
+    def __init__(self, devices: Iterable[Device] = ()):
+        self.supervisee_ids: list[str | None] = []
+        self._kind = array("B")  # a code in _kinds
+        self._kinds: list[str] = []
+        self._kind_code: dict[str, int] = {}
+        self._victim_ids: dict[int, str] = {}  # (only a victim's phone has one)
+        self._intervals: dict[int, float] = {}  # (most devices send as their plan says)
+        super().__init__(devices)
+
+    def append(self, d: Device) -> None:
+        self.add(d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s)
+
+    def add(self, id: str, supervisee_id: str | None, kind: str, victim_id: str | None = None,
+            report_interval_s: float | None = None) -> None:
+        """A device not in the table yet, numbered next (loading only: see the module)."""
+        n = self._number(id)
+        code = self._kind_code.get(kind)
+        if code is None:
+            code = self._kind_code[kind] = len(self._kinds)
+            self._kinds.append(kind)
+        self.supervisee_ids.append(supervisee_id)
+        self._kind.append(code)
+        if victim_id is not None:
+            self._victim_ids[n] = victim_id
+        if report_interval_s is not None:
+            self._intervals[n] = report_interval_s
+
+    def row(self, n: int) -> Device:
+        """The device numbered ``n``."""
+        return Device(self.ids[n], self.supervisee_ids[n], self._kinds[self._kind[n]],
+                      self._victim_ids.get(n), self._intervals.get(n))
 
     # --- columns ----------------------------------------------------------------------------
 
@@ -117,36 +155,17 @@ class DeviceTable(Mapping[str, Device]):
             out[list(self._intervals)] = list(self._intervals.values())
         return out
 
-    def fold(self, changes: Mapping[str, Device | None]) -> DeviceTable:
-        """A new table: this one with the devices ``changes`` names set (None: taken out);
-        those kept keep their order, new ones come last."""
-        out = DeviceTable()
-        for n, id in enumerate(self.ids):
-            if id in changes:
-                d = changes[id]
-                if d is not None:
-                    out.add(d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s)
-            else:
-                out.add(id, self.supervisee_ids[n], self._kinds[self._kind[n]],
-                        self._victim_ids.get(n), self._intervals.get(n))
-        for id, d in changes.items():
-            if d is not None and id not in self.numbers:
-                out.add(d.id, d.supervisee_id, d.kind, d.victim_id, d.report_interval_s)
-        return out
 
+class SuperviseeTable(_Table[Supervisee]):
+    """Supervisees by id, as columns; names are not held (the engine's registry holds none:
+    ``name`` is ""). ``jurisdiction_ids`` and ``plan_ids`` are read as they are; never write
+    them. ``ordered``: whether the ids were added in sorted order (then the numbering is the
+    roster's)."""
 
-class SuperviseeTable(Mapping[str, Supervisee]):
-    """Supervisees by id, in the order added (each id once), as columns; names are not held
-    (the engine's registry holds none: ``name`` is ""). ``ids`` and ``numbers`` (id → row) are
-    read as they are; never write them. ``ordered``: whether the ids were added in sorted
-    order (then the numbering is the roster's)."""
-
-    __slots__ = ("ids", "numbers", "jurisdiction_ids", "plan_ids", "_zone_ids", "_zone_end",
-                 "_case_nos", "ordered")
+    __slots__ = ("jurisdiction_ids", "plan_ids", "_zone_ids", "_zone_end", "_case_nos",
+                 "ordered")
 
     def __init__(self, supervisees: Iterable[Supervisee] = ()):
-        self.ids: list[str] = []
-        self.numbers: dict[str, int] = {}
         self.jurisdiction_ids: list[str] = []
         self.plan_ids: list[str | None] = []
         # The zone ids of supervisee n: _zone_ids[_zone_end[n - 1]:_zone_end[n]].
@@ -154,19 +173,17 @@ class SuperviseeTable(Mapping[str, Supervisee]):
         self._zone_end = array("I")
         self._case_nos: dict[int, str] = {}  # (co-defendants: a few have one)
         self.ordered = True
-        for s in supervisees:
-            self.add(s.id, s.jurisdiction_id, s.zone_ids, s.plan_id, s.case_no)
+        super().__init__(supervisees)
+
+    def append(self, s: Supervisee) -> None:
+        self.add(s.id, s.jurisdiction_id, s.zone_ids, s.plan_id, s.case_no)
 
     def add(self, id: str, jurisdiction_id: str, zone_ids: Sequence[str],
             plan_id: str | None = None, case_no: str | None = None) -> None:
         """A supervisee not in the table yet, numbered next (loading only: see the module)."""
-        if id in self.numbers:
-            raise ValueError(f"supervisee {id!r} is in the table already")
-        n = len(self.ids)
-        if n and self.ordered and not self.ids[-1] < id:
+        if self.ids and self.ordered and not self.ids[-1] < id:
             self.ordered = False
-        self.numbers[id] = number(n)
-        self.ids.append(id)
+        n = self._number(id)
         self.jurisdiction_ids.append(jurisdiction_id)
         self.plan_ids.append(plan_id)
         self._zone_ids += zone_ids
@@ -174,7 +191,7 @@ class SuperviseeTable(Mapping[str, Supervisee]):
         if case_no is not None:
             self._case_nos[n] = case_no
 
-    def supervisee(self, n: int) -> Supervisee:
+    def row(self, n: int) -> Supervisee:
         """The supervisee numbered ``n``."""
         return Supervisee(self.ids[n], "", self.jurisdiction_ids[n], tuple(self.zone_ids_of(n)),
                           self.plan_ids[n], self._case_nos.get(n))
@@ -189,38 +206,6 @@ class SuperviseeTable(Mapping[str, Supervisee]):
     def case_nos(self) -> dict[str, str]:
         """The case number of each supervisee with one, by id."""
         return {self.ids[n]: c for n, c in self._case_nos.items() if c}
-
-    def __getitem__(self, id: str) -> Supervisee:
-        return self.supervisee(self.numbers[id])
-
-    def get(self, id: str, default: Any = None) -> Any:
-        n = self.numbers.get(id)
-        return default if n is None else self.supervisee(n)
-
-    def __contains__(self, id: object) -> bool:
-        return id in self.numbers
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __repr__(self) -> str:
-        return f"SuperviseeTable({list(self.values())!r})"
-
-    def fold(self, changes: Mapping[str, Supervisee | None]) -> SuperviseeTable:
-        """A new table: this one with the supervisees ``changes`` names set (None: taken
-        out); those kept keep their order, new ones come last."""
-        out = SuperviseeTable()
-        for n, id in enumerate(self.ids):
-            s = changes[id] if id in changes else self.supervisee(n)
-            if s is not None:
-                out.add(s.id, s.jurisdiction_id, s.zone_ids, s.plan_id, s.case_no)
-        for id, s in changes.items():
-            if s is not None and id not in self.numbers:
-                out.add(s.id, s.jurisdiction_id, s.zone_ids, s.plan_id, s.case_no)
-        return out
 
 
 def on_plans(supervisees: Mapping[str, Supervisee], plans: Collection[str]) -> set[str]:
@@ -268,7 +253,7 @@ def owners(devices: Mapping[str, Device]) -> Iterator[tuple[str, str | None, str
 def held_id(rows: Mapping[str, Device] | Mapping[str, Supervisee], id: str) -> str | None:
     """The string object ``rows`` holds for ``id`` (to share, not hold a second copy); None
     when it holds no such row."""
-    if isinstance(rows, DeviceTable | SuperviseeTable):
+    if isinstance(rows, _Table):
         n = rows.numbers.get(id)
         return None if n is None else rows.ids[n]
     row = rows.get(id)
